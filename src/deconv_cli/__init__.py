@@ -1,0 +1,54 @@
+"""deconv: image upsampling by transpose convolution.
+
+>>> import numpy as np
+>>> from deconv_cli import conv_transpose2d, output_size
+>>> output_size(3, 3, stride=1)
+(5, 5)
+>>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3))).shape
+(5, 5)
+
+The public names are loaded on first use, so importing the package (and
+starting the command line) does not pay for numpy or Pillow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from .errors import DeconvError
+
+_EXPORTS = {
+    "conv_transpose2d": "core",
+    "upsample": "core",
+    "output_size": "core",
+    "size_math": "core",
+    "phase_sums": "core",
+    "load_kernel": "kernels",
+    "make_kernel": "kernels",
+    "load_image": "imageio",
+    "save_image": "imageio",
+    "ImageData": "imageio",
+    "upsample_file": "pipeline",
+}
+
+__all__ = ["DeconvError", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .core import conv_transpose2d, output_size, phase_sums, size_math, upsample
+    from .imageio import ImageData, load_image, save_image
+    from .kernels import load_kernel, make_kernel
+    from .pipeline import upsample_file
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'deconv_cli' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

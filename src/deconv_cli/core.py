@@ -1,0 +1,466 @@
+"""The transpose convolution itself, its size math and its phase analysis.
+
+Pure numpy: no file access, no printing. Everything here raises
+:class:`~deconv_cli.errors.DeconvError` (with ``usage=True`` for bad
+parameters) and nothing else for bad input.
+
+Conventions
+-----------
+Images are channels-last, ``(H, W)`` or ``(H, W, C)``. Every geometric
+parameter is an int (both axes) or a ``(rows, cols)`` pair. The semantics are
+PyTorch's ``conv_transpose2d`` applied to each channel on its own::
+
+    out[i*s - p + u*d] += x[i] * K[u]        (per axis, for every i, u)
+
+kept where ``0 <= i*s - p + u*d < N_out`` with
+``N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DeconvError
+
+AXES = ("rows", "cols")
+
+Pair = tuple[int, int]
+
+
+def as_pair(value: int | str | tuple[int, int] | list[int], name: str) -> Pair:
+    """Read one int, a ``(rows, cols)`` pair, or a string ``"2"``/``"2,3"``/``"2x3"``.
+
+    >>> as_pair(2, "stride"), as_pair("2,3", "stride"), as_pair((1, 4), "padding")
+    ((2, 2), (2, 3), (1, 4))
+    """
+    if isinstance(value, str):
+        parts = [p.strip() for p in re.split(r"[,x]", value.strip())]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise DeconvError(
+                f"{name} {value!r} is not an integer or a rows,cols pair of integers (e.g. 2 or 2,3)",
+                usage=True,
+            ) from None
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        nums = [int(value)]
+    else:
+        try:
+            nums = [int(v) for v in value]  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise DeconvError(f"{name} {value!r} is not an int or a (rows, cols) pair", usage=True) from None
+        if any(int(v) != v for v in value):  # type: ignore[union-attr]
+            raise DeconvError(f"{name} {value!r} must hold integers", usage=True)
+    if len(nums) == 1:
+        return (nums[0], nums[0])
+    if len(nums) == 2:
+        return (nums[0], nums[1])
+    raise DeconvError(f"{name} {value!r} must be one integer or a rows,cols pair, not {len(nums)} numbers", usage=True)
+
+
+@dataclass(frozen=True)
+class AxisSize:
+    """The size math of one axis, every term kept for reports.
+
+    >>> AxisSize.compute("rows", 3, 3, stride=1).n_out
+    5
+    """
+
+    axis: str
+    n_in: int
+    kernel: int
+    stride: int
+    padding: int
+    output_padding: int
+    dilation: int
+    n_out: int
+
+    @classmethod
+    def compute(
+        cls,
+        axis: str,
+        n_in: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        dilation: int = 1,
+    ) -> AxisSize:
+        """Validate one axis as PyTorch does and compute its output size."""
+        where = f" ({axis})" if axis else ""
+        for name, val, low in (
+            ("input size", n_in, 1),
+            ("kernel size", kernel, 1),
+            ("stride", stride, 1),
+            ("dilation", dilation, 1),
+            ("padding", padding, 0),
+            ("output_padding", output_padding, 0),
+        ):
+            if val < low:
+                raise DeconvError(f"{name}{where} must be >= {low}, got {val}", usage=True)
+        if output_padding >= stride and output_padding >= dilation:
+            raise DeconvError(
+                f"output_padding{where} must be smaller than the stride or the dilation, "
+                f"got output_padding={output_padding}, stride={stride}, dilation={dilation}",
+                usage=True,
+            )
+        spread = (n_in - 1) * stride + dilation * (kernel - 1) + output_padding + 1
+        n_out = spread - 2 * padding
+        if n_out <= 0:
+            raise DeconvError(
+                f"padding={padding}{where} is too large: N_out = {spread} - 2x{padding} = {n_out} <= 0; "
+                f"the padding term -2p removes all {spread} pixels that (N_in - 1)*s + d*(k - 1) + a + 1 "
+                f"spreads, so use padding <= {(spread - 1) // 2}",
+                usage=True,
+            )
+        return cls(axis, n_in, kernel, stride, padding, output_padding, dilation, n_out)
+
+    @property
+    def full(self) -> int:
+        """Size before padding is cut and output_padding added: ``(N_in - 1)*s + d*(k - 1) + 1``."""
+        return (self.n_in - 1) * self.stride + self.dilation * (self.kernel - 1) + 1
+
+    def formula(self) -> str:
+        """The formula with this axis' numbers filled in.
+
+        >>> AxisSize.compute("rows", 3, 3, stride=1).formula()
+        'N_out = (3 - 1) x 1 - 2x0 + 3 = 5'
+        >>> AxisSize.compute("rows", 4, 3, stride=2, padding=1, output_padding=1, dilation=2).formula()
+        'N_out = (4 - 1) x 2 - 2x1 + 2x(3 - 1) + 1 + 1 = 10'
+        """
+        head = f"N_out = ({self.n_in} - 1) x {self.stride} - 2x{self.padding}"
+        if self.dilation == 1 and self.output_padding == 0:
+            return f"{head} + {self.kernel} = {self.n_out}"
+        return f"{head} + {self.dilation}x({self.kernel} - 1) + {self.output_padding} + 1 = {self.n_out}"
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {
+            "axis": self.axis,
+            "input": self.n_in,
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "padding": self.padding,
+            "output_padding": self.output_padding,
+            "dilation": self.dilation,
+            "output": self.n_out,
+            "terms": {
+                "(N_in - 1)*s": (self.n_in - 1) * self.stride,
+                "-2p": -2 * self.padding,
+                "d*(k - 1)": self.dilation * (self.kernel - 1),
+                "a": self.output_padding,
+                "+1": 1,
+            },
+            "formula": self.formula(),
+        }
+
+
+def size_math(
+    input_size: int | Pair,
+    kernel_size: int | Pair,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+) -> tuple[AxisSize, AxisSize]:
+    """Validate the parameters and return the size math of both axes.
+
+    >>> rows, cols = size_math((3, 4), 3, stride=(1, 2))
+    >>> rows.n_out, cols.n_out
+    (5, 9)
+    """
+    args = [
+        as_pair(input_size, "input size"),
+        as_pair(kernel_size, "kernel size"),
+        as_pair(stride, "stride"),
+        as_pair(padding, "padding"),
+        as_pair(output_padding, "output_padding"),
+        as_pair(dilation, "dilation"),
+    ]
+    rows, cols = (AxisSize.compute(AXES[i], *(a[i] for a in args)) for i in range(2))
+    return rows, cols
+
+
+def output_size(
+    input_size: int | Pair,
+    kernel_size: int | Pair,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+) -> Pair:
+    """Output ``(H_out, W_out)`` of a transpose convolution, per axis
+    ``(N_in - 1)*s - 2p + d*(k - 1) + a + 1``.
+
+    Parameters
+    ----------
+    input_size, kernel_size : int or (int, int)
+        ``N_in`` and ``k`` per axis (rows, cols).
+    stride, padding, output_padding, dilation : int or (int, int)
+        As in PyTorch's ``conv_transpose2d``.
+
+    Raises
+    ------
+    DeconvError
+        (``usage=True``) for a parameter PyTorch would refuse or an output of
+        size <= 0.
+
+    Examples
+    --------
+    >>> output_size(3, 3, stride=1)
+    (5, 5)
+    >>> output_size((512, 384), 4, stride=2, padding=1)
+    (1024, 768)
+    """
+    rows, cols = size_math(input_size, kernel_size, stride, padding, output_padding, dilation)
+    return rows.n_out, cols.n_out
+
+
+def _result_dtype(x: np.ndarray, dtype) -> np.dtype:
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise DeconvError(f"dtype must be float32 or float64, got {dt}", usage=True)
+        return dt
+    return np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
+
+
+def _check_array(a: np.ndarray, what: str) -> None:
+    if a.dtype.kind not in "biuf":
+        raise DeconvError(f"{what} must hold real numbers, got dtype {a.dtype}", usage=True)
+    if a.size == 0:
+        raise DeconvError(f"{what} is empty (shape {a.shape})", usage=True)
+
+
+def _tap_span(n_in: int, axis: AxisSize, offset: int) -> tuple[int, int, int] | None:
+    """Inputs ``i0..i1-1`` whose tap at ``offset`` lands inside the output, and where the first lands."""
+    s, p = axis.stride, axis.padding
+    i0 = max(0, -((offset - p) // s))  # ceil((p - offset) / s)
+    i1 = min(n_in - 1, (axis.n_out - 1 + p - offset) // s) + 1
+    if i1 <= i0:
+        return None
+    return i0, i1, i0 * s - p + offset
+
+
+def conv_transpose2d(
+    x,
+    kernel,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+    *,
+    dtype=None,
+) -> np.ndarray:
+    """Transpose convolution of every channel: each input pixel scales the
+    whole kernel, the scaled kernels are placed ``stride`` apart and summed.
+
+    Equal to PyTorch's ``conv_transpose2d(x[c][None, None], K[None, None],
+    stride, padding, output_padding, dilation=dilation)`` for each channel c.
+
+    Parameters
+    ----------
+    x : (H, W) or (H, W, C) array_like
+        The image, channels last, in any real dtype (its own units).
+    kernel : (kh, kw) or (C, kh, kw) array_like
+        One kernel for every channel, or one per channel.
+    stride, padding, output_padding, dilation : int or (int, int)
+        Per axis (rows, cols), with PyTorch's constraints.
+
+    Other parameters
+    ----------------
+    dtype : {None, float32, float64}
+        Computation and result dtype (see Notes).
+
+    Returns
+    -------
+    out : (H_out, W_out) or (H_out, W_out, C) ndarray
+        ``N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1`` per axis.
+
+    Notes
+    -----
+    The result is float64 when ``x`` is float64 and float32 otherwise (integer
+    images included), unless ``dtype`` says so; the kernel is cast to that
+    dtype. Nothing is normalised: the kernel is applied as given.
+
+    Examples
+    --------
+    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3))).shape
+    (5, 5)
+    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3)))[0]
+    array([1., 2., 3., 2., 1.])
+    >>> conv_transpose2d(np.zeros((4, 6, 3), np.uint8), np.ones((4, 4)), stride=2, padding=1).shape
+    (8, 12, 3)
+    """
+    x = np.asarray(x)
+    k = np.asarray(kernel)
+    _check_array(x, "image")
+    _check_array(k, "kernel")
+    if x.ndim not in (2, 3):
+        raise DeconvError(f"image must be (H, W) or (H, W, C), got shape {x.shape}", usage=True)
+    if k.ndim == 3:
+        channels = x.shape[2] if x.ndim == 3 else 1
+        if k.shape[0] != channels:
+            raise DeconvError(
+                f"kernel has {k.shape[0]} per-channel kernels (shape {k.shape}) but the image has "
+                f"{channels} channel(s); give a 2-D kernel or one kernel per channel",
+                usage=True,
+            )
+    elif k.ndim != 2:
+        raise DeconvError(f"kernel must be (kh, kw) or (C, kh, kw), got shape {k.shape}", usage=True)
+    if not np.all(np.isfinite(k)):
+        raise DeconvError("kernel holds NaN or infinite values", usage=True)
+    dt = _result_dtype(x, dtype)
+    kh, kw = k.shape[-2:]
+    rows, cols = size_math(x.shape[:2], (kh, kw), stride, padding, output_padding, dilation)
+
+    xs = x.astype(dt, copy=False)
+    kt = k.astype(dt, copy=False)
+    out = np.zeros((rows.n_out, cols.n_out) + x.shape[2:], dt)
+    tmp = np.empty_like(xs)
+    for u in range(kh):
+        rs = _tap_span(x.shape[0], rows, u * rows.dilation)
+        if rs is None:
+            continue
+        i0, i1, o0 = rs
+        for v in range(kw):
+            cs = _tap_span(x.shape[1], cols, v * cols.dilation)
+            if cs is None:
+                continue
+            j0, j1, q0 = cs
+            w = kt[u, v] if kt.ndim == 2 else (kt[:, u, v] if x.ndim == 3 else kt[0, u, v])
+            part = tmp[: i1 - i0, : j1 - j0]
+            np.multiply(xs[i0:i1, j0:j1], w, out=part)
+            out[o0 : o0 + (i1 - i0 - 1) * rows.stride + 1 : rows.stride,
+                q0 : q0 + (j1 - j0 - 1) * cols.stride + 1 : cols.stride] += part  # fmt: skip
+    return out
+
+
+def upsample(
+    x,
+    kernel,
+    stride: int | Pair | str = 2,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+    *,
+    alpha_channel: int | None = None,
+    alpha_max: float = 1.0,
+    dtype=None,
+) -> np.ndarray:
+    """:func:`conv_transpose2d` with colour premultiplied by alpha.
+
+    Parameters
+    ----------
+    x : (H, W, C) array_like
+        Image holding an alpha channel at index ``alpha_channel``.
+    kernel : (kh, kw) or (C, kh, kw) array_like
+    stride, padding, output_padding, dilation : int or (int, int)
+
+    Other parameters
+    ----------------
+    alpha_channel : int or None
+        Index of the alpha channel; None processes every channel alike.
+    alpha_max : float
+        Alpha of an opaque pixel (255 for 8-bit, 65535 for 16-bit).
+    dtype : {None, float32, float64}
+
+    Returns
+    -------
+    out : (H_out, W_out, C) ndarray
+
+    Notes
+    -----
+    Colour channels are multiplied by ``alpha / alpha_max``, everything is
+    transpose-convolved, and colour is divided by the resulting alpha clipped
+    to ``[0, 1]`` (Pillow's resize does the same through its premultiplied
+    ``RGBa`` mode). A transparent neighbour therefore adds no dark fringe, and
+    an opaque image gives exactly what processing without alpha gives. Where
+    the resulting alpha is below half a level (``< 0.5``) the pixel is
+    invisible and its colour is set to 0. The alpha channel itself is the
+    plain transpose convolution of the input alpha.
+
+    Examples
+    --------
+    >>> rgba = np.zeros((1, 2, 4)); rgba[0, 0] = [200, 100, 50, 255]
+    >>> out = upsample(rgba, np.ones((2, 2)), alpha_channel=3, alpha_max=255)
+    >>> out.shape, out[0, 2].tolist()   # the transparent pixel's side keeps the colour
+    ((2, 4, 4), [200.0, 100.0, 50.0, 255.0])
+    """
+    if alpha_channel is None:
+        return conv_transpose2d(x, kernel, stride, padding, output_padding, dilation, dtype=dtype)
+    x = np.asarray(x)
+    if x.ndim != 3 or not -x.shape[2] <= alpha_channel < x.shape[2]:
+        raise DeconvError(f"alpha channel {alpha_channel} does not exist in an image of shape {x.shape}", usage=True)
+    dt = _result_dtype(x, dtype)
+    a = alpha_channel % x.shape[2]
+    colour = [c for c in range(x.shape[2]) if c != a]
+    pre = x.astype(dt, copy=True)
+    pre[..., colour] *= pre[..., a : a + 1] / dt.type(alpha_max)
+    out = conv_transpose2d(pre, kernel, stride, padding, output_padding, dilation, dtype=dt)
+    alpha_out = out[..., a : a + 1]
+    cover = np.clip(alpha_out / dt.type(alpha_max), 0, 1)
+    visible = alpha_out >= 0.5
+    out[..., colour] = np.where(visible, out[..., colour] / np.where(visible, cover, 1), 0)
+    return out
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """Per-phase kernel sums: what a constant image of value 1 becomes in the interior."""
+
+    sums: np.ndarray  # (sy, sx)
+
+    @property
+    def flat(self) -> bool:
+        """True when every phase sums alike, so a constant image comes out flat."""
+        s = self.sums
+        return bool(np.ptp(s) <= 1e-6 * max(1.0, float(np.max(np.abs(s)))))
+
+    @property
+    def amplitude(self) -> float:
+        """max/min of the phase sums (inf when the smallest is <= 0 and they differ)."""
+        lo, hi = float(self.sums.min()), float(self.sums.max())
+        if self.flat:
+            return 1.0
+        return hi / lo if lo > 0 else math.inf
+
+
+def phase_sums(kernel, stride: int | Pair | str = 2, dilation: int | Pair | str = 1) -> PhaseReport:
+    """Sum of the kernel taps that land on each stride phase of the output.
+
+    A constant image ``c`` comes out as ``c * sums[(o + p) % s]`` away from the
+    borders, so unequal sums draw a checkerboard.
+
+    Parameters
+    ----------
+    kernel : (kh, kw) array_like
+    stride, dilation : int or (int, int)
+
+    Returns
+    -------
+    PhaseReport
+        ``sums`` has shape (sy, sx); ``sums[r, c]`` gathers taps ``(u, v)``
+        with ``u*dy % sy == r`` and ``v*dx % sx == c``.
+
+    Examples
+    --------
+    >>> phase_sums(np.ones((3, 3)), 2).sums.tolist()
+    [[4.0, 2.0], [2.0, 1.0]]
+    >>> phase_sums([[0.25, 0.75, 0.75, 0.25]], (1, 2)).flat
+    True
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2:
+        raise DeconvError(f"phase sums need a 2-D kernel, got shape {k.shape}", usage=True)
+    (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    if min(sy, sx, dy, dx) < 1:
+        raise DeconvError("stride and dilation must be >= 1", usage=True)
+    sums = np.zeros((sy, sx))
+    rows = (np.arange(k.shape[0]) * dy) % sy
+    cols = (np.arange(k.shape[1]) * dx) % sx
+    np.add.at(sums, (rows[:, None], cols[None, :]), k)
+    return PhaseReport(sums)

@@ -1,0 +1,569 @@
+"""Load and save images: modes, bit depth, alpha, EXIF orientation, metadata, atomic writes.
+
+Pillow decodes everything except 16-bit colour PNGs, which it reduces to 8
+bits; those (and every 16-bit PNG, for one code path) go through pypng, which
+keeps all 16 bits. Only the formats in :data:`READ_FORMATS` are decoded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .errors import DeconvError
+
+#: Pillow decoders deconv lets run (Pillow's ``formats=`` allow-list).
+READ_FORMATS = ("PNG", "JPEG", "MPO", "TIFF", "BMP", "WEBP", "GIF", "PPM", "TGA")
+
+#: Output extension -> Pillow format name (``npy`` is the raw float array).
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
+    ".tga": "TGA",
+    ".npy": "NPY",
+}
+
+#: Default PNG zlib level: 1 is several times faster than Pillow's 6 and
+#: costs only a few percent of file size on photographs (see README).
+DEFAULT_PNG_COMPRESS = 1
+
+#: What each format can store: depth -> channel layouts.
+_CAPS: dict[str, dict[object, tuple[str, ...]]] = {
+    "PNG": {8: ("L", "LA", "RGB", "RGBA"), 16: ("L", "LA", "RGB", "RGBA")},
+    "JPEG": {8: ("L", "RGB")},
+    "TIFF": {8: ("L", "LA", "RGB", "RGBA"), 16: ("L",), 32: ("L",), "float": ("L",)},
+    "BMP": {8: ("L", "RGB", "RGBA")},
+    "WEBP": {8: ("RGB", "RGBA")},
+    "GIF": {8: ("L", "RGB")},
+    "PPM": {8: ("L", "RGB"), 16: ("L",)},
+    "TGA": {8: ("L", "LA", "RGB", "RGBA")},
+}
+
+_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclass
+class ImageData:
+    """Pixels and what is needed to save them faithfully.
+
+    Attributes
+    ----------
+    array : (H, W) or (H, W, C) ndarray
+        uint8 (depth 8), uint16 (depth 16), int32 (depth 32) or float32
+        (depth ``"float"``), channels last, EXIF orientation applied.
+    channels : {'L', 'LA', 'RGB', 'RGBA'}
+    depth : {8, 16, 32, 'float'}
+    """
+
+    array: np.ndarray
+    channels: str
+    depth: int | str
+    format: str | None = None
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def alpha_channel(self) -> int | None:
+        return self.array.shape[2] - 1 if self.channels in ("LA", "RGBA") else None
+
+    @property
+    def alpha_max(self) -> float:
+        return float(depth_max(self.depth))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)"""
+        return self.array.shape[0], self.array.shape[1]
+
+
+@dataclass
+class SaveReport:
+    """What :func:`save_image` wrote; clipped counts are samples, not pixels."""
+
+    path: str
+    format: str
+    depth: int | str
+    clipped_low: int = 0
+    clipped_high: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def clipped(self) -> int:
+        return self.clipped_low + self.clipped_high
+
+
+def depth_max(depth: int | str) -> float:
+    return {8: 255.0, 16: 65535.0, 32: 2.0**31 - 1}.get(depth, 1.0)  # type: ignore[call-overload]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) so the array is upright, as Pillow's exif_transpose does."""
+    ops = {
+        2: lambda m: m[:, ::-1],
+        3: lambda m: m[::-1, ::-1],
+        4: lambda m: m[::-1],
+        5: lambda m: np.swapaxes(m, 0, 1),
+        6: lambda m: np.swapaxes(m, 0, 1)[:, ::-1],
+        7: lambda m: np.swapaxes(m, 0, 1)[::-1, ::-1],
+        8: lambda m: np.swapaxes(m, 0, 1)[::-1],
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(a)) if op else a
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR, or None if the file is no PNG."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def _png_reason(path: Path) -> str | None:
+    """Ask pypng why a PNG is broken (Pillow only says it cannot identify it)."""
+    import png
+
+    try:
+        reader = png.Reader(filename=str(path))
+        _, _, rows, _ = reader.read()
+        for _ in rows:
+            pass
+        # The rows came out: check the chunks after the image data too.
+        while True:
+            tag, _ = reader.chunk()
+            if tag == b"IEND":
+                break
+    except Exception as e:  # pypng raises FormatError/ChunkError/ProtocolError, zlib.error, EOFError...
+        return str(e).rstrip(".") or type(e).__name__
+    return None
+
+
+def _read_png16(path: Path) -> tuple[np.ndarray, str]:
+    import png
+
+    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    arr = np.array(list(rows), dtype=np.uint16).reshape(h, w, planes)
+    if info["bitdepth"] != 16:  # sBIT may rescale; bring it back to 16-bit units
+        arr = (arr.astype(np.uint32) * 65535 // ((1 << info["bitdepth"]) - 1)).astype(np.uint16)
+    return (arr[:, :, 0] if planes == 1 else arr), _CHANNELS[planes]
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> ImageData:
+    """Read an image as a numpy array in its own units, upright.
+
+    Parameters
+    ----------
+    path : str or path
+        PNG, JPEG, TIFF, BMP, WebP, GIF (first frame), PPM/PGM or TGA.
+
+    Other parameters
+    ----------------
+    max_pixels : int, optional
+        Refuse images with more pixels than this before decoding them
+        (default: Pillow's ``Image.MAX_IMAGE_PIXELS``, about 89 megapixels).
+
+    Returns
+    -------
+    ImageData
+        Modes ``1``/``L`` give L (uint8), ``LA`` LA, ``P`` RGB or RGBA
+        (RGBA when it has transparency), ``CMYK``/``YCbCr`` RGB (with a
+        warning for CMYK), 16-bit modes uint16 (colour ones via pypng),
+        ``I`` int32 (uint16 for PNG and PGM, which hold 16 bits at most),
+        ``F`` float32. ``warnings`` lists what the caller should tell the user
+        (extra frames, CMYK, unreadable EXIF).
+
+    Raises
+    ------
+    DeconvError
+        Missing, empty, unreadable, unsupported, truncated, corrupt or too
+        large files, with the reason.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.exists():
+        raise DeconvError(f"{p}: no such file")
+    if p.is_dir():
+        raise DeconvError(f"{p}: is a directory, not an image")
+    if not os.access(p, os.R_OK):
+        raise DeconvError(f"{p}: permission denied")
+    if p.stat().st_size == 0:
+        raise DeconvError(f"{p}: is empty (0 bytes)")
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p, formats=READ_FORMATS) as im:
+                fmt = im.format
+                w, h = im.size
+                if limit and w * h > limit:
+                    raise DeconvError(
+                        f"{p}: {w}x{h} = {w * h} pixels is over the limit of {limit}; "
+                        "refusing it as a possible decompression bomb"
+                    )
+                if fmt == "PNG":
+                    im.verify()  # checks every chunk's CRC, IDAT included, which load() skips
+            with Image.open(p, formats=READ_FORMATS) as im:
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    notes.append(f"{p}: has {frames} frames; only the first is used")
+                info = dict(im.info)
+                orientation = _orientation(im, p, notes)
+                array, channels, depth = _pixels(im, p, fmt, notes)
+    except DeconvError:
+        raise
+    except UnidentifiedImageError:
+        reason = _png_reason(p) if _looks_png(p) else None
+        if reason:
+            raise DeconvError(f"{p}: corrupt PNG: {reason}") from None
+        raise DeconvError(
+            f"{p}: not an image deconv can read (supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')})"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DeconvError(f"{p}: refused as a possible decompression bomb ({e})") from None
+    except MemoryError:
+        raise DeconvError(f"{p}: not enough memory to decode it") from None
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... on broken files
+        reason = (_png_reason(p) if _looks_png(p) else None) or f"{e}".strip() or type(e).__name__
+        kind = "corrupt PNG" if _looks_png(p) else "corrupt or truncated image"
+        raise DeconvError(f"{p}: {kind}: {reason}") from None
+    dpi = info.get("dpi")
+    return ImageData(
+        array=_orient(array, orientation),
+        channels=channels,
+        depth=depth,
+        format=fmt,
+        icc_profile=info.get("icc_profile") or None,
+        dpi=tuple(float(v) for v in dpi) if dpi else None,  # type: ignore[arg-type]
+        source=str(p),
+        warnings=notes,
+    )
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image as :func:`load_image` would return it, from its header only."""
+    from PIL import Image
+
+    p = Path(path)
+    if not p.is_file():
+        raise DeconvError(f"{p}: no such file" if not p.exists() else f"{p}: is not a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p, formats=READ_FORMATS) as im:
+                w, h = im.size
+                orientation = _orientation(im, p, [])
+    except Exception as e:
+        raise DeconvError(f"{p}: not an image deconv can read ({e})") from None
+    return (w, h) if orientation >= 5 else (h, w)
+
+
+def _looks_png(p: Path) -> bool:
+    if p.suffix.lower() == ".png":
+        return True
+    with open(p, "rb") as f:
+        return f.read(4) == b"\x89PNG"
+
+
+def _orientation(im, p: Path, notes: list[str]) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        value = int(value)
+    except Exception as e:  # broken EXIF blocks must not stop the image
+        notes.append(f"{p}: EXIF data unreadable ({e}); orientation not applied")
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
+    mode = im.mode
+    if fmt == "PNG":
+        header = _png_header(p)
+        if header and header[0] == 16:
+            im.load()  # let Pillow report truncation etc. first
+            arr, channels = _read_png16(p)
+            return arr, channels, 16
+    if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
+        bits = im.tag_v2.get(258, (8,))
+        if max(bits if isinstance(bits, tuple) else (bits,)) > 8:
+            raise DeconvError(
+                f"{p}: {max(bits)}-bit colour TIFF would be reduced to 8 bits by the decoder; "
+                "save it as a 16-bit PNG to keep the precision"
+            )
+    im.load()
+    if mode.startswith("I;16"):
+        return np.asarray(im.convert("I")).astype(np.uint16), "L", 16
+    if mode == "I":
+        arr = np.asarray(im, dtype=np.int32)
+        if fmt in ("PNG", "PPM"):
+            return arr.astype(np.uint16), "L", 16
+        return arr, "L", 32
+    if mode == "F":
+        return np.asarray(im, dtype=np.float32), "L", "float"
+    if mode in ("1", "L"):
+        return np.asarray(im.convert("L")), "L", 8
+    if mode in ("LA", "La"):
+        return np.asarray(im.convert("LA")), "LA", 8
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
+        target = "RGBA" if has_alpha else "RGB"
+        return np.asarray(im.convert(target)), target, 8
+    if mode in ("RGBA", "RGBa"):
+        return np.asarray(im.convert("RGBA")), "RGBA", 8
+    if mode == "RGB":
+        return np.asarray(im), "RGB", 8
+    if mode == "CMYK":
+        notes.append(f"{p}: CMYK image converted to RGB")
+    elif mode not in ("RGBX", "YCbCr"):
+        notes.append(f"{p}: {mode} image converted to RGB")
+    return np.asarray(im.convert("RGB")), "RGB", 8
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """Pillow format name (or ``"NPY"``) for an output path, from its extension."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return WRITE_FORMATS[suffix]
+    except KeyError:
+        exts = ", ".join(sorted(WRITE_FORMATS))
+        raise DeconvError(
+            f"{path}: cannot tell the output format from {suffix or 'a missing extension'!r}; use one of {exts}",
+            usage=True,
+        ) from None
+
+
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False, depth=None, channels=None) -> str:
+    """Refuse early what :func:`save_image` would refuse; return the format."""
+    p = Path(path)
+    fmt = output_format(p)
+    if p.exists() and not overwrite:
+        raise DeconvError(f"{p}: already exists; pass --overwrite to replace it")
+    if p.is_dir():
+        raise DeconvError(f"{p}: is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise DeconvError(f"{p}: the directory {parent} does not exist")
+    if depth is not None and channels is not None and fmt != "NPY":
+        _check_caps(p, fmt, depth, channels)
+    return fmt
+
+
+def _check_caps(p: Path, fmt: str, depth, channels: str) -> None:
+    caps = _CAPS[fmt]
+    if depth not in caps:
+        bits = "floating-point" if depth == "float" else f"{depth}-bit"
+        stores = ", ".join("float" if d == "float" else f"{d}-bit" for d in caps)
+        raise DeconvError(
+            f"{p}: {fmt} cannot store {bits} {channels} data (it stores {stores}); "
+            "write .png, .tif or .npy, or choose --depth"
+        )
+    if channels not in caps[depth]:
+        bits = "float" if depth == "float" else f"{depth}-bit"
+        raise DeconvError(
+            f"{p}: {fmt} cannot store {bits} {channels} images (only {', '.join(caps[depth])}); "
+            "write .png, .tif or .npy instead"
+        )
+
+
+_UMASK: int | None = None
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *, overwrite: bool = False) -> None:
+    """Write a file through a temporary file in the same directory, then move it into place.
+
+    The data is flushed and fsynced before the rename, so the target is either
+    absent, its old self, or complete: never half-written. Without
+    ``overwrite`` an existing file is kept and :class:`DeconvError` raised,
+    even if it appeared while writing.
+    """
+    global _UMASK
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.exists() and not overwrite:
+        raise DeconvError(f"{p}: already exists; pass --overwrite to replace it")
+    if _UMASK is None:
+        _UMASK = os.umask(0)
+        os.umask(_UMASK)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
+    except FileNotFoundError:
+        raise DeconvError(f"{p}: the directory {parent} does not exist") from None
+    except PermissionError:
+        raise DeconvError(f"{p}: cannot write in {parent} (permission denied)") from None
+    except OSError as e:
+        raise DeconvError(f"{p}: cannot write in {parent} ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            try:
+                os.link(tmp, p)  # fails if p appeared meanwhile: never clobber
+            except FileExistsError:
+                raise DeconvError(f"{p}: already exists; pass --overwrite to replace it") from None
+            except OSError:  # file systems without hard links
+                if p.exists():
+                    raise DeconvError(f"{p}: already exists; pass --overwrite to replace it") from None
+                os.replace(tmp, p)
+    except OSError as e:
+        raise DeconvError(f"{p}: write failed ({e.strerror or e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def to_storage(result: np.ndarray, depth: int | str) -> tuple[np.ndarray, int, int]:
+    """Round half up and clip a float result into the integer type of ``depth``.
+
+    Returns the stored array and how many samples were clipped below 0 and
+    above the maximum (floats are stored as float32 unclipped).
+
+    >>> to_storage(np.array([-3.0, 0.5, 254.49, 300.0]), 8)
+    (array([  0,   1, 254, 255], dtype=uint8), 1, 1)
+    """
+    if depth == "float":
+        return result.astype(np.float32), 0, 0
+    hi = depth_max(depth)
+    lo = -(2.0**31) if depth == 32 else 0.0
+    rounded = np.floor(result + 0.5) if result.dtype.kind == "f" else result
+    low = int(np.count_nonzero(rounded < lo))
+    high = int(np.count_nonzero(rounded > hi))
+    dtype = {8: np.uint8, 16: np.uint16, 32: np.int32}[depth]  # type: ignore[index]
+    return np.clip(rounded, lo, hi).astype(dtype), low, high
+
+
+def save_image(
+    path: str | os.PathLike,
+    result: np.ndarray,
+    *,
+    channels: str,
+    depth: int | str,
+    like: ImageData | None = None,
+    compress: int | None = None,
+    overwrite: bool = False,
+) -> SaveReport:
+    """Save a float result atomically, in the format its extension names.
+
+    Parameters
+    ----------
+    path : str or path
+        ``.png .jpg .tif .bmp .webp .gif .ppm/.pgm .tga`` or ``.npy`` (the raw
+        float array, no rounding or clipping).
+    result : (H, W) or (H, W, C) ndarray
+        Values in the units of ``depth`` (0..255 for 8-bit, 0..65535 for 16-bit).
+    channels : {'L', 'LA', 'RGB', 'RGBA'}
+    depth : {8, 16, 32, 'float'}
+
+    Other parameters
+    ----------------
+    like : ImageData, optional
+        Source of the ICC profile and DPI to keep where the format allows.
+    compress : int 0..9, optional
+        PNG zlib level (default :data:`DEFAULT_PNG_COMPRESS`).
+    overwrite : bool
+        Replace an existing file (otherwise :class:`DeconvError`).
+
+    Returns
+    -------
+    SaveReport
+        Format, depth and the number of clipped samples.
+
+    Notes
+    -----
+    Integer outputs are rounded half up (as Pillow rounds) and clipped to the
+    depth's range; the clipped samples are counted. JPEG is written at
+    quality 95 and WebP losslessly.
+    """
+    from PIL import Image
+
+    p = Path(path)
+    fmt = output_format(p)
+    result = np.asarray(result)
+    report = SaveReport(str(p), fmt, "float" if fmt == "NPY" else depth)
+    if fmt == "NPY":
+        atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
+        return report
+    _check_caps(p, fmt, depth, channels)
+    if compress is not None and not 0 <= compress <= 9:
+        raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
+    stored, report.clipped_low, report.clipped_high = to_storage(result, depth)
+    opts: dict[str, object] = {}
+    if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
+        opts["icc_profile"] = like.icc_profile
+    if like is not None and like.dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+        opts["dpi"] = like.dpi
+    level = DEFAULT_PNG_COMPRESS if compress is None else compress
+    if fmt == "PNG":
+        opts["compress_level"] = level
+    elif fmt == "JPEG":
+        opts["quality"] = 95
+    elif fmt == "WEBP":
+        opts["lossless"] = True
+    elif fmt == "TIFF":
+        opts["compression"] = "tiff_deflate" if depth != "float" else None
+
+    if fmt == "PNG" and depth == 16 and channels != "L":
+        if "icc_profile" in opts:
+            report.warnings.append(f"{p}: ICC profile not kept (16-bit colour PNGs are written by pypng)")
+        atomic_write(p, lambda f: _write_png16(f, stored, channels, level, like), overwrite=overwrite)
+        return report
+    im = _to_pil(stored, channels, depth)
+    if fmt == "GIF":
+        report.warnings.append(f"{p}: GIF stores at most 256 colours; the result was quantised")
+    atomic_write(p, lambda f: im.save(f, format=fmt, **opts), overwrite=overwrite)
+    return report
+
+
+def _to_pil(stored: np.ndarray, channels: str, depth):
+    from PIL import Image
+
+    return Image.fromarray(np.ascontiguousarray(stored))  # uint16 -> I;16, int32 -> I, float32 -> F
+
+
+def _write_png16(f, stored: np.ndarray, channels: str, level: int, like: ImageData | None) -> None:
+    import png
+
+    h, w = stored.shape[:2]
+    kwargs: dict[str, object] = {}
+    if like is not None and like.dpi:
+        kwargs.update(
+            x_pixels_per_unit=round(like.dpi[0] / 0.0254),
+            y_pixels_per_unit=round(like.dpi[1] / 0.0254),
+            unit_is_meter=True,
+        )
+    writer = png.Writer(
+        w, h, greyscale=channels in ("L", "LA"), alpha=channels in ("LA", "RGBA"),
+        bitdepth=16, compression=level, **kwargs,
+    )  # fmt: skip
+    writer.write_array(f, stored.reshape(-1))

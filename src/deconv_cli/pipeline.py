@@ -1,0 +1,192 @@
+"""One file in, one file out: load the kernel and image, check, compute, save."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core import AxisSize, as_pair, size_math, upsample
+from .errors import DeconvError
+from .imageio import ImageData, SaveReport, check_writable, load_image, output_format, save_image
+from .kernels import load_kernel
+
+
+@dataclass
+class Params:
+    """Geometry of the operation, each a (rows, cols) pair once parsed."""
+
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+    output_padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    @classmethod
+    def parse(cls, stride="2", padding="0", output_padding="0", dilation="1") -> Params:
+        return cls(
+            as_pair(stride, "stride"),
+            as_pair(padding, "padding"),
+            as_pair(output_padding, "output_padding"),
+            as_pair(dilation, "dilation"),
+        )
+
+    def label(self) -> str:
+        sy, sx = self.stride
+        return str(sy) if sy == sx else f"{sy}x{sx}"
+
+
+@dataclass
+class Outcome:
+    """Everything a report of one upsample needs."""
+
+    input: str
+    output: str
+    kernel_spec: str
+    kernel_shape: tuple[int, ...]
+    kernel_sum: float
+    params: Params
+    axes: tuple[AxisSize, AxisSize]
+    image: ImageData
+    out_shape: tuple[int, ...]
+    out_depth: int | str
+    saved: SaveReport
+    alpha: str
+    dtype: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.image.warnings + self.saved.warnings
+
+    def as_dict(self) -> dict:
+        im = self.image
+        return {
+            "input": {
+                "path": self.input,
+                "format": im.format,
+                "height": im.size[0],
+                "width": im.size[1],
+                "channels": im.channels,
+                "depth": im.depth,
+            },
+            "output": {
+                "path": self.output,
+                "format": self.saved.format,
+                "height": self.out_shape[0],
+                "width": self.out_shape[1],
+                "channels": im.channels,
+                "depth": self.out_depth,
+            },
+            "kernel": {"spec": self.kernel_spec, "shape": list(self.kernel_shape), "sum": self.kernel_sum},
+            "params": {
+                "stride": list(self.params.stride),
+                "padding": list(self.params.padding),
+                "output_padding": list(self.params.output_padding),
+                "dilation": list(self.params.dilation),
+                "alpha": self.alpha,
+                "dtype": self.dtype,
+            },
+            "size_math": [a.as_dict() for a in self.axes],
+            "clipped": {"below": self.saved.clipped_low, "above": self.saved.clipped_high, "total": self.saved.clipped},
+            "warnings": self.warnings,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+
+def default_output(src: str | os.PathLike, params: Params) -> Path:
+    """``photo.png`` -> ``photo_x2.png`` beside it (``.png`` when the input format cannot be written)."""
+    p = Path(src)
+    suffix = p.suffix.lower()
+    try:
+        if output_format(p) == "NPY":
+            raise DeconvError("")
+    except DeconvError:
+        suffix = ".png"
+    return p.with_name(f"{p.stem}_x{params.label()}{suffix}")
+
+
+def upsample_file(
+    src: str | os.PathLike,
+    dst: str | os.PathLike | None = None,
+    *,
+    kernel: str = "bilinear",
+    params: Params | None = None,
+    alpha: str = "premultiply",
+    dtype: str = "float32",
+    depth: int | str | None = None,
+    compress: int | None = None,
+    overwrite: bool = False,
+    max_pixels: int | None = None,
+) -> Outcome:
+    """Upsample one image file into another.
+
+    ``depth`` None keeps the input's depth; ``alpha`` is ``premultiply`` or
+    ``separate``. Everything is checked (parameters, kernel, output path and
+    format) before the pixels are decoded, and the output is written
+    atomically: on any error nothing is left behind.
+    """
+    t0 = time.perf_counter()
+    params = params or Params()
+    if alpha not in ("premultiply", "separate"):
+        raise DeconvError(f"alpha must be premultiply or separate, got {alpha!r}", usage=True)
+    k = load_kernel(kernel, params.stride)
+    dst = Path(dst) if dst is not None else default_output(src, params)
+    if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
+        raise DeconvError(f"{dst}: is the input file itself; choose another output")
+    check_writable(dst, overwrite=overwrite)
+    image = load_image(src, max_pixels=max_pixels)
+    axes = size_math(image.size, k.shape[-2:], params.stride, params.padding, params.output_padding, params.dilation)
+    out_depth = image.depth if depth is None else depth
+    check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
+    if k.ndim == 3:
+        channels = image.array.shape[2] if image.array.ndim == 3 else 1
+        if k.shape[0] != channels:
+            raise DeconvError(
+                f"kernel {kernel}: has {k.shape[0]} per-channel kernels but {src} has {channels} "
+                f"channel(s) ({image.channels}); give a 2-D kernel or {channels} kernels",
+                usage=True,
+            )
+    t1 = time.perf_counter()
+    result = upsample(
+        image.array,
+        k,
+        params.stride,
+        params.padding,
+        params.output_padding,
+        params.dilation,
+        alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
+        alpha_max=image.alpha_max,
+        dtype=dtype,
+    )
+    scale = _depth_scale(image.depth, out_depth)
+    if scale != 1.0:
+        result *= scale
+    t2 = time.perf_counter()
+    saved = save_image(
+        dst, result, channels=image.channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
+    )
+    t3 = time.perf_counter()
+    return Outcome(
+        input=str(src),
+        output=str(dst),
+        kernel_spec=str(kernel),
+        kernel_shape=tuple(k.shape),
+        kernel_sum=float(k.sum()),
+        params=params,
+        axes=axes,
+        image=image,
+        out_shape=result.shape,
+        out_depth=saved.depth,
+        saved=saved,
+        alpha=alpha,
+        dtype=str(dtype),
+        seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
+    )
+
+
+def _depth_scale(src, dst) -> float:
+    """Factor that carries values from one integer depth's units to another's (8 -> 16: 257)."""
+    if src == dst or "float" in (src, dst) or 32 in (src, dst):
+        return 1.0
+    return {(8, 16): 257.0, (16, 8): 1 / 257.0}[(src, dst)]

@@ -1,0 +1,114 @@
+"""What people read: size-math and kernel reports as rich tables (terminal) or plain text (pipes)."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.table import Table
+
+from .core import AxisSize, PhaseReport
+
+
+def _num(v: float) -> str:
+    """Short, exact-enough rendering of a kernel value."""
+    return f"{v:.6g}"
+
+
+def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for name in ("axis", "N_in", "k", "s", "p", "a", "d", "N_out = (N_in - 1)·s - 2p + d·(k - 1) + a + 1"):
+        t.add_column(name, justify="left" if name in ("axis",) or name.startswith("N_out") else "right")
+    for ax in axes:
+        t.add_row(
+            ax.axis, str(ax.n_in), str(ax.kernel), str(ax.stride), str(ax.padding),
+            str(ax.output_padding), str(ax.dilation), ax.formula(),
+        )  # fmt: skip
+    return t
+
+
+def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
+    """Plain text, one line an axis, then the output size.
+
+    >>> from deconv_cli.core import size_math
+    >>> print("\\n".join(size_lines(size_math(3, 3, 1))))
+    rows: N_out = (3 - 1) x 1 - 2x0 + 3 = 5
+    cols: N_out = (3 - 1) x 1 - 2x0 + 3 = 5
+    output: 5 x 5 (rows x cols)
+    """
+    rows, cols = axes
+    return [f"{ax.axis}: {ax.formula()}" for ax in axes] + [f"output: {rows.n_out} x {cols.n_out} (rows x cols)"]
+
+
+def verdict(phases: PhaseReport) -> str:
+    if phases.flat:
+        return f"flat: every stride phase sums to {_num(float(phases.sums.flat[0]))}, so a constant image comes out constant"
+    lo, hi = float(phases.sums.min()), float(phases.sums.max())
+    amp = "inf" if phases.amplitude == float("inf") else f"{phases.amplitude:.4g}"
+    return f"checkerboard: stride phase sums range {_num(lo)} .. {_num(hi)} (max/min = {amp})"
+
+
+def matrix_table(m: np.ndarray, title: str, row_label: str = "", col_label: str = "") -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    t.add_column(f"{row_label}\\{col_label}" if row_label else "", style="dim", justify="right")
+    for j in range(m.shape[1]):
+        t.add_column(str(j), justify="right")
+    for i, row in enumerate(m):
+        t.add_row(str(i), *(_num(float(v)) for v in row))
+    return t
+
+
+def matrix_lines(m: np.ndarray) -> list[str]:
+    cells = [[_num(float(v)) for v in row] for row in m]
+    width = max(len(c) for row in cells for c in row)
+    return ["  ".join(c.rjust(width) for c in row) for row in cells]
+
+
+def kernel_dict(k: np.ndarray, phases: list[PhaseReport], stride, dilation, spec: str) -> dict:
+    return {
+        "kernel": spec,
+        "shape": list(k.shape),
+        "stride": list(stride),
+        "dilation": list(dilation),
+        "values": k.tolist(),
+        "sum": float(k.sum()),
+        "channels": [
+            {
+                "phase_sums": ph.sums.tolist(),
+                "flat": ph.flat,
+                "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
+                "verdict": verdict(ph),
+            }
+            for ph in phases
+        ],
+    }
+
+
+def outcome_lines(d: dict) -> list[str]:
+    """Plain-text summary of one upsample (from Outcome.as_dict())."""
+    i, o = d["input"], d["output"]
+    c = d["clipped"]
+    lines = [f"{ax['axis']}: {ax['formula']}" for ax in d["size_math"]]
+    lines.append(
+        f"{i['path']} ({i['width']}x{i['height']} {i['channels']} {i['depth']}-bit) -> "
+        f"{o['path']} ({o['width']}x{o['height']} {o['channels']} {o['depth']}-bit)"
+    )
+    lines.append(f"kernel: {d['kernel']['spec']} {'x'.join(map(str, d['kernel']['shape']))}, sum {_num(d['kernel']['sum'])}")
+    lines.append(f"clipped: {c['total']} values ({c['below']} below the range, {c['above']} above)")
+    lines.append(f"time: {d['seconds']['total']:.3f} s")
+    return lines
+
+
+def outcome_table(d: dict) -> Table:
+    i, o = d["input"], d["output"]
+    c = d["clipped"]
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for ax in d["size_math"]:
+        t.add_row(ax["axis"], ax["formula"])
+    t.add_row("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit")
+    t.add_row("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit")
+    t.add_row("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {_num(d['kernel']['sum'])}")
+    t.add_row("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)")
+    s = d["seconds"]
+    t.add_row("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
+    return t
