@@ -216,6 +216,9 @@ def size(
         from .core import size_math
         from .imageio import image_size
         from .kernels import load_kernel
+        from .pipeline import Params
+
+        Params.parse(stride, padding, output_padding, dilation)  # parameter errors before any file is read
 
         if (image is None) == (input_size is None):
             raise DeconvError("give either an IMAGE or --input-size, not both or neither", usage=True)
@@ -252,10 +255,12 @@ def kernel_show(
         from rich.console import Group
 
         from . import report
-        from .core import as_pair, phase_sums
+        from .core import AXES, as_pair, check_axis, phase_sums
         from .kernels import load_kernel
 
         s, d = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+        for i, axis in enumerate(AXES):
+            check_axis(axis, s[i], 0, 0, d[i])
         k = load_kernel(kernel, s)
         planes = [k] if k.ndim == 2 else list(k)
         phases = [phase_sums(p, s, d) for p in planes]

@@ -62,6 +62,20 @@ def as_pair(value: int | str | tuple[int, int] | list[int], name: str) -> Pair:
     raise DeconvError(f"{name} {value!r} must be one integer or a rows,cols pair, not {len(nums)} numbers", usage=True)
 
 
+def check_axis(axis: str, stride: int, padding: int, output_padding: int, dilation: int) -> None:
+    """PyTorch's rules for the parameters of one axis, whatever the sizes."""
+    where = f" ({axis})" if axis else ""
+    for name, val, low in (("stride", stride, 1), ("dilation", dilation, 1), ("padding", padding, 0), ("output_padding", output_padding, 0)):
+        if val < low:
+            raise DeconvError(f"{name}{where} must be >= {low}, got {val}", usage=True)
+    if output_padding >= stride and output_padding >= dilation:
+        raise DeconvError(
+            f"output_padding{where} must be smaller than the stride or the dilation, "
+            f"got output_padding={output_padding}, stride={stride}, dilation={dilation}",
+            usage=True,
+        )
+
+
 @dataclass(frozen=True)
 class AxisSize:
     """The size math of one axis, every term kept for reports.
@@ -92,22 +106,10 @@ class AxisSize:
     ) -> AxisSize:
         """Validate one axis as PyTorch does and compute its output size."""
         where = f" ({axis})" if axis else ""
-        for name, val, low in (
-            ("input size", n_in, 1),
-            ("kernel size", kernel, 1),
-            ("stride", stride, 1),
-            ("dilation", dilation, 1),
-            ("padding", padding, 0),
-            ("output_padding", output_padding, 0),
-        ):
-            if val < low:
-                raise DeconvError(f"{name}{where} must be >= {low}, got {val}", usage=True)
-        if output_padding >= stride and output_padding >= dilation:
-            raise DeconvError(
-                f"output_padding{where} must be smaller than the stride or the dilation, "
-                f"got output_padding={output_padding}, stride={stride}, dilation={dilation}",
-                usage=True,
-            )
+        for name, val in (("input size", n_in), ("kernel size", kernel)):
+            if val < 1:
+                raise DeconvError(f"{name}{where} must be >= 1, got {val}", usage=True)
+        check_axis(axis, stride, padding, output_padding, dilation)
         spread = (n_in - 1) * stride + dilation * (kernel - 1) + output_padding + 1
         n_out = spread - 2 * padding
         if n_out <= 0:

@@ -140,21 +140,30 @@ def _is_float(s: str) -> bool:
     return True
 
 
-def _load_npy(data: bytes | Path, source: str) -> np.ndarray:
-    try:
-        src = io.BytesIO(data) if isinstance(data, bytes) else data
-        return np.load(src, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise DeconvError(f"kernel {source}: holds pickled Python objects, which deconv never loads") from None
-        raise DeconvError(f"kernel {source}: is not a valid .npy file ({e})") from None
-    except (OSError, EOFError) as e:
-        raise DeconvError(f"kernel {source}: is not a valid .npy file ({e})") from None
+_PICKLE_START = (b"\x80", b"(", b"c", b"]", b"}")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        head = f.read(6)
+        if head != b"\x93NUMPY":
+            if head[:1] in _PICKLE_START:
+                raise DeconvError(f"kernel {path}: holds a Python pickle, which deconv never loads; save it with np.save")
+            raise DeconvError(f"kernel {path}: is not a .npy file (no NUMPY header)")
+        f.seek(0)
+        try:
+            return np.load(f, allow_pickle=False)
+        except ValueError as e:
+            if "pickle" in str(e):
+                raise DeconvError(f"kernel {path}: holds pickled Python objects, which deconv never loads") from None
+            raise DeconvError(f"kernel {path}: is not a valid .npy file ({e})") from None
+        except (OSError, EOFError) as e:
+            raise DeconvError(f"kernel {path}: is not a valid .npy file ({e})") from None
 
 
 def _load_npz(path: Path, name: str | None) -> np.ndarray:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
             names = list(z.files)
             if name is None:
                 if len(names) != 1:
@@ -230,7 +239,7 @@ def load_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> np.nda
         raise DeconvError(f"kernel {text}: only .npz files hold named arrays (FILE.npz:NAME)")
     try:
         if suffix == ".npy":
-            k = _load_npy(path, str(path))
+            k = _load_npy(path)
         elif suffix == ".npz":
             k = _load_npz(path, member)
         elif suffix in (".txt", ".csv"):

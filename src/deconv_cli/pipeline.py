@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import AxisSize, as_pair, size_math, upsample
+from .core import AXES, AxisSize, as_pair, check_axis, size_math, upsample
 from .errors import DeconvError
 from .imageio import ImageData, SaveReport, check_writable, load_image, output_format, save_image
 from .kernels import load_kernel
@@ -24,12 +24,15 @@ class Params:
 
     @classmethod
     def parse(cls, stride="2", padding="0", output_padding="0", dilation="1") -> Params:
-        return cls(
+        params = cls(
             as_pair(stride, "stride"),
             as_pair(padding, "padding"),
             as_pair(output_padding, "output_padding"),
             as_pair(dilation, "dilation"),
         )
+        for i, axis in enumerate(AXES):
+            check_axis(axis, params.stride[i], params.padding[i], params.output_padding[i], params.dilation[i])
+        return params
 
     def label(self) -> str:
         sy, sx = self.stride
