@@ -388,9 +388,9 @@ def upsample(
     Examples
     --------
     >>> rgba = np.zeros((1, 2, 4)); rgba[0, 0] = [200, 100, 50, 255]
-    >>> out = upsample(rgba, np.ones((2, 2)), alpha_channel=3, alpha_max=255)
-    >>> out.shape, out[0, 2].tolist()   # the transparent pixel's side keeps the colour
-    ((2, 4, 4), [200.0, 100.0, 50.0, 255.0])
+    >>> out = upsample(rgba, [[0.5, 1.0, 0.5]], alpha_channel=3, alpha_max=255)
+    >>> out.shape, out[0, 2].tolist()   # half covered by the transparent pixel: alpha halves, colour stays
+    ((1, 5, 4), [200.0, 100.0, 50.0, 127.5])
     """
     if alpha_channel is None:
         return conv_transpose2d(x, kernel, stride, padding, output_padding, dilation, dtype=dtype)

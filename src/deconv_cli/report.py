@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from .core import AxisSize, PhaseReport
 
@@ -46,14 +48,15 @@ def verdict(phases: PhaseReport) -> str:
     return f"checkerboard: stride phase sums range {_num(lo)} .. {_num(hi)} (max/min = {amp})"
 
 
-def matrix_table(m: np.ndarray, title: str, row_label: str = "", col_label: str = "") -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
-    t.add_column(f"{row_label}\\{col_label}" if row_label else "", style="dim", justify="right")
+def matrix_table(m: np.ndarray, title: str) -> Group:
+    """A titled grid of numbers; the title on its own line so a narrow table does not wrap it."""
+    t = Table(header_style="bold")
+    t.add_column("", style="dim", justify="right")
     for j in range(m.shape[1]):
         t.add_column(str(j), justify="right")
     for i, row in enumerate(m):
         t.add_row(str(i), *(_num(float(v)) for v in row))
-    return t
+    return Group(Text(title, style="bold"), t)
 
 
 def matrix_lines(m: np.ndarray) -> list[str]:

@@ -1,0 +1,382 @@
+"""The command line through Typer's runner: exit codes, stdout vs stderr, written files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from deconv_cli import conv_transpose2d, make_kernel, upsample
+from deconv_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_images"
+PNGSUITE = ROOT / "tests" / "data" / "pngsuite"
+ANSI = re.compile(r"\x1b\[")
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def pixels(path):
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def read_png(path):
+    """An independent decode (pypng) of a PNG's stored samples."""
+    with open(path, "rb") as f:
+        _, _, rows, info = png.Reader(file=f).asDirect()
+        return np.array(list(rows), dtype=np.uint16), info
+
+
+def rounded(x):
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def astro(tmp_path):
+    src = tmp_path / "astro.png"
+    with Image.open(SAMPLES / "astronaut.png") as im:
+        im.crop((100, 100, 164, 148)).save(src)
+    return src
+
+
+# ---------------------------------------------------------------- top level
+
+
+def test_version_from_metadata():
+    r = run("--version")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == f"deconv {version('deconv-cli')}"
+
+
+@pytest.mark.parametrize("cmd", [["upsample"], ["size"], ["kernel", "show"], ["kernel", "make"]])
+def test_every_command_has_help_with_an_example(cmd):
+    r = run(*cmd, "--help")
+    assert r.exit_code == 0
+    assert "Example: deconv " + " ".join(cmd) in " ".join(r.stdout.split())
+
+
+def test_every_command_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for cmd in ["deconv upsample", "deconv size", "deconv kernel show", "deconv kernel make"]:
+        assert f"`{cmd}" in readme or f"\n{cmd}" in readme, cmd
+
+
+# ---------------------------------------------------------------- size
+
+
+def test_size_seed_example():
+    r = run("size", "--input-size", "3", "--kernel-size", "3", "--stride", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "rows: N_out = (3 - 1) x 1 - 2x0 + 3 = 5" in r.stdout
+    assert "output: 5 x 5" in r.stdout
+    assert r.stderr == ""
+    assert not ANSI.search(r.stdout)
+
+
+def test_size_from_image_and_kernel_file_json():
+    r = run("size", SAMPLES / "astronaut.png", "--kernel", ROOT / "kernels" / "bilinear.npy", "--stride", "2", "--json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["output"] == [1026, 1026]  # (512 - 1) x 2 - 0 + 4
+    assert d["axes"][0]["terms"] == {"(N_in - 1)*s": 1022, "-2p": 0, "d*(k - 1)": 3, "a": 0, "+1": 1}
+
+
+def test_size_per_axis_parameters():
+    r = run("size", "-i", "10,20", "--kernel-size", "3,5", "--stride", "2,3", "--padding", "1,0", "--dilation", "1,2", "--json")
+    d = json.loads(r.stdout)
+    assert d["output"] == [(10 - 1) * 2 - 2 + 3, (20 - 1) * 3 + 2 * 4 + 1]
+
+
+def test_size_default_kernel_is_bilinear_for_the_stride():
+    r = run("size", "-i", "10", "--stride", "3", "--json")
+    assert json.loads(r.stdout)["output"] == [9 * 3 + 5] * 2
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--input-size", "3", "--kernel-size", "3", "--stride", "1", "--padding", "3"], "padding=3 (rows) is too large"),
+        (["--input-size", "3", "--kernel-size", "3", "--output-padding", "2"], "output_padding (rows) must be smaller"),
+        (["--input-size", "3", "--kernel-size", "3", "--stride", "0"], "stride (rows) must be >= 1"),
+        ([], "give either an IMAGE or --input-size"),
+        (["--input-size", "3", "--kernel", "bilinear", "--kernel-size", "3"], "either --kernel or --kernel-size"),
+    ],
+)
+def test_size_usage_errors_exit_2(args, words):
+    r = run("size", *args)
+    assert r.exit_code == 2
+    assert words in r.stderr
+    assert r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_size_of_rotated_image_uses_upright_dimensions():
+    r = run("size", ROOT / "tests" / "data" / "pillow" / "hopper_orientation_6.jpg", "--kernel-size", "1", "--stride", "1", "--json")
+    d = json.loads(r.stdout)
+    with Image.open(ROOT / "tests" / "data" / "pillow" / "hopper_orientation_6.jpg") as im:
+        w, h = im.size
+    assert d["output"] == [w, h]  # rotated by 90 degrees
+
+
+# ---------------------------------------------------------------- upsample
+
+
+def test_upsample_writes_the_transpose_convolution(astro, tmp_path):
+    out = tmp_path / "out.png"
+    r = run("upsample", astro, "--stride", "2", "--kernel", ROOT / "kernels" / "bilinear.npy", "--padding", "1", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    with Image.open(astro) as im:
+        x = np.asarray(im)
+    expected = rounded(conv_transpose2d(x, make_kernel("bilinear", 2), 2, 1))
+    got = pixels(out)
+    assert got.shape == (96, 128, 3)
+    np.testing.assert_array_equal(got, expected)
+    assert "N_out = (48 - 1) x 2 - 2x1 + 4 = 96" in r.stderr
+    assert "N_out = (64 - 1) x 2 - 2x1 + 4 = 128" in r.stderr
+    assert not ANSI.search(r.stderr)
+
+
+def test_defaults_stride_2_bilinear_padding_0_and_default_name(astro):
+    r = run("upsample", astro)
+    assert r.exit_code == 0, r.stderr
+    out = astro.with_name("astro_x2.png")
+    got = pixels(out)
+    assert got.shape == (47 * 2 + 4, 63 * 2 + 4, 3)
+    expected = rounded(conv_transpose2d(pixels(astro), make_kernel("bilinear", 2), 2, 0))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_npy_output_is_raw_float(astro, tmp_path):
+    out = tmp_path / "raw.npy"
+    k = np.array([[1.5, -1.0], [2.0, 0.25]])
+    np.save(tmp_path / "k.npy", k)
+    r = run("upsample", astro, "-k", tmp_path / "k.npy", "-s", "3,2", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    got = np.load(out)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, conv_transpose2d(pixels(astro), k, (3, 2)), rtol=1e-6)
+    assert got.min() < 0 and got.max() > 255  # not clipped
+
+
+def test_clipped_values_counted_in_json(astro, tmp_path):
+    np.save(tmp_path / "k.npy", np.array([[2.0, -1.0]]))
+    r = run("upsample", astro, "-k", tmp_path / "k.npy", "-s", "1,2", "-o", tmp_path / "o.png", "--json", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    d = json.loads(r.stdout)
+    x = pixels(astro).astype(np.float64)
+    raw = conv_transpose2d(x, [[2.0, -1.0]], (1, 2))
+    r_ = np.floor(raw + 0.5)
+    assert d["clipped"] == {"below": int((r_ < 0).sum()), "above": int((r_ > 255).sum()), "total": int((r_ < 0).sum() + (r_ > 255).sum())}
+    assert d["clipped"]["total"] > 0
+    assert d["output"]["height"] == 48 and d["output"]["width"] == 128
+    assert d["params"]["stride"] == [1, 2]
+    assert set(d["seconds"]) == {"load", "compute", "save", "total"}
+
+
+def test_refuses_to_overwrite_and_keeps_the_file(astro, tmp_path):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"precious")
+    r = run("upsample", astro, "-o", out)
+    assert r.exit_code == 1
+    assert "already exists; pass --overwrite" in r.stderr
+    assert out.read_bytes() == b"precious"
+    r = run("upsample", astro, "-o", out, "--overwrite")
+    assert r.exit_code == 0
+    with Image.open(out) as im:
+        assert im.size == (130, 98)
+
+
+def test_refuses_to_write_onto_its_input(astro):
+    before = astro.read_bytes()
+    r = run("upsample", astro, "-o", astro, "--overwrite")
+    assert r.exit_code == 1
+    assert "is the input file itself" in r.stderr
+    assert astro.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--stride", "0"], "stride (rows) must be >= 1, got 0"),
+        (["--stride", "2", "--output-padding", "2"], "output_padding (rows) must be smaller than the stride or the dilation, got output_padding=2, stride=2, dilation=1"),
+        (["--stride", "1", "--padding", "0,80"], "padding=80 (cols) is too large"),
+        (["--stride", "2,2,2"], "not 3 numbers"),
+        (["--kernel", "nosuch"], "no such file, and not a built-in kernel"),
+        (["--compress", "10"], "--compress"),
+        (["--dtype", "float16"], "--dtype"),
+    ],
+)
+def test_usage_errors_exit_2_and_write_nothing(astro, tmp_path, args, words):
+    out = tmp_path / "o.png"
+    r = run("upsample", astro, "-o", out, *args)
+    assert r.exit_code == 2, r.stderr
+    assert words in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["astro.png"]
+
+
+def test_per_channel_kernel_mismatch(astro, tmp_path):
+    np.save(tmp_path / "k3.npy", np.ones((2, 2, 2)))
+    r = run("upsample", astro, "-k", tmp_path / "k3.npy", "-o", tmp_path / "o.png")
+    assert r.exit_code == 2
+    assert "has 2 per-channel kernels but" in r.stderr and "3 channel(s)" in r.stderr
+
+
+def test_per_channel_kernel_applies_per_channel(astro, tmp_path):
+    k3 = np.stack([make_kernel("bilinear", 2), make_kernel("nearest", 2)[None].repeat(2, 1).repeat(2, 2)[0] / 4, np.eye(4)])
+    np.save(tmp_path / "k3.npy", k3)
+    r = run("upsample", astro, "-k", tmp_path / "k3.npy", "-o", tmp_path / "o.npy")
+    assert r.exit_code == 0, r.stderr
+    x = pixels(astro).astype(np.float32)
+    got = np.load(tmp_path / "o.npy")
+    for c in range(3):
+        np.testing.assert_allclose(got[..., c], conv_transpose2d(x[..., c], k3[c], 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [p.name for p in sorted(PNGSUITE.glob("x*.png"))])
+def test_corrupt_input_exit_1_one_line_no_output(tmp_path, bad):
+    out = tmp_path / "o.png"
+    r = run("upsample", PNGSUITE / bad, "-o", out)
+    assert r.exit_code == 1
+    assert bad in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted(PNGSUITE.glob("[!x]*.png"))])
+def test_every_valid_pngsuite_file_upsamples(tmp_path, name):
+    out = tmp_path / "o.png"
+    r = run("upsample", PNGSUITE / name, "-o", out, "--padding", "1", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(PNGSUITE / name) as src, Image.open(out) as dst:
+        assert dst.size == (src.size[0] * 2, src.size[1] * 2)
+
+
+def test_16bit_in_16bit_out(tmp_path):
+    src = SAMPLES / "coffee_16bit.png"
+    out = tmp_path / "o.png"
+    r = run("upsample", src, "-o", out, "-p", "1", "--json", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["output"]["depth"] == 16
+    got, info = read_png(out)
+    assert info["bitdepth"] == 16
+    got = got.reshape(400, 600, 3)
+    x = read_png(src)[0].reshape(200, 300, 3).astype(np.float64)
+    expected = np.clip(np.floor(conv_transpose2d(x, make_kernel("bilinear", 2), 2, 1) + 0.5), 0, 65535)
+    assert np.abs(got.astype(np.int64) - expected).max() <= 1  # float32 computation, 16-bit units
+    assert len(np.unique(got & 0xFF)) > 200  # the low byte carries information
+
+
+def test_depth_8_from_16(tmp_path):
+    r = run("upsample", SAMPLES / "coffee_16bit.png", "-o", tmp_path / "o.jpg", "--depth", "8", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert im.mode == "RGB"
+    r = run("upsample", SAMPLES / "coffee_16bit.png", "-o", tmp_path / "p.jpg", "-q")
+    assert r.exit_code == 1
+    assert "cannot store 16-bit" in r.stderr and "--depth" in r.stderr
+
+
+def test_rgba_premultiplied_by_default_and_separate_on_request(tmp_path):
+    src = SAMPLES / "horse.png"
+    r = run("upsample", src, "-o", tmp_path / "pre.npy", "-p", "1", "-q")
+    assert r.exit_code == 0, r.stderr
+    r = run("upsample", src, "-o", tmp_path / "sep.npy", "-p", "1", "--alpha", "separate", "-q")
+    assert r.exit_code == 0, r.stderr
+    x = pixels(src).astype(np.float32)
+    k = make_kernel("bilinear", 2)
+    np.testing.assert_allclose(np.load(tmp_path / "sep.npy"), conv_transpose2d(x, k, 2, 1), rtol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "pre.npy"), upsample(x, k, 2, 1, alpha_channel=3, alpha_max=255), rtol=1e-5, atol=1e-3)
+    r = run("upsample", src, "-o", tmp_path / "o.png", "-p", "1", "-q")
+    with Image.open(tmp_path / "o.png") as im:
+        assert im.mode == "RGBA"
+
+
+def test_warnings_go_to_stderr_and_quiet_silences_them(tmp_path):
+    gif = tmp_path / "anim.gif"
+    frames = [Image.new("L", (8, 8), v) for v in (0, 128, 255)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    r = run("upsample", gif, "-o", tmp_path / "o.png")
+    assert r.exit_code == 0, r.stderr
+    assert "has 3 frames; only the first is used" in r.stderr
+    r = run("upsample", gif, "-o", tmp_path / "p.png", "-q")
+    assert r.stderr == ""
+
+
+def test_missing_input_is_an_error_not_a_traceback(tmp_path):
+    r = run("upsample", tmp_path / "nope.png", "-o", tmp_path / "o.png")
+    assert r.exit_code == 1
+    assert "nope.png: no such file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_output_extension_is_usage_error(astro, tmp_path):
+    r = run("upsample", astro, "-o", tmp_path / "o.xyz")
+    assert r.exit_code == 2
+    assert "cannot tell the output format from '.xyz'" in r.stderr
+
+
+# ---------------------------------------------------------------- kernel show / make
+
+
+def test_kernel_show_flat_bilinear():
+    r = run("kernel", "show", ROOT / "kernels" / "bilinear.npy", "--stride", "2")
+    assert r.exit_code == 0, r.stderr
+    assert "0.0625  0.1875  0.1875  0.0625" in r.stdout
+    assert "sum 4" in r.stdout
+    assert "flat: every stride phase sums to 1" in r.stdout
+
+
+def test_kernel_show_checkerboard_json(tmp_path):
+    np.savetxt(tmp_path / "ones.txt", np.ones((3, 3)))
+    r = run("kernel", "show", tmp_path / "ones.txt", "--stride", "2")
+    assert "checkerboard: stride phase sums range 1 .. 4 (max/min = 4)" in r.stdout
+    r = run("kernel", "show", tmp_path / "ones.txt", "--stride", "2", "--json")
+    d = json.loads(r.stdout)
+    assert d["channels"][0]["phase_sums"] == [[4.0, 2.0], [2.0, 1.0]]
+    assert d["channels"][0]["flat"] is False
+    assert d["sum"] == 9.0
+
+
+def test_kernel_make_writes_and_refuses_overwrite(tmp_path):
+    out = tmp_path / "b3.npy"
+    r = run("kernel", "make", "bilinear", "--stride", "3", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), make_kernel("bilinear", 3))
+    assert "--padding 1,1" in r.stderr
+    r = run("kernel", "make", "bilinear", "--stride", "4", "-o", out)
+    assert r.exit_code == 1
+    assert np.load(out).shape == (5, 5)
+
+
+def test_kernel_make_to_stdout_and_unknown_name():
+    r = run("kernel", "make", "nearest", "--stride", "2,3")
+    assert r.stdout == "1.0 1.0 1.0\n1.0 1.0 1.0\n"
+    r = run("kernel", "make", "sinc")
+    assert r.exit_code == 2
+    assert "unknown built-in kernel 'sinc'" in r.stderr
+
+
+def test_sample_images_copy_runs(tmp_path):
+    # The README's main job, on a copy so the repository stays clean.
+    shutil.copy(SAMPLES / "camera.png", tmp_path / "camera.png")
+    r = run("upsample", tmp_path / "camera.png", "-k", ROOT / "kernels" / "bilinear_s3.npy", "-s", "3", "-p", "1", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(tmp_path / "camera_x3.png") as im:
+        assert im.size == (1536, 1536)
