@@ -312,10 +312,11 @@ def test_warnings_go_to_stderr_and_quiet_silences_them(tmp_path):
     gif = tmp_path / "anim.gif"
     frames = [Image.new("L", (8, 8), v) for v in (0, 128, 255)]
     frames[0].save(gif, save_all=True, append_images=frames[1:])
-    r = run("upsample", gif, "-o", tmp_path / "o.png")
+    r = run("upsample", gif)
     assert r.exit_code == 0, r.stderr
     assert "has 3 frames; only the first is used" in r.stderr
-    r = run("upsample", gif, "-o", tmp_path / "p.png", "-q")
+    assert (tmp_path / "anim_x2.png").exists()  # not re-quantised to GIF
+    r = run("upsample", gif, "-o", tmp_path / "p.png", "-q", "-s", "3")
     assert r.stderr == ""
 
 

@@ -303,14 +303,7 @@ BROKEN = [
     "crash-2020-10-test.tif",
     "crash-86214e58da443d2b80820cff9677a38a33dcbbca.tif",
     "crash-f46f5b2f43c370fe65706c11449f567ecc345e74.tif",
-    pytest.param(
-        "crash-0da013a13571cc8eb457a39fee8db18f8a3c7127.tif",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="libtiff reports the bad Fax4 code word only on stderr and Pillow returns the "
-            "partly decoded image without any Python-level error, so deconv cannot tell",
-        ),
-    ),
+    "crash-0da013a13571cc8eb457a39fee8db18f8a3c7127.tif",  # libtiff says so only on stderr
 ]
 
 
@@ -319,6 +312,15 @@ def test_broken_files_raise_deconv_error(name):
     f = PILLOW / name
     msg = refused(lambda: load_image(f), f)
     assert any(word in msg.lower() for word in ("corrupt", "truncated", "checksum", "invalid")), msg
+
+
+def test_libtiff_error_is_named_and_nothing_leaks_to_stderr(capfd):
+    f = PILLOW / "crash-0da013a13571cc8eb457a39fee8db18f8a3c7127.tif"
+    msg = refused(lambda: load_image(f), f)
+    assert "corrupt TIFF: libtiff: Fax4Decode: Bad code word" in msg
+    assert capfd.readouterr().err == ""
+    # a healthy TIFF is untouched by the capture
+    assert load_image(PILLOW / "hopper.tif").size == (128, 128)
 
 
 @pytest.mark.parametrize("f", PILLOW_FILES, ids=ids(PILLOW_FILES))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -300,6 +301,42 @@ def _decoder_warnings(p: Path, notes: list[str]) -> Iterator[None]:
         notes.append(f"{p}: and {len(texts) - _MAX_NOTES} more decoder warnings")
 
 
+@contextmanager
+def _native_stderr(found: list[str]) -> Iterator[None]:
+    """Collect what native decoders (libtiff) print on file descriptor 2 meanwhile.
+
+    libtiff reports some damage (a bad Fax code word, say) only through its
+    message handler, which prints to stderr, and then returns the image with
+    the rest filled in as if nothing happened; Pillow sees no error. The lines
+    are appended to ``found``.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to collect
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            found.extend(line.strip() for line in tmp.read().decode(errors="replace").splitlines() if line.strip())
+
+
+def _load_tiff(im, p: Path, notes: list[str]) -> None:
+    """``im.load()`` for a TIFF, refusing what libtiff calls an error (its warnings become notes)."""
+    lines: list[str] = []
+    with _native_stderr(lines):
+        im.load()
+    errors = [line for line in lines if "Warning," not in line]
+    if errors:
+        raise DeconvError(f"{p}: corrupt TIFF: libtiff: {_one_line(errors[0])}")
+    notes.extend(f"{p}: libtiff: {_one_line(line)}" for line in lines[:_MAX_NOTES])
+
+
 def _check_pixels(p: Path, w: int, h: int, limit: int | None, what: str = "is") -> None:
     if limit and w * h > limit:
         raise DeconvError(
@@ -459,7 +496,10 @@ def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, i
                 f"{p}: {max(bits)}-bit colour TIFF would be reduced to 8 bits by the decoder; "
                 "save it as a 16-bit PNG to keep the precision"
             )
-    im.load()
+    if fmt == "TIFF":
+        _load_tiff(im, p, notes)
+    else:
+        im.load()
     if mode.startswith("I;16"):
         return np.asarray(im.convert("I")).astype(np.uint16), "L", 16
     if mode == "I":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .core import AXES, AxisSize, as_pair, check_axis, size_math, upsample
 from .errors import DeconvError
-from .imageio import ImageData, SaveReport, check_writable, load_image, output_format, save_image
+from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_image
 from .kernels import load_kernel
 
 
@@ -98,13 +98,14 @@ class Outcome:
 
 
 def default_output(src: str | os.PathLike, params: Params) -> Path:
-    """``photo.png`` -> ``photo_x2.png`` beside it (``.png`` when the input format cannot be written)."""
+    """``photo.jpg`` -> ``photo_x2.jpg`` beside it.
+
+    The input's format is kept, except GIF (which would quantise the result to
+    256 colours) and extensions deconv does not write, which become PNG.
+    """
     p = Path(src)
     suffix = p.suffix.lower()
-    try:
-        if output_format(p) == "NPY":
-            raise DeconvError("")
-    except DeconvError:
+    if WRITE_FORMATS.get(suffix) in (None, "GIF", "NPY"):
         suffix = ".png"
     return p.with_name(f"{p.stem}_x{params.label()}{suffix}")
 
