@@ -271,11 +271,11 @@ def kernel_show(
         for c, (plane, ph) in enumerate(zip(planes, phases)):
             name = f"{kernel}" + (f" channel {c}" if k.ndim == 3 else "")
             tables += [
-                report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report._num(float(plane.sum()))}"),
+                report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"),
                 report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
                 report.verdict(ph),
             ]
-            lines += [f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report._num(float(plane.sum()))}"]
+            lines += [f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"]
             lines += report.matrix_lines(plane)
             lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
             lines += [report.verdict(ph)]

@@ -10,7 +10,7 @@ from rich.text import Text
 from .core import AxisSize, PhaseReport
 
 
-def _num(v: float) -> str:
+def fmt_num(v: float) -> str:
     """Short, exact-enough rendering of a kernel value."""
     return f"{v:.6g}"
 
@@ -42,10 +42,10 @@ def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
 
 def verdict(phases: PhaseReport) -> str:
     if phases.flat:
-        return f"flat: every stride phase sums to {_num(float(phases.sums.flat[0]))}, so a constant image comes out constant"
+        return f"flat: every stride phase sums to {fmt_num(float(phases.sums.flat[0]))}, so a constant image comes out constant"
     lo, hi = float(phases.sums.min()), float(phases.sums.max())
     amp = "inf" if phases.amplitude == float("inf") else f"{phases.amplitude:.4g}"
-    return f"checkerboard: stride phase sums range {_num(lo)} .. {_num(hi)} (max/min = {amp})"
+    return f"checkerboard: stride phase sums range {fmt_num(lo)} .. {fmt_num(hi)} (max/min = {amp})"
 
 
 def matrix_table(m: np.ndarray, title: str) -> Group:
@@ -55,12 +55,12 @@ def matrix_table(m: np.ndarray, title: str) -> Group:
     for j in range(m.shape[1]):
         t.add_column(str(j), justify="right")
     for i, row in enumerate(m):
-        t.add_row(str(i), *(_num(float(v)) for v in row))
+        t.add_row(str(i), *(fmt_num(float(v)) for v in row))
     return Group(Text(title, style="bold"), t)
 
 
 def matrix_lines(m: np.ndarray) -> list[str]:
-    cells = [[_num(float(v)) for v in row] for row in m]
+    cells = [[fmt_num(float(v)) for v in row] for row in m]
     width = max(len(c) for row in cells for c in row)
     return ["  ".join(c.rjust(width) for c in row) for row in cells]
 
@@ -94,7 +94,7 @@ def outcome_lines(d: dict) -> list[str]:
         f"{i['path']} ({i['width']}x{i['height']} {i['channels']} {i['depth']}-bit) -> "
         f"{o['path']} ({o['width']}x{o['height']} {o['channels']} {o['depth']}-bit)"
     )
-    lines.append(f"kernel: {d['kernel']['spec']} {'x'.join(map(str, d['kernel']['shape']))}, sum {_num(d['kernel']['sum'])}")
+    lines.append(f"kernel: {d['kernel']['spec']} {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
     lines.append(f"clipped: {c['total']} values ({c['below']} below the range, {c['above']} above)")
     lines.append(f"time: {d['seconds']['total']:.3f} s")
     return lines
@@ -110,7 +110,7 @@ def outcome_table(d: dict) -> Table:
         t.add_row(ax["axis"], ax["formula"])
     t.add_row("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit")
     t.add_row("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit")
-    t.add_row("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {_num(d['kernel']['sum'])}")
+    t.add_row("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
     t.add_row("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)")
     s = d["seconds"]
     t.add_row("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
