@@ -39,6 +39,14 @@ class Alpha(str, Enum):
     separate = "separate"
 
 
+class Edge(str, Enum):
+    zero = "zero"
+    replicate = "replicate"
+    reflect = "reflect"
+    wrap = "wrap"
+    renormalize = "renormalize"
+
+
 class Depth(str, Enum):
     auto = "auto"
     d8 = "8"
@@ -141,9 +149,23 @@ def upsample(
         str, typer.Option("--kernel", "-k", help="Kernel file (.npy .npz[:NAME] .txt .csv) or built-in name (nearest, bilinear).")
     ] = "bilinear",
     stride: StrideOpt = "2",
-    padding: PaddingOpt = "0",
+    padding: Annotated[
+        str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
+    ] = "0",
     output_padding: OutPadOpt = "0",
     dilation: DilationOpt = "1",
+    edge: Annotated[
+        Edge,
+        typer.Option(
+            "--edge",
+            help="Beyond the image: zero (PyTorch's), replicate, reflect, wrap (extend the input so borders get every tap), "
+            "or renormalize (divide by the weight that arrived, as Pillow does).",
+        ),
+    ] = Edge.zero,
+    crop: Annotated[
+        str,
+        typer.Option("--crop", help="Cut the result: none, auto (the border that got fewer kernel taps), N, or TOP,BOTTOM,LEFT,RIGHT."),
+    ] = "none",
     alpha: Annotated[
         Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
     ] = Alpha.premultiply,
@@ -174,6 +196,8 @@ def upsample(
             kernel=kernel,
             params=params,
             alpha=alpha.value,
+            edge=edge.value,
+            crop=crop,
             dtype=dtype.value,
             depth=None if depth is Depth.auto else ("float" if depth is Depth.float else int(depth.value)),
             compress=compress,

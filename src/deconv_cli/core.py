@@ -237,14 +237,76 @@ def _check_array(a: np.ndarray, what: str) -> None:
         raise DeconvError(f"{what} is empty (shape {a.shape})", usage=True)
 
 
-def _tap_span(n_in: int, axis: AxisSize, offset: int) -> tuple[int, int, int] | None:
+@dataclass(frozen=True)
+class _Window:
+    """Where one axis' output lies on the full grid: ``o = i*s - start + u*d`` for ``0 <= o < n_out``."""
+
+    stride: int
+    dilation: int
+    start: int
+    n_out: int
+
+    @classmethod
+    def of(cls, axis: AxisSize, shift: int = 0) -> _Window:
+        return cls(axis.stride, axis.dilation, axis.padding + shift * axis.stride, axis.n_out)
+
+
+def _tap_span(n_in: int, w: _Window, offset: int) -> tuple[int, int, int] | None:
     """Inputs ``i0..i1-1`` whose tap at ``offset`` lands inside the output, and where the first lands."""
-    s, p = axis.stride, axis.padding
+    s, p = w.stride, w.start
     i0 = max(0, -((offset - p) // s))  # ceil((p - offset) / s)
-    i1 = min(n_in - 1, (axis.n_out - 1 + p - offset) // s) + 1
+    i1 = min(n_in - 1, (w.n_out - 1 + p - offset) // s) + 1
     if i1 <= i0:
         return None
     return i0, i1, i0 * s - p + offset
+
+
+def _accumulate(xs: np.ndarray, kt: np.ndarray, rows: _Window, cols: _Window) -> np.ndarray:
+    """The operation itself: every tap's scaled copy of the input added, strided, into the output."""
+    kh, kw = kt.shape[-2:]
+    out = np.zeros((rows.n_out, cols.n_out) + xs.shape[2:], xs.dtype)
+    tmp = np.empty_like(xs)
+    for u in range(kh):
+        rs = _tap_span(xs.shape[0], rows, u * rows.dilation)
+        if rs is None:
+            continue
+        i0, i1, o0 = rs
+        for v in range(kw):
+            cs = _tap_span(xs.shape[1], cols, v * cols.dilation)
+            if cs is None:
+                continue
+            j0, j1, q0 = cs
+            w = kt[u, v] if kt.ndim == 2 else (kt[:, u, v] if xs.ndim == 3 else kt[0, u, v])
+            part = tmp[: i1 - i0, : j1 - j0]
+            np.multiply(xs[i0:i1, j0:j1], w, out=part)
+            out[o0 : o0 + (i1 - i0 - 1) * rows.stride + 1 : rows.stride,
+                q0 : q0 + (j1 - j0 - 1) * cols.stride + 1 : cols.stride] += part  # fmt: skip
+    return out
+
+
+def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype):
+    """Validate; return the image and kernel in the computation dtype and the size math."""
+    x = np.asarray(x)
+    k = np.asarray(kernel)
+    _check_array(x, "image")
+    _check_array(k, "kernel")
+    if x.ndim not in (2, 3):
+        raise DeconvError(f"image must be (H, W) or (H, W, C), got shape {x.shape}", usage=True)
+    if k.ndim == 3:
+        channels = x.shape[2] if x.ndim == 3 else 1
+        if k.shape[0] != channels:
+            raise DeconvError(
+                f"kernel has {k.shape[0]} per-channel kernels (shape {k.shape}) but the image has "
+                f"{channels} channel(s); give a 2-D kernel or one kernel per channel",
+                usage=True,
+            )
+    elif k.ndim != 2:
+        raise DeconvError(f"kernel must be (kh, kw) or (C, kh, kw), got shape {k.shape}", usage=True)
+    if not np.all(np.isfinite(k)):
+        raise DeconvError("kernel holds NaN or infinite values", usage=True)
+    dt = _result_dtype(x, dtype)
+    rows, cols = size_math(x.shape[:2], k.shape[-2:], stride, padding, output_padding, dilation)
+    return x.astype(dt, copy=False), k.astype(dt, copy=False), rows, cols
 
 
 def conv_transpose2d(
@@ -297,48 +359,174 @@ def conv_transpose2d(
     >>> conv_transpose2d(np.zeros((4, 6, 3), np.uint8), np.ones((4, 4)), stride=2, padding=1).shape
     (8, 12, 3)
     """
-    x = np.asarray(x)
-    k = np.asarray(kernel)
-    _check_array(x, "image")
-    _check_array(k, "kernel")
-    if x.ndim not in (2, 3):
-        raise DeconvError(f"image must be (H, W) or (H, W, C), got shape {x.shape}", usage=True)
-    if k.ndim == 3:
-        channels = x.shape[2] if x.ndim == 3 else 1
-        if k.shape[0] != channels:
-            raise DeconvError(
-                f"kernel has {k.shape[0]} per-channel kernels (shape {k.shape}) but the image has "
-                f"{channels} channel(s); give a 2-D kernel or one kernel per channel",
-                usage=True,
-            )
-    elif k.ndim != 2:
-        raise DeconvError(f"kernel must be (kh, kw) or (C, kh, kw), got shape {k.shape}", usage=True)
-    if not np.all(np.isfinite(k)):
-        raise DeconvError("kernel holds NaN or infinite values", usage=True)
-    dt = _result_dtype(x, dtype)
-    kh, kw = k.shape[-2:]
-    rows, cols = size_math(x.shape[:2], (kh, kw), stride, padding, output_padding, dilation)
+    xs, kt, rows, cols = _prepare(x, kernel, stride, padding, output_padding, dilation, dtype)
+    return _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
 
-    xs = x.astype(dt, copy=False)
-    kt = k.astype(dt, copy=False)
-    out = np.zeros((rows.n_out, cols.n_out) + x.shape[2:], dt)
-    tmp = np.empty_like(xs)
-    for u in range(kh):
-        rs = _tap_span(x.shape[0], rows, u * rows.dilation)
-        if rs is None:
-            continue
-        i0, i1, o0 = rs
-        for v in range(kw):
-            cs = _tap_span(x.shape[1], cols, v * cols.dilation)
-            if cs is None:
-                continue
-            j0, j1, q0 = cs
-            w = kt[u, v] if kt.ndim == 2 else (kt[:, u, v] if x.ndim == 3 else kt[0, u, v])
-            part = tmp[: i1 - i0, : j1 - j0]
-            np.multiply(xs[i0:i1, j0:j1], w, out=part)
-            out[o0 : o0 + (i1 - i0 - 1) * rows.stride + 1 : rows.stride,
-                q0 : q0 + (j1 - j0 - 1) * cols.stride + 1 : cols.stride] += part  # fmt: skip
+
+EDGE_MODES = ("zero", "replicate", "reflect", "wrap", "renormalize")
+
+
+def edge_extension(axis: AxisSize) -> tuple[int, int]:
+    """Input pixels to add before and after one axis so that every kept output pixel
+    receives all the taps an interior pixel of its stride phase receives.
+
+    >>> edge_extension(AxisSize.compute("rows", 10, 4, stride=2, padding=1))
+    (1, 1)
+    >>> edge_extension(AxisSize.compute("rows", 10, 4, stride=2, padding=3))
+    (0, 0)
+    """
+    reach = axis.dilation * (axis.kernel - 1)
+    before = max(0, -((axis.padding - reach) // axis.stride))  # ceil((reach - p) / s)
+    after = max(0, (reach + axis.output_padding - axis.padding) // axis.stride)
+    return before, after
+
+
+def conv_transpose2d_edge(
+    x,
+    kernel,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+    *,
+    edge: str = "zero",
+    dtype=None,
+) -> np.ndarray:
+    """:func:`conv_transpose2d` with a choice of what lies beyond the image's edges.
+
+    Parameters
+    ----------
+    x : (H, W) or (H, W, C) array_like
+    kernel : (kh, kw) or (C, kh, kw) array_like
+    stride, padding, output_padding, dilation : int or (int, int)
+    edge : {'zero', 'replicate', 'reflect', 'wrap', 'renormalize'}
+        ``zero``: the plain operation (PyTorch's). ``replicate``, ``reflect``
+        (mirror without repeating the edge pixel, numpy's and PyTorch's
+        ``reflect``), ``wrap``: the input is extended by
+        :func:`edge_extension` pixels per side, so every kept output pixel
+        receives a full set of kernel taps, and the output keeps the size the
+        formula gives. ``renormalize``: each output pixel is multiplied by
+        (the kernel weight an interior pixel of its stride phase receives) /
+        (the weight that reached it), Pillow's convention at borders.
+
+    Other parameters
+    ----------------
+    dtype : {None, float32, float64}
+
+    Returns
+    -------
+    out : (H_out, W_out) or (H_out, W_out, C) ndarray
+
+    Notes
+    -----
+    Under ``renormalize`` a pixel that no tap reaches, or whose received
+    weight is zero, is 0.
+
+    Examples
+    --------
+    >>> k = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
+    >>> conv_transpose2d_edge(np.full((3, 3), 8.0), k, 2, 1, edge="zero")[:2, :3].tolist()
+    [[4.5, 6.0, 6.0], [6.0, 8.0, 8.0]]
+    >>> conv_transpose2d_edge(np.full((3, 3), 8.0), k, 2, 1, edge="replicate")[:2, :3].tolist()
+    [[8.0, 8.0, 8.0], [8.0, 8.0, 8.0]]
+    """
+    if edge not in EDGE_MODES:
+        raise DeconvError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}", usage=True)
+    xs, kt, rows, cols = _prepare(x, kernel, stride, padding, output_padding, dilation, dtype)
+    if edge == "zero":
+        return _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
+    if edge != "renormalize":
+        (rb, ra), (cb, ca) = edge_extension(rows), edge_extension(cols)
+        mode = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}[edge]
+        if mode == "reflect" and min(xs.shape[:2]) == 1:
+            mode = "edge"  # a single row or column mirrors onto itself
+        widths = ((rb, ra), (cb, ca)) + ((0, 0),) * (xs.ndim - 2)
+        return _accumulate(np.pad(xs, widths, mode=mode), kt, _Window.of(rows, rb), _Window.of(cols, cb))
+    out = _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
+    per_channel = kt.ndim == 3 and xs.ndim == 3
+    reached = _accumulate(np.ones(xs.shape if per_channel else xs.shape[:2], xs.dtype), kt, _Window.of(rows), _Window.of(cols))
+    planes = list(kt) if per_channel else [kt if kt.ndim == 2 else kt[0]]
+    sums = np.stack([phase_sums(pl, (rows.stride, cols.stride), (rows.dilation, cols.dilation)).sums for pl in planes], -1)
+    r = (np.arange(rows.n_out) + rows.padding) % rows.stride
+    c = (np.arange(cols.n_out) + cols.padding) % cols.stride
+    interior = sums[r][:, c]  # (H_out, W_out, planes)
+    interior = interior if per_channel else interior[..., 0]
+    tiny = 1e-9 * float(np.abs(kt).max())
+    factor = np.where(np.abs(reached) > tiny, interior / np.where(np.abs(reached) > tiny, reached, 1), 0).astype(xs.dtype)
+    out *= factor if factor.ndim == out.ndim else factor[..., None]
     return out
+
+
+def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
+    """Output rows (or columns) at the start and at the end of one axis that receive
+    fewer kernel taps than an interior pixel of their stride phase, under zero edges.
+
+    Parameters
+    ----------
+    axis : AxisSize
+    support : (k,) array_like of bool
+        Which taps along this axis carry any non-zero weight (zero taps
+        contribute nothing, so they do not count).
+
+    Returns
+    -------
+    (before, after) : (int, int)
+        Cropping these many from each end leaves only fully covered pixels.
+
+    Examples
+    --------
+    >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2), [True] * 4)
+    (2, 2)
+    >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2, padding=1), [True] * 4)
+    (1, 1)
+    """
+    taps = np.flatnonzero(np.asarray(support, bool)) * axis.dilation
+    f = np.arange(axis.n_out)[:, None] + axis.padding - taps[None, :]
+    lands = f % axis.stride == 0
+    inside = lands & (f >= 0) & (f <= (axis.n_in - 1) * axis.stride)
+    short = np.flatnonzero(inside.sum(1) < lands.sum(1))
+    half = axis.n_out / 2
+    before = int(short[short < half].max() + 1) if np.any(short < half) else 0
+    after = int(axis.n_out - short[short >= half].min()) if np.any(short >= half) else 0
+    return before, after
+
+
+def auto_crop(axes: tuple[AxisSize, AxisSize], kernel) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): the border rows and columns that receive fewer
+    kernel taps than the interior under zero edges (see :func:`deficient_border`).
+
+    >>> auto_crop(size_math(10, 4, 2, 1), np.ones((4, 4)))
+    (1, 1, 1, 1)
+    """
+    nz = np.asarray(kernel) != 0
+    rows_support = nz.any(axis=tuple(a for a in range(nz.ndim) if a != nz.ndim - 2))
+    cols_support = nz.any(axis=tuple(range(nz.ndim - 1)))
+    top, bottom = deficient_border(axes[0], rows_support)
+    left, right = deficient_border(axes[1], cols_support)
+    return top, bottom, left, right
+
+
+def same_padding(kernel_size: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
+    """(padding, output_padding, extra trim at the end) giving exactly ``stride x`` the input.
+
+    The trim needed is ``t = d*(k - 1) + 1 - s``: an even t is cut evenly
+    (``p = t/2``); an odd t as ``p = (t + 1)/2`` with one row given back by
+    ``output_padding = 1``, which PyTorch allows when ``s > 1`` or ``d > 1``;
+    with ``s = d = 1`` (so no output_padding) as ``p = (t - 1)/2`` plus one row
+    trimmed at the end: the only case that is not symmetric. A negative t
+    (kernel shorter than the stride) is filled by ``output_padding = -t``.
+
+    >>> same_padding(4, 2), same_padding(3, 2), same_padding(1, 4), same_padding(2, 1)
+    ((1, 0, 0), (1, 1, 0), (0, 3, 0), (0, 0, 1))
+    """
+    t = dilation * (kernel_size - 1) + 1 - stride
+    if t < 0:
+        return 0, -t, 0
+    if t % 2 == 0:
+        return t // 2, 0, 0
+    if stride > 1 or dilation > 1:
+        return (t + 1) // 2, 1, 0
+    return (t - 1) // 2, 0, 1
 
 
 def upsample(
@@ -351,9 +539,10 @@ def upsample(
     *,
     alpha_channel: int | None = None,
     alpha_max: float = 1.0,
+    edge: str = "zero",
     dtype=None,
 ) -> np.ndarray:
-    """:func:`conv_transpose2d` with colour premultiplied by alpha.
+    """:func:`conv_transpose2d_edge` with colour premultiplied by alpha.
 
     Parameters
     ----------
@@ -368,6 +557,8 @@ def upsample(
         Index of the alpha channel; None processes every channel alike.
     alpha_max : float
         Alpha of an opaque pixel (255 for 8-bit, 65535 for 16-bit).
+    edge : str
+        See :func:`conv_transpose2d_edge`.
     dtype : {None, float32, float64}
 
     Returns
@@ -393,7 +584,7 @@ def upsample(
     ((1, 5, 4), [200.0, 100.0, 50.0, 127.5])
     """
     if alpha_channel is None:
-        return conv_transpose2d(x, kernel, stride, padding, output_padding, dilation, dtype=dtype)
+        return conv_transpose2d_edge(x, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dtype)
     x = np.asarray(x)
     if x.ndim != 3 or not -x.shape[2] <= alpha_channel < x.shape[2]:
         raise DeconvError(f"alpha channel {alpha_channel} does not exist in an image of shape {x.shape}", usage=True)
@@ -402,7 +593,7 @@ def upsample(
     colour = [c for c in range(x.shape[2]) if c != a]
     pre = x.astype(dt, copy=True)
     pre[..., colour] *= pre[..., a : a + 1] / dt.type(alpha_max)
-    out = conv_transpose2d(pre, kernel, stride, padding, output_padding, dilation, dtype=dt)
+    out = conv_transpose2d_edge(pre, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dt)
     alpha_out = out[..., a : a + 1]
     cover = np.clip(alpha_out / dt.type(alpha_max), 0, 1)
     visible = alpha_out >= 0.5

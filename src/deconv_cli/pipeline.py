@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import AXES, AxisSize, as_pair, check_axis, size_math, upsample
+from .core import AXES, EDGE_MODES, AxisSize, as_pair, auto_crop, check_axis, same_padding, size_math, upsample
 from .errors import DeconvError
 from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_image
 from .kernels import load_kernel
@@ -15,28 +15,70 @@ from .kernels import load_kernel
 
 @dataclass
 class Params:
-    """Geometry of the operation, each a (rows, cols) pair once parsed."""
+    """Geometry of the operation, each a (rows, cols) pair once parsed.
+
+    ``same`` asks for the padding (and output_padding, and a one-row trim where
+    needed) that makes the output exactly stride x the input; it is resolved
+    against the kernel by :meth:`resolve_same`.
+    """
 
     stride: tuple[int, int] = (2, 2)
     padding: tuple[int, int] = (0, 0)
     output_padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
+    same: bool = False
+    trim_end: tuple[int, int] = (0, 0)
 
     @classmethod
     def parse(cls, stride="2", padding="0", output_padding="0", dilation="1") -> Params:
+        same = isinstance(padding, str) and padding.strip().lower() == "same"
         params = cls(
             as_pair(stride, "stride"),
-            as_pair(padding, "padding"),
+            (0, 0) if same else as_pair(padding, "padding"),
             as_pair(output_padding, "output_padding"),
             as_pair(dilation, "dilation"),
+            same=same,
         )
+        if same and params.output_padding != (0, 0):
+            raise DeconvError("--padding same chooses the output_padding itself; drop --output-padding", usage=True)
         for i, axis in enumerate(AXES):
             check_axis(axis, params.stride[i], params.padding[i], params.output_padding[i], params.dilation[i])
         return params
 
+    def resolve_same(self, kernel_shape: tuple[int, ...]) -> None:
+        """Fill padding, output_padding and trim_end for ``same`` from the kernel size."""
+        if not self.same:
+            return
+        chosen = [same_padding(kernel_shape[-2 + i], self.stride[i], self.dilation[i]) for i in range(2)]
+        self.padding = (chosen[0][0], chosen[1][0])
+        self.output_padding = (chosen[0][1], chosen[1][1])
+        self.trim_end = (chosen[0][2], chosen[1][2])
+
     def label(self) -> str:
         sy, sx = self.stride
         return str(sy) if sy == sx else f"{sy}x{sx}"
+
+
+def parse_crop(spec: str | None) -> str | tuple[int, int, int, int]:
+    """``none``, ``auto``, ``N`` (every side) or ``T,B,L,R`` -> "auto" or a 4-tuple.
+
+    >>> parse_crop("auto"), parse_crop("2"), parse_crop("1,2,3,4"), parse_crop(None)
+    ('auto', (2, 2, 2, 2), (1, 2, 3, 4), (0, 0, 0, 0))
+    """
+    text = "none" if spec is None else str(spec).strip().lower()
+    if text == "none":
+        return (0, 0, 0, 0)
+    if text == "auto":
+        return "auto"
+    try:
+        nums = [int(v) for v in text.split(",")]
+    except ValueError:
+        nums = []
+    if len(nums) == 1:
+        nums *= 4
+    if len(nums) != 4 or min(nums) < 0:
+        raise DeconvError(f"crop {spec!r} must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT (integers >= 0)", usage=True)
+    return tuple(nums)  # type: ignore[return-value]
 
 
 @dataclass
@@ -56,6 +98,9 @@ class Outcome:
     saved: SaveReport
     alpha: str
     dtype: str
+    edge: str = "zero"
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0)
+    crop_mode: str = "none"
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -87,14 +132,37 @@ class Outcome:
                 "padding": list(self.params.padding),
                 "output_padding": list(self.params.output_padding),
                 "dilation": list(self.params.dilation),
+                "same": self.params.same,
+                "edge": self.edge,
                 "alpha": self.alpha,
                 "dtype": self.dtype,
             },
             "size_math": [a.as_dict() for a in self.axes],
+            "crop": {
+                "mode": self.crop_mode,
+                "top": self.crop[0],
+                "bottom": self.crop[1],
+                "left": self.crop[2],
+                "right": self.crop[3],
+                "reason": _crop_reason(self.crop_mode, self.params, self.edge),
+            },
             "clipped": {"below": self.saved.clipped_low, "above": self.saved.clipped_high, "total": self.saved.clipped},
             "warnings": self.warnings,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
+
+
+def _crop_reason(mode: str, params: Params, edge: str) -> str:
+    parts = []
+    if mode == "auto" and edge in ("replicate", "reflect", "wrap"):
+        parts.append(f"none needed: --edge {edge} gives every kept pixel all its kernel taps")
+    elif mode == "auto":
+        parts.append("border rows/cols that receive fewer kernel taps than the interior")
+    elif mode == "explicit":
+        parts.append("as requested")
+    if any(params.trim_end):
+        parts.append("one row/col trimmed at the end for an exact --padding same (stride 1, odd trim)")
+    return "; ".join(parts) or "none"
 
 
 def default_output(src: str | os.PathLike, params: Params) -> Path:
@@ -117,6 +185,8 @@ def upsample_file(
     kernel: str = "bilinear",
     params: Params | None = None,
     alpha: str = "premultiply",
+    edge: str = "zero",
+    crop: str | None = None,
     dtype: str = "float32",
     depth: int | str | None = None,
     compress: int | None = None,
@@ -126,7 +196,8 @@ def upsample_file(
     """Upsample one image file into another.
 
     ``depth`` None keeps the input's depth; ``alpha`` is ``premultiply`` or
-    ``separate``. Everything is checked (parameters, kernel, output path and
+    ``separate``; ``edge`` one of :data:`~deconv_cli.core.EDGE_MODES`; ``crop``
+    ``none``, ``auto``, ``N`` or ``T,B,L,R`` (see :func:`parse_crop`). Everything is checked (parameters, kernel, output path and
     format) before the pixels are decoded, and the output is written
     atomically: on any error nothing is left behind.
     """
@@ -134,13 +205,30 @@ def upsample_file(
     params = params or Params()
     if alpha not in ("premultiply", "separate"):
         raise DeconvError(f"alpha must be premultiply or separate, got {alpha!r}", usage=True)
+    if edge not in EDGE_MODES:
+        raise DeconvError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}", usage=True)
+    crop_spec = parse_crop(crop)
     k = load_kernel(kernel, params.stride)
+    params.resolve_same(k.shape)
     dst = Path(dst) if dst is not None else default_output(src, params)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
     check_writable(dst, overwrite=overwrite)
     image = load_image(src, max_pixels=max_pixels)
     axes = size_math(image.size, k.shape[-2:], params.stride, params.padding, params.output_padding, params.dilation)
+    if crop_spec == "auto":  # under replicate/reflect/wrap every kept pixel already has all its taps
+        crop_box = auto_crop(axes, k) if edge in ("zero", "renormalize") else (0, 0, 0, 0)
+    else:
+        crop_box = crop_spec
+    ty, tx = params.trim_end
+    crop_box = (crop_box[0], crop_box[1] + ty, crop_box[2], crop_box[3] + tx)
+    kept = (axes[0].n_out - crop_box[0] - crop_box[1], axes[1].n_out - crop_box[2] - crop_box[3])
+    if min(kept) < 1:
+        raise DeconvError(
+            f"crop {crop_box[0]},{crop_box[1]},{crop_box[2]},{crop_box[3]} (top,bottom,left,right) leaves nothing "
+            f"of the {axes[0].n_out}x{axes[1].n_out} output",
+            usage=crop_spec != "auto",
+        )
     out_depth = image.depth if depth is None else depth
     check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
     if k.ndim == 3:
@@ -161,8 +249,12 @@ def upsample_file(
         params.dilation,
         alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
         alpha_max=image.alpha_max,
+        edge=edge,
         dtype=dtype,
     )
+    t, b, l, r = crop_box
+    if any(crop_box):
+        result = result[t : result.shape[0] - b, l : result.shape[1] - r]
     scale = _depth_scale(image.depth, out_depth)
     if scale != 1.0:
         result *= scale
@@ -185,6 +277,9 @@ def upsample_file(
         saved=saved,
         alpha=alpha,
         dtype=str(dtype),
+        edge=edge,
+        crop=crop_box,
+        crop_mode="auto" if crop_spec == "auto" else ("explicit" if any(crop_spec) else "none"),
         seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
     )
 

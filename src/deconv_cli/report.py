@@ -95,8 +95,27 @@ def outcome_lines(d: dict) -> list[str]:
         f"{o['path']} ({o['width']}x{o['height']} {o['channels']} {o['depth']}-bit)"
     )
     lines.append(f"kernel: {d['kernel']['spec']} {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
+    lines += _edge_lines(d)
     lines.append(f"clipped: {c['total']} values ({c['below']} below the range, {c['above']} above)")
     lines.append(f"time: {d['seconds']['total']:.3f} s")
+    return lines
+
+
+def _edge_lines(d: dict) -> list[str]:
+    """Padding chosen by 'same', the edge mode and the crop, when they are not the defaults."""
+    p, cr = d["params"], d["crop"]
+    lines = []
+    if p["same"]:
+        lines.append(
+            f"same: padding {p['padding'][0]},{p['padding'][1]}, output_padding "
+            f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input"
+        )
+    if p["edge"] != "zero":
+        lines.append(f"edge: {p['edge']}")
+    if cr["mode"] != "none" or any(cr[k] for k in ("top", "bottom", "left", "right")):
+        lines.append(
+            f"crop: top {cr['top']}, bottom {cr['bottom']}, left {cr['left']}, right {cr['right']} ({cr['reason']})"
+        )
     return lines
 
 
@@ -111,6 +130,9 @@ def outcome_table(d: dict) -> Table:
     t.add_row("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit")
     t.add_row("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit")
     t.add_row("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
+    for line in _edge_lines(d):
+        key, _, value = line.partition(": ")
+        t.add_row(key, value)
     t.add_row("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)")
     s = d["seconds"]
     t.add_row("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")

@@ -1,0 +1,237 @@
+"""Edge modes, auto crop and 'same' padding, against independent oracles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oracle import reference
+from PIL import Image
+from typer.testing import CliRunner
+
+from deconv_cli import conv_transpose2d, make_kernel, phase_sums
+from deconv_cli.cli import app
+from deconv_cli.core import AxisSize, auto_crop, conv_transpose2d_edge, deficient_border, same_padding, size_math
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
+
+
+@st.composite
+def cases(draw, min_size=1):
+    h, w = draw(st.integers(min_size, 7)), draw(st.integers(min_size, 7))
+    kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    padding = []
+    for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding):
+        padding.append(draw(st.integers(0, ((n - 1) * s + d * (k - 1) + a) // 2)))
+    return (h, w), (kh, kw), stride, tuple(padding), output_padding, dilation, draw(st.integers(0, 2**32 - 1))
+
+
+def extended_reference(x, k, stride, padding, output_padding, dilation, mode):
+    """The operation on an input extended far beyond what any kept pixel can reach
+    (numpy's own padding), read back on the original output window."""
+    margin = max(d * (kk - 1) // s + 2 for s, d, kk in zip(stride, dilation, k.shape))
+    big = np.pad(x, margin, mode=NUMPY_MODE[mode] if min(x.shape) > 1 or mode != "reflect" else "edge")
+    full = reference(big, k, stride, (0, 0), (0, 0), dilation)
+    rows, cols = size_math(x.shape, k.shape, stride, padding, output_padding, dilation)
+    out = np.zeros((rows.n_out, cols.n_out))
+    r0, c0 = padding[0] + margin * stride[0], padding[1] + margin * stride[1]
+    part = full[r0 : r0 + rows.n_out, c0 : c0 + cols.n_out]
+    out[: part.shape[0], : part.shape[1]] = part  # beyond the full grid no tap lands: zeros
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases(), st.sampled_from(["replicate", "reflect", "wrap"]))
+def test_extension_modes_equal_the_operation_on_a_far_extended_input(case, mode):
+    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
+    rng = np.random.default_rng(seed)
+    x, k = rng.standard_normal((h, w)), rng.standard_normal((kh, kw))
+    got = conv_transpose2d_edge(x, k, stride, padding, output_padding, dilation, edge=mode)
+    want = extended_reference(x, k, stride, padding, output_padding, dilation, mode)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-9 * max(1, np.abs(want).max()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases())
+def test_renormalize_turns_a_constant_image_into_its_interior_pattern(case):
+    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
+    rng = np.random.default_rng(seed)
+    k = rng.random((kh, kw)) + 0.1  # positive weights: every reached pixel has weight
+    out = conv_transpose2d_edge(np.full((h, w), 3.0), k, stride, padding, output_padding, dilation, edge="renormalize")
+    sums = phase_sums(k, stride, dilation).sums
+    reached = conv_transpose2d(np.ones((h, w)), k, stride, padding, output_padding, dilation) > 0
+    r = (np.arange(out.shape[0]) + padding[0]) % stride[0]
+    c = (np.arange(out.shape[1]) + padding[1]) % stride[1]
+    expected = np.where(reached, 3.0 * sums[r][:, c], 0.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_renormalize_leaves_fully_covered_pixels_alone():
+    rng = np.random.default_rng(5)
+    x, k = rng.random((9, 11)), rng.random((4, 4))
+    plain = conv_transpose2d(x, k, 2, 0)
+    renorm = conv_transpose2d_edge(x, k, 2, 0, edge="renormalize")
+    np.testing.assert_allclose(renorm[3:-3, 3:-3], plain[3:-3, 3:-3], rtol=1e-12)
+    assert not np.allclose(renorm[0], plain[0])
+
+
+def half_pixel_bilinear(x: np.ndarray, scale: int) -> np.ndarray:
+    """First principles: output pixel o sits at input coordinate (o + 0.5)/scale - 0.5, clamped
+    to the image, and takes the linear blend of its two neighbours (per axis)."""
+
+    def axis_weights(n):
+        pos = np.clip((np.arange(n * scale) + 0.5) / scale - 0.5, 0, n - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        m = np.zeros((n * scale, n))
+        np.add.at(m, (np.arange(n * scale), lo), 1 - (pos - lo))
+        np.add.at(m, (np.arange(n * scale), hi), pos - lo)
+        return m
+
+    return axis_weights(x.shape[0]) @ x @ axis_weights(x.shape[1]).T
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (2, 3), (7, 4), (16, 9)])
+def test_bilinear_stride2_padding1_replicate_is_half_pixel_bilinear_interpolation(shape):
+    x = np.random.default_rng(sum(shape)).random(shape) * 255
+    got = conv_transpose2d_edge(x, make_kernel("bilinear", 2), 2, 1, edge="replicate")
+    np.testing.assert_allclose(got, half_pixel_bilinear(x, 2), atol=1e-10)
+
+
+@pytest.mark.parametrize("edge", ["replicate", "renormalize"])
+def test_bilinear_2x_equals_pillow_bilinear_resize_of_a_float_image(edge):
+    x = (np.random.default_rng(11).random((23, 31)) * 1000).astype(np.float32)
+    pil = np.asarray(Image.fromarray(x, mode="F").resize((62, 46), Image.Resampling.BILINEAR))
+    got = conv_transpose2d_edge(x, make_kernel("bilinear", 2), 2, 1, edge=edge)
+    np.testing.assert_allclose(got, pil, rtol=1e-5, atol=1e-3)
+
+
+# ---------------------------------------------------------------- auto crop
+
+
+def short_positions(n, k1d, s, p, a, d):
+    """Positions along one axis that receive less than under replicate edges (an N x 1 image)."""
+    args = ((s, 1), (p, 0), (a, 0), (d, 1))
+    plain = conv_transpose2d(np.ones((n, 1)), k1d[:, None], *args)[:, 0]
+    full = conv_transpose2d_edge(np.ones((n, 1)), k1d[:, None], *args, edge="replicate")[:, 0]
+    return ~np.isclose(plain, full)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases(min_size=4))
+def test_auto_crop_keeps_exactly_the_fully_covered_pixels(case):
+    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
+    k = np.random.default_rng(seed).random((kh, kw)) + 0.1
+    axes = size_math((h, w), (kh, kw), stride, padding, output_padding, dilation)
+    top, bottom, left, right = auto_crop(axes, k)
+    for i, (before, after) in enumerate([(top, bottom), (left, right)]):
+        k1d = k[:, 0] if i == 0 else k[0, :]
+        short = short_positions((h, w)[i], k1d, stride[i], padding[i], output_padding[i], dilation[i])
+        n = len(short)
+        if before + after >= n:
+            continue  # nothing fully covered to keep (tiny image, wide kernel)
+        assert not short[before : n - after].any()
+        # and no more than needed: the innermost cropped position on each side was short
+        assert before == 0 or short[before - 1]
+        assert after == 0 or short[n - after]
+
+
+def test_deficient_border_hand_worked():
+    # 4-tap kernel, stride 2, padding 0: rows 0 and 1 get 1 of their 2 taps.
+    assert deficient_border(AxisSize.compute("", 10, 4, 2), [True] * 4) == (2, 2)
+    # zero taps do not count: a 4-tap kernel whose outer taps are 0 behaves like 2 taps
+    assert deficient_border(AxisSize.compute("", 10, 4, 2), [False, True, True, False]) == (1, 1)
+    # dilation 3, stride 2, two taps: row 1 is short but row 0 is not, so the crop is 2
+    assert deficient_border(AxisSize.compute("", 10, 2, 2, dilation=3), [True, True]) == (2, 2)
+
+
+# ---------------------------------------------------------------- same
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 6), st.integers(1, 3), st.integers(1, 30))
+def test_same_padding_gives_exactly_stride_times_the_input(k, s, d, n):
+    p, a, trim = same_padding(k, s, d)
+    assert a < s or a < d or a == 0  # PyTorch accepts the output_padding
+    assert trim in (0, 1)
+    assert trim == 0 or (s == 1 and d == 1)
+    out = AxisSize.compute("", n, k, s, p, a, d)
+    assert out.n_out - trim == s * n
+
+
+# ---------------------------------------------------------------- command line
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def grey(tmp_path):
+    src = tmp_path / "g.png"
+    with Image.open(ROOT / "sample_images" / "camera.png") as im:
+        im.crop((200, 200, 240, 230)).save(src)
+    return src
+
+
+def test_cli_edge_replicate_and_json(grey, tmp_path):
+    r = run("upsample", grey, "-p", "1", "--edge", "replicate", "-o", tmp_path / "o.npy", "--json", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(grey) as im:
+        x = np.asarray(im).astype(np.float64)
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), half_pixel_bilinear(x, 2), atol=1e-3)
+    assert json.loads(r.stdout)["params"]["edge"] == "replicate"
+
+
+def test_cli_crop_auto_reports_and_cuts(grey, tmp_path):
+    r = run("upsample", grey, "--crop", "auto", "-o", tmp_path / "o.png", "--json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["crop"] == {"mode": "auto", "top": 2, "bottom": 2, "left": 2, "right": 2,
+                         "reason": "border rows/cols that receive fewer kernel taps than the interior"}  # fmt: skip
+    assert (d["output"]["height"], d["output"]["width"]) == (29 * 2 + 4 - 4, 39 * 2 + 4 - 4)
+    assert "crop: top 2, bottom 2, left 2, right 2" in r.stderr
+
+
+def test_cli_crop_explicit_and_too_large(grey, tmp_path):
+    r = run("upsample", grey, "--crop", "1,2,3,4", "-o", tmp_path / "o.npy", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(grey) as im:
+        x = np.asarray(im)
+    full = conv_transpose2d(x, make_kernel("bilinear", 2), 2)
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), full[1:-2, 3:-4])
+    r = run("upsample", grey, "--crop", "40", "-o", tmp_path / "p.png")
+    assert r.exit_code == 2 and "leaves nothing" in r.stderr
+    r = run("upsample", grey, "--crop", "1,2", "-o", tmp_path / "q.png")
+    assert r.exit_code == 2 and "TOP,BOTTOM,LEFT,RIGHT" in r.stderr
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "q.png").exists()
+
+
+@pytest.mark.parametrize("kernel, stride", [("bilinear", "2"), ("bilinear", "3"), ("nearest", "4"), ("bilinear", "2,3")])
+def test_cli_padding_same_is_exactly_stride_times(grey, tmp_path, kernel, stride):
+    r = run("upsample", grey, "-k", kernel, "-s", stride, "-p", "same", "-o", tmp_path / "o.png", "--json", "-q")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    sy, sx = (int(v) for v in (stride.split(",") * 2)[:2])
+    assert (d["output"]["height"], d["output"]["width"]) == (30 * sy, 40 * sx)
+    assert d["params"]["same"] is True
+
+
+def test_cli_padding_same_asymmetric_trim(grey, tmp_path):
+    np.save(tmp_path / "k2.npy", np.ones((2, 2)) / 4)
+    r = run("upsample", grey, "-k", tmp_path / "k2.npy", "-s", "1", "-p", "same", "-o", tmp_path / "o.npy", "--json", "-q")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["output"]["height"], d["output"]["width"]) == (30, 40)
+    assert (d["crop"]["bottom"], d["crop"]["right"]) == (1, 1)
+    r = run("upsample", grey, "-p", "same", "--output-padding", "1", "-o", tmp_path / "p.png")
+    assert r.exit_code == 2 and "drop --output-padding" in r.stderr
