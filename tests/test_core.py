@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from deconv_cli import DeconvError, conv_transpose2d, output_size, phase_sums, upsample
 from deconv_cli.core import AxisSize, as_pair, size_math
-from oracle import reference
+from oracle import cases, reference
 
 
 def test_seed_example_3x3_kernel_3x3_stride_1_gives_5x5():
@@ -67,24 +67,6 @@ def test_size_formula_hand_worked(n, k, s, p, a, d, expected):
 def test_formula_text():
     assert AxisSize.compute("rows", 3, 3, 1).formula() == "N_out = (3 - 1) x 1 - 2x0 + 3 = 5"
     assert AxisSize.compute("", 4, 3, 2, 1, 1, 2).formula() == "N_out = (4 - 1) x 2 - 2x1 + 2x(3 - 1) + 1 + 1 = 10"
-
-
-small = st.integers(1, 6)
-
-
-@st.composite
-def cases(draw):
-    h, w = draw(small), draw(small)
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
-    padding = []
-    for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding):
-        spread = (n - 1) * s + d * (k - 1) + a + 1
-        padding.append(draw(st.integers(0, (spread - 1) // 2)))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return (h, w), (kh, kw), stride, tuple(padding), output_padding, dilation, seed
 
 
 @settings(max_examples=400, deadline=None)

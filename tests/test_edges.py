@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import reference
+from oracle import cases, reference
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -19,19 +19,6 @@ from deconv_cli.core import AxisSize, auto_crop, conv_transpose2d_edge, deficien
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
-
-
-@st.composite
-def cases(draw, min_size=1):
-    h, w = draw(st.integers(min_size, 7)), draw(st.integers(min_size, 7))
-    kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
-    padding = []
-    for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding):
-        padding.append(draw(st.integers(0, ((n - 1) * s + d * (k - 1) + a) // 2)))
-    return (h, w), (kh, kw), stride, tuple(padding), output_padding, dilation, draw(st.integers(0, 2**32 - 1))
 
 
 def extended_reference(x, k, stride, padding, output_padding, dilation, mode):
