@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from deconv_cli import conv_transpose2d, make_kernel, phase_sums
 from deconv_cli.cli import app
-from deconv_cli.core import AxisSize, auto_crop, conv_transpose2d_edge, deficient_border, same_padding, size_math
+from deconv_cli.core import AxisSize, auto_crop, deficient_border, same_padding, size_math
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
@@ -41,7 +41,7 @@ def test_extension_modes_equal_the_operation_on_a_far_extended_input(case, mode)
     (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
     rng = np.random.default_rng(seed)
     x, k = rng.standard_normal((h, w)), rng.standard_normal((kh, kw))
-    got = conv_transpose2d_edge(x, k, stride, padding, output_padding, dilation, edge=mode)
+    got = conv_transpose2d(x, k, stride, padding, output_padding, dilation, edge=mode)
     want = extended_reference(x, k, stride, padding, output_padding, dilation, mode)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-9 * max(1, np.abs(want).max()))
@@ -53,7 +53,7 @@ def test_renormalize_turns_a_constant_image_into_its_interior_pattern(case):
     (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
     rng = np.random.default_rng(seed)
     k = rng.random((kh, kw)) + 0.1  # positive weights: every reached pixel has weight
-    out = conv_transpose2d_edge(np.full((h, w), 3.0), k, stride, padding, output_padding, dilation, edge="renormalize")
+    out = conv_transpose2d(np.full((h, w), 3.0), k, stride, padding, output_padding, dilation, edge="renormalize")
     sums = phase_sums(k, stride, dilation).sums
     reached = conv_transpose2d(np.ones((h, w)), k, stride, padding, output_padding, dilation) > 0
     r = (np.arange(out.shape[0]) + padding[0]) % stride[0]
@@ -66,7 +66,7 @@ def test_renormalize_leaves_fully_covered_pixels_alone():
     rng = np.random.default_rng(5)
     x, k = rng.random((9, 11)), rng.random((4, 4))
     plain = conv_transpose2d(x, k, 2, 0)
-    renorm = conv_transpose2d_edge(x, k, 2, 0, edge="renormalize")
+    renorm = conv_transpose2d(x, k, 2, 0, edge="renormalize")
     np.testing.assert_allclose(renorm[3:-3, 3:-3], plain[3:-3, 3:-3], rtol=1e-12)
     assert not np.allclose(renorm[0], plain[0])
 
@@ -90,7 +90,7 @@ def half_pixel_bilinear(x: np.ndarray, scale: int) -> np.ndarray:
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (2, 3), (7, 4), (16, 9)])
 def test_bilinear_stride2_padding1_replicate_is_half_pixel_bilinear_interpolation(shape):
     x = np.random.default_rng(sum(shape)).random(shape) * 255
-    got = conv_transpose2d_edge(x, make_kernel("bilinear", 2), 2, 1, edge="replicate")
+    got = conv_transpose2d(x, make_kernel("bilinear", 2), 2, 1, edge="replicate")
     np.testing.assert_allclose(got, half_pixel_bilinear(x, 2), atol=1e-10)
 
 
@@ -98,7 +98,7 @@ def test_bilinear_stride2_padding1_replicate_is_half_pixel_bilinear_interpolatio
 def test_bilinear_2x_equals_pillow_bilinear_resize_of_a_float_image(edge):
     x = (np.random.default_rng(11).random((23, 31)) * 1000).astype(np.float32)
     pil = np.asarray(Image.fromarray(x, mode="F").resize((62, 46), Image.Resampling.BILINEAR))
-    got = conv_transpose2d_edge(x, make_kernel("bilinear", 2), 2, 1, edge=edge)
+    got = conv_transpose2d(x, make_kernel("bilinear", 2), 2, 1, edge=edge)
     np.testing.assert_allclose(got, pil, rtol=1e-5, atol=1e-3)
 
 
@@ -109,7 +109,7 @@ def short_positions(n, k1d, s, p, a, d):
     """Positions along one axis that receive less than under replicate edges (an N x 1 image)."""
     args = ((s, 1), (p, 0), (a, 0), (d, 1))
     plain = conv_transpose2d(np.ones((n, 1)), k1d[:, None], *args)[:, 0]
-    full = conv_transpose2d_edge(np.ones((n, 1)), k1d[:, None], *args, edge="replicate")[:, 0]
+    full = conv_transpose2d(np.ones((n, 1)), k1d[:, None], *args, edge="replicate")[:, 0]
     return ~np.isclose(plain, full)
 
 

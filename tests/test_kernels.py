@@ -94,7 +94,9 @@ def test_npy_npz_txt_csv_load_the_same(tmp_path):
 def test_3d_kernel_loads(tmp_path):
     k = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
     np.save(tmp_path / "k3.npy", k)
-    assert load_kernel(tmp_path / "k3.npy").shape == (2, 3, 3)
+    loaded = load_kernel(tmp_path / "k3.npy")
+    assert loaded.shape == (2, 3, 3)
+    np.testing.assert_array_equal(loaded, k)
 
 
 def test_text_round_trip_is_exact(tmp_path):

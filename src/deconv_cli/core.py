@@ -296,8 +296,8 @@ def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype):
         channels = x.shape[2] if x.ndim == 3 else 1
         if k.shape[0] != channels:
             raise DeconvError(
-                f"kernel has {k.shape[0]} per-channel kernels (shape {k.shape}) but the image has "
-                f"{channels} channel(s); give a 2-D kernel or one kernel per channel",
+                f"kernel has {k.shape[0]} per-channel kernels but the image has {channels} channel(s) "
+                f"(kernel shape {k.shape}); give a 2-D kernel or one kernel per channel",
                 usage=True,
             )
     elif k.ndim != 2:
@@ -307,60 +307,6 @@ def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype):
     dt = _result_dtype(x, dtype)
     rows, cols = size_math(x.shape[:2], k.shape[-2:], stride, padding, output_padding, dilation)
     return x.astype(dt, copy=False), k.astype(dt, copy=False), rows, cols
-
-
-def conv_transpose2d(
-    x,
-    kernel,
-    stride: int | Pair | str = 1,
-    padding: int | Pair | str = 0,
-    output_padding: int | Pair | str = 0,
-    dilation: int | Pair | str = 1,
-    *,
-    dtype=None,
-) -> np.ndarray:
-    """Transpose convolution of every channel: each input pixel scales the
-    whole kernel, the scaled kernels are placed ``stride`` apart and summed.
-
-    Equal to PyTorch's ``conv_transpose2d(x[c][None, None], K[None, None],
-    stride, padding, output_padding, dilation=dilation)`` for each channel c.
-
-    Parameters
-    ----------
-    x : (H, W) or (H, W, C) array_like
-        The image, channels last, in any real dtype (its own units).
-    kernel : (kh, kw) or (C, kh, kw) array_like
-        One kernel for every channel, or one per channel.
-    stride, padding, output_padding, dilation : int or (int, int)
-        Per axis (rows, cols), with PyTorch's constraints.
-
-    Other parameters
-    ----------------
-    dtype : {None, float32, float64}
-        Computation and result dtype (see Notes).
-
-    Returns
-    -------
-    out : (H_out, W_out) or (H_out, W_out, C) ndarray
-        ``N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1`` per axis.
-
-    Notes
-    -----
-    The result is float64 when ``x`` is float64 and float32 otherwise (integer
-    images included), unless ``dtype`` says so; the kernel is cast to that
-    dtype. Nothing is normalised: the kernel is applied as given.
-
-    Examples
-    --------
-    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3))).shape
-    (5, 5)
-    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3)))[0]
-    array([1., 2., 3., 2., 1.])
-    >>> conv_transpose2d(np.zeros((4, 6, 3), np.uint8), np.ones((4, 4)), stride=2, padding=1).shape
-    (8, 12, 3)
-    """
-    xs, kt, rows, cols = _prepare(x, kernel, stride, padding, output_padding, dilation, dtype)
-    return _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
 
 
 EDGE_MODES = ("zero", "replicate", "reflect", "wrap", "renormalize")
@@ -381,7 +327,7 @@ def edge_extension(axis: AxisSize) -> tuple[int, int]:
     return before, after
 
 
-def conv_transpose2d_edge(
+def conv_transpose2d(
     x,
     kernel,
     stride: int | Pair | str = 1,
@@ -392,42 +338,61 @@ def conv_transpose2d_edge(
     edge: str = "zero",
     dtype=None,
 ) -> np.ndarray:
-    """:func:`conv_transpose2d` with a choice of what lies beyond the image's edges.
+    """Transpose convolution of every channel: each input pixel scales the
+    whole kernel, the scaled kernels are placed ``stride`` apart and summed.
+
+    With ``edge="zero"`` (the default) this equals PyTorch's
+    ``conv_transpose2d(x[c][None, None], K[None, None], stride, padding,
+    output_padding, dilation=dilation)`` for each channel c.
 
     Parameters
     ----------
     x : (H, W) or (H, W, C) array_like
+        The image, channels last, in any real dtype (its own units).
     kernel : (kh, kw) or (C, kh, kw) array_like
+        One kernel for every channel, or one per channel.
     stride, padding, output_padding, dilation : int or (int, int)
+        Per axis (rows, cols), with PyTorch's constraints.
+
+    Other parameters
+    ----------------
     edge : {'zero', 'replicate', 'reflect', 'wrap', 'renormalize'}
-        ``zero``: the plain operation (PyTorch's). ``replicate``, ``reflect``
-        (mirror without repeating the edge pixel, numpy's and PyTorch's
-        ``reflect``), ``wrap``: the input is extended by
+        What lies beyond the image. ``zero``: nothing (PyTorch's operation).
+        ``replicate``, ``reflect`` (mirror without repeating the edge pixel,
+        numpy's and PyTorch's ``reflect``), ``wrap``: the input is extended by
         :func:`edge_extension` pixels per side, so every kept output pixel
         receives a full set of kernel taps, and the output keeps the size the
         formula gives. ``renormalize``: each output pixel is multiplied by
         (the kernel weight an interior pixel of its stride phase receives) /
         (the weight that reached it), Pillow's convention at borders.
-
-    Other parameters
-    ----------------
     dtype : {None, float32, float64}
+        Computation and result dtype (see Notes).
 
     Returns
     -------
     out : (H_out, W_out) or (H_out, W_out, C) ndarray
+        ``N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1`` per axis.
 
     Notes
     -----
-    Under ``renormalize`` a pixel that no tap reaches, or whose received
-    weight is zero, is 0.
+    The result is float64 when ``x`` is float64 and float32 otherwise (integer
+    images included), unless ``dtype`` says so; the kernel is cast to that
+    dtype. Nothing is normalised: the kernel is applied as given. Under
+    ``renormalize`` a pixel that no tap reaches, or whose received weight is
+    zero, is 0.
 
     Examples
     --------
+    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3))).shape
+    (5, 5)
+    >>> conv_transpose2d(np.ones((3, 3)), np.ones((3, 3)))[0]
+    array([1., 2., 3., 2., 1.])
+    >>> conv_transpose2d(np.zeros((4, 6, 3), np.uint8), np.ones((4, 4)), stride=2, padding=1).shape
+    (8, 12, 3)
     >>> k = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
-    >>> conv_transpose2d_edge(np.full((3, 3), 8.0), k, 2, 1, edge="zero")[:2, :3].tolist()
+    >>> conv_transpose2d(np.full((3, 3), 8.0), k, 2, 1)[:2, :3].tolist()
     [[4.5, 6.0, 6.0], [6.0, 8.0, 8.0]]
-    >>> conv_transpose2d_edge(np.full((3, 3), 8.0), k, 2, 1, edge="replicate")[:2, :3].tolist()
+    >>> conv_transpose2d(np.full((3, 3), 8.0), k, 2, 1, edge="replicate")[:2, :3].tolist()
     [[8.0, 8.0, 8.0], [8.0, 8.0, 8.0]]
     """
     if edge not in EDGE_MODES:
@@ -542,7 +507,7 @@ def upsample(
     edge: str = "zero",
     dtype=None,
 ) -> np.ndarray:
-    """:func:`conv_transpose2d_edge` with colour premultiplied by alpha.
+    """:func:`conv_transpose2d` with colour premultiplied by alpha.
 
     Parameters
     ----------
@@ -558,7 +523,7 @@ def upsample(
     alpha_max : float
         Alpha of an opaque pixel (255 for 8-bit, 65535 for 16-bit).
     edge : str
-        See :func:`conv_transpose2d_edge`.
+        See :func:`conv_transpose2d`.
     dtype : {None, float32, float64}
 
     Returns
@@ -584,7 +549,7 @@ def upsample(
     ((1, 5, 4), [200.0, 100.0, 50.0, 127.5])
     """
     if alpha_channel is None:
-        return conv_transpose2d_edge(x, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dtype)
+        return conv_transpose2d(x, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dtype)
     x = np.asarray(x)
     if x.ndim != 3 or not -x.shape[2] <= alpha_channel < x.shape[2]:
         raise DeconvError(f"alpha channel {alpha_channel} does not exist in an image of shape {x.shape}", usage=True)
@@ -593,7 +558,7 @@ def upsample(
     colour = [c for c in range(x.shape[2]) if c != a]
     pre = x.astype(dt, copy=True)
     pre[..., colour] *= pre[..., a : a + 1] / dt.type(alpha_max)
-    out = conv_transpose2d_edge(pre, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dt)
+    out = conv_transpose2d(pre, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dt)
     alpha_out = out[..., a : a + 1]
     cover = np.clip(alpha_out / dt.type(alpha_max), 0, 1)
     visible = alpha_out >= 0.5

@@ -754,7 +754,7 @@ def save_image(
             report.warnings.append(f"{p}: ICC profile not kept (16-bit colour PNGs are written by pypng)")
         atomic_write(p, lambda f: _write_png16(f, stored, channels, level, like), overwrite=overwrite)
         return report
-    im = _to_pil(stored, channels, depth)
+    im = Image.fromarray(np.ascontiguousarray(stored))  # uint8 -> L/LA/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
     if fmt == "GIF" and channels != "L":
         report.warnings.append(f"{p}: GIF stores at most 256 colours; the result was quantised")
     atomic_write(p, lambda f: im.save(f, format=fmt, **opts), overwrite=overwrite)
@@ -771,12 +771,6 @@ def _check_layout(p: Path, result: np.ndarray, channels: str) -> np.ndarray:
     if result.ndim == 2 and n == 1:
         return result
     raise DeconvError(f"{p}: cannot save an array of shape {result.shape} as {channels} ({n} channel(s))")
-
-
-def _to_pil(stored: np.ndarray, channels: str, depth):
-    from PIL import Image
-
-    return Image.fromarray(np.ascontiguousarray(stored))  # uint16 -> I;16, int32 -> I, float32 -> F
 
 
 def _write_png16(f, stored: np.ndarray, channels: str, level: int, like: ImageData | None) -> None:

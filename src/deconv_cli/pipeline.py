@@ -197,9 +197,10 @@ def upsample_file(
 
     ``depth`` None keeps the input's depth; ``alpha`` is ``premultiply`` or
     ``separate``; ``edge`` one of :data:`~deconv_cli.core.EDGE_MODES`; ``crop``
-    ``none``, ``auto``, ``N`` or ``T,B,L,R`` (see :func:`parse_crop`). Everything is checked (parameters, kernel, output path and
-    format) before the pixels are decoded, and the output is written
-    atomically: on any error nothing is left behind.
+    ``none``, ``auto``, ``N`` or ``T,B,L,R`` (see :func:`parse_crop`).
+    Everything is checked (parameters, kernel, output path and format) before
+    the pixels are decoded, and the output is written atomically: on any
+    error nothing is left behind.
     """
     t0 = time.perf_counter()
     params = params or Params()
@@ -231,27 +232,22 @@ def upsample_file(
         )
     out_depth = image.depth if depth is None else depth
     check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
-    if k.ndim == 3:
-        channels = image.array.shape[2] if image.array.ndim == 3 else 1
-        if k.shape[0] != channels:
-            raise DeconvError(
-                f"kernel {kernel}: has {k.shape[0]} per-channel kernels but {src} has {channels} "
-                f"channel(s) ({image.channels}); give a 2-D kernel or {channels} kernels",
-                usage=True,
-            )
     t1 = time.perf_counter()
-    result = upsample(
-        image.array,
-        k,
-        params.stride,
-        params.padding,
-        params.output_padding,
-        params.dilation,
-        alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
-        alpha_max=image.alpha_max,
-        edge=edge,
-        dtype=dtype,
-    )
+    try:
+        result = upsample(
+            image.array,
+            k,
+            params.stride,
+            params.padding,
+            params.output_padding,
+            params.dilation,
+            alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
+            alpha_max=image.alpha_max,
+            edge=edge,
+            dtype=dtype,
+        )
+    except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
+        raise DeconvError(f"{src} with kernel {kernel}: {e}", usage=e.usage) from None
     t, b, l, r = crop_box
     if any(crop_box):
         result = result[t : result.shape[0] - b, l : result.shape[1] - r]

@@ -85,55 +85,38 @@ def kernel_dict(k: np.ndarray, phases: list[PhaseReport], stride, dilation, spec
     }
 
 
-def outcome_lines(d: dict) -> list[str]:
-    """Plain-text summary of one upsample (from Outcome.as_dict())."""
-    i, o = d["input"], d["output"]
-    c = d["clipped"]
-    lines = [f"{ax['axis']}: {ax['formula']}" for ax in d["size_math"]]
-    lines.append(
-        f"{i['path']} ({i['width']}x{i['height']} {i['channels']} {i['depth']}-bit) -> "
-        f"{o['path']} ({o['width']}x{o['height']} {o['channels']} {o['depth']}-bit)"
-    )
-    lines.append(f"kernel: {d['kernel']['spec']} {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
-    lines += _edge_lines(d)
-    lines.append(f"clipped: {c['total']} values ({c['below']} below the range, {c['above']} above)")
-    lines.append(f"time: {d['seconds']['total']:.3f} s")
-    return lines
-
-
-def _edge_lines(d: dict) -> list[str]:
-    """Padding chosen by 'same', the edge mode and the crop, when they are not the defaults."""
-    p, cr = d["params"], d["crop"]
-    lines = []
+def outcome_rows(d: dict) -> list[tuple[str, str]]:
+    """(label, text) rows summarising one upsample (from Outcome.as_dict()); defaults left out."""
+    i, o, p, cr, c, s = d["input"], d["output"], d["params"], d["crop"], d["clipped"], d["seconds"]
+    rows = [(ax["axis"], ax["formula"]) for ax in d["size_math"]]
+    rows.append(("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit"))
+    rows.append(("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit"))
+    rows.append(("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}"))
     if p["same"]:
-        lines.append(
-            f"same: padding {p['padding'][0]},{p['padding'][1]}, output_padding "
-            f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input"
-        )
+        rows.append((
+            "same",
+            f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
+            f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input",
+        ))  # fmt: skip
     if p["edge"] != "zero":
-        lines.append(f"edge: {p['edge']}")
+        rows.append(("edge", p["edge"]))
     if cr["mode"] != "none" or any(cr[k] for k in ("top", "bottom", "left", "right")):
-        lines.append(
-            f"crop: top {cr['top']}, bottom {cr['bottom']}, left {cr['left']}, right {cr['right']} ({cr['reason']})"
-        )
-    return lines
+        rows.append(("crop", f"top {cr['top']}, bottom {cr['bottom']}, left {cr['left']}, right {cr['right']} ({cr['reason']})"))
+    rows.append(("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)"))
+    rows.append(("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})"))
+    return rows
+
+
+def outcome_lines(d: dict) -> list[str]:
+    """Plain text, one ``label: text`` line a row."""
+    return [f"{label}: {text}" for label, text in outcome_rows(d)]
 
 
 def outcome_table(d: dict) -> Table:
-    i, o = d["input"], d["output"]
-    c = d["clipped"]
+    """The same rows as a borderless two-column table."""
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    for ax in d["size_math"]:
-        t.add_row(ax["axis"], ax["formula"])
-    t.add_row("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit")
-    t.add_row("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit")
-    t.add_row("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}")
-    for line in _edge_lines(d):
-        key, _, value = line.partition(": ")
-        t.add_row(key, value)
-    t.add_row("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)")
-    s = d["seconds"]
-    t.add_row("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
+    for label, text in outcome_rows(d):
+        t.add_row(label, text)
     return t
