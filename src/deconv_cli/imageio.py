@@ -487,8 +487,7 @@ def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, i
         header = _png_header(p)
         keyed = "transparency" in im.info and header is not None and header[1] in (0, 2)
         if header and (header[0] == 16 or keyed):
-            im.load()  # let Pillow report truncation etc. first
-            return _read_png_raw(p)
+            return _read_png_raw(p)  # verify() has checked the CRCs; pypng raises on truncation
     if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
         bits = im.tag_v2.get(258, (8,))
         if max(bits if isinstance(bits, tuple) else (bits,)) > 8:
