@@ -622,3 +622,122 @@ def phase_sums(kernel, stride: int | Pair | str = 2, dilation: int | Pair | str 
     cols = (np.arange(k.shape[1]) * dx) % sx
     np.add.at(sums, (rows[:, None], cols[None, :]), k)
     return PhaseReport(sums)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What reaches each output pixel of the plain (zero-edge) operation.
+
+    ``taps`` and ``weight`` are what an output pixel receives from an image of
+    ones; ``full_taps`` and ``full_weight`` what an interior pixel of the same
+    stride phase receives. A pixel is *complete* when ``taps == full_taps``.
+    All four are (H_out, W_out) arrays of float64 (taps hold whole numbers).
+    For a per-channel kernel the weights are averaged over the channels and a
+    tap counts when it is non-zero in any channel.
+    """
+
+    taps: np.ndarray
+    full_taps: np.ndarray
+    weight: np.ndarray
+    full_weight: np.ndarray
+
+    @property
+    def complete(self) -> np.ndarray:
+        """(H_out, W_out) bool: the pixel received every tap an interior pixel of its phase gets."""
+        return self.taps >= self.full_taps
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """weight / full_weight: 1 in the interior; below 1 where a border lost positive taps.
+
+        Where the phase's interior weight is 0 the ratio is 1 if nothing arrived either, else inf.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.weight / self.full_weight
+        same = np.isclose(self.weight, self.full_weight, rtol=1e-9, atol=1e-12)
+        return np.where(same, 1.0, r)
+
+
+def coverage(
+    n_in: int | Pair | str,
+    kernel,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+) -> Coverage:
+    """Taps and kernel weight that reach every output pixel, and what the interior gets.
+
+    Parameters
+    ----------
+    n_in : int or (int, int)
+        Input size (rows, cols).
+    kernel : (kh, kw) or (C, kh, kw) array_like
+    stride, padding, output_padding, dilation : int or (int, int)
+
+    Returns
+    -------
+    Coverage
+
+    Examples
+    --------
+    >>> c = coverage(3, np.ones((3, 3)))
+    >>> c.taps[0].tolist(), c.full_taps[0].tolist()
+    ([1.0, 2.0, 3.0, 2.0, 1.0], [9.0, 9.0, 9.0, 9.0, 9.0])
+    >>> k = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
+    >>> coverage(4, k, 2, 1).ratio[0].tolist()
+    [0.5625, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.5625]
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim not in (2, 3):
+        raise DeconvError(f"coverage needs a (kh, kw) or (C, kh, kw) kernel, got shape {k.shape}", usage=True)
+    planes = [k] if k.ndim == 2 else list(k)
+    mean = np.mean(planes, axis=0)
+    support = np.any([p != 0 for p in planes], axis=0).astype(np.float64)
+    ny, nx = as_pair(n_in, "input size")
+    ones = np.ones((ny, nx))
+    taps = conv_transpose2d(ones, support, stride, padding, output_padding, dilation, dtype=np.float64)
+    weight = conv_transpose2d(ones, mean, stride, padding, output_padding, dilation, dtype=np.float64)
+    (sy, sx), (py, px), (dy, dx) = as_pair(stride, "stride"), as_pair(padding, "padding"), as_pair(dilation, "dilation")
+    r = (np.arange(taps.shape[0]) + py) % sy
+    c = (np.arange(taps.shape[1]) + px) % sx
+    full_taps = phase_sums(support, (sy, sx), (dy, dx)).sums[r][:, c]
+    full_weight = phase_sums(mean, (sy, sx), (dy, dx)).sums[r][:, c]
+    return Coverage(np.rint(taps), full_taps, weight, full_weight)
+
+
+SIDES = ("top", "bottom", "left", "right")
+
+
+def border_means(out, box: tuple[int, int, int, int]) -> tuple[float | None, dict[str, float | None]]:
+    """Mean of the interior and of each border band that ``box`` would crop.
+
+    Parameters
+    ----------
+    out : (H, W) or (H, W, C) array_like
+    box : (top, bottom, left, right)
+        Band widths, e.g. from :func:`auto_crop`.
+
+    Returns
+    -------
+    interior : float or None
+        Mean over what is left after cropping ``box`` (None if nothing is).
+    bands : dict
+        ``{'top': mean, ...}`` over every value of the band between the side
+        bands (corners excluded, so each band shows one side's effect), None
+        for a band of width 0.
+
+    Examples
+    --------
+    >>> out = np.ones((6, 6)); out[0] = 0.5; out[:, -1] = 2.0
+    >>> border_means(out, (1, 0, 0, 1))
+    (1.0, {'top': 0.5, 'bottom': None, 'left': None, 'right': 2.0})
+    """
+    a = np.asarray(out, dtype=np.float64)
+    h, w = a.shape[:2]
+    t, b, l, r = box
+    rows = slice(t, h - b) if t + b < h else slice(0, h)
+    cols = slice(l, w - r) if l + r < w else slice(0, w)
+    interior = float(a[t : h - b, l : w - r].mean()) if t + b < h and l + r < w else None
+    regions = {"top": a[:t, cols], "bottom": a[h - b :, cols] if b else a[:0], "left": a[rows, :l], "right": a[rows, w - r :] if r else a[:, :0]}
+    return interior, {side: (float(v.mean()) if v.size else None) for side, v in regions.items()}
