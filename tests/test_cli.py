@@ -60,7 +60,19 @@ def test_version_from_metadata():
     assert r.stdout.strip() == f"deconv {version('deconv-cli')}"
 
 
-@pytest.mark.parametrize("cmd", [["upsample"], ["size"], ["kernel", "show"], ["kernel", "make"]])
+def all_commands() -> list[list[str]]:
+    """Every command the app has, read from the app itself so a new one cannot be missed."""
+    out = [[c.name or c.callback.__name__.replace("_", "-")] for c in app.registered_commands]
+    for g in app.registered_groups:
+        out += [[g.name, c.name or c.callback.__name__.replace("_", "-")] for c in g.typer_instance.registered_commands]
+    return out
+
+
+def test_the_command_list_is_complete():
+    assert ["upsample"] in all_commands() and ["inspect"] in all_commands() and ["kernel", "make"] in all_commands()
+
+
+@pytest.mark.parametrize("cmd", all_commands())
 def test_every_command_has_help_with_an_example(cmd):
     r = run(*cmd, "--help")
     assert r.exit_code == 0
@@ -69,7 +81,7 @@ def test_every_command_has_help_with_an_example(cmd):
 
 def test_every_command_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    for cmd in ["deconv upsample", "deconv size", "deconv kernel show", "deconv kernel make"]:
+    for cmd in ("deconv " + " ".join(c) for c in all_commands()):
         assert f"`{cmd}" in readme or f"\n{cmd}" in readme, cmd
 
 

@@ -261,6 +261,68 @@ def size(
             _show((report.size_table(axes), report.size_lines(axes)), stderr=False)
 
 
+# --------------------------------------------------------------------------- inspect
+
+
+@app.command("inspect")
+def inspect_cmd(
+    image: Annotated[Optional[Path], typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image.")] = None,
+    kernel: Annotated[
+        str, typer.Option("--kernel", "-k", help="Kernel file (.npy .npz[:NAME] .txt .csv) or built-in name (nearest, bilinear).")
+    ] = "bilinear",
+    stride: StrideOpt = "2",
+    padding: Annotated[
+        str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
+    ] = "0",
+    output_padding: OutPadOpt = "0",
+    dilation: DilationOpt = "1",
+    size: Annotated[
+        Optional[str],
+        typer.Option("--size", help="Inspect a synthetic constant grey image of WIDTHxHEIGHT (or N) instead of IMAGE: the kernel's pure edge effect."),
+    ] = None,
+    report_dir: Annotated[
+        Optional[Path],
+        typer.Option("--report", help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).")
+    ] = None,
+    alpha: Annotated[
+        Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
+    ] = Alpha.premultiply,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what a kernel does to an image, and where: size math, stride-phase sums and checkerboard
+    amplitude, coverage at corners/edges/interior, border-band brightness vs the interior, and the
+    crop that --crop auto would apply.
+
+    Example: deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
+    Example: deconv inspect --size 64x64 --kernel box3.npy --stride 2
+    """
+    with _failures():
+        from . import report
+        from .pipeline import Params, inspect_image, parse_size
+
+        params = Params.parse(stride, padding, output_padding, dilation)
+        if (image is None) == (size is None):
+            raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
+        dims = parse_size(size) if size is not None else None
+        if report_dir is not None:
+            from .report.pictures import _matplotlib
+
+            _matplotlib()  # a missing extra is reported before any work
+        ins = inspect_image(image, size=dims, kernel=kernel, params=params, alpha=alpha.value)
+        d = ins.as_dict()
+        if report_dir is not None:
+            from .report.pictures import write_report
+
+            files = write_report(report_dir, ins, overwrite=overwrite)
+            d["files"] = files
+            _say(f"deconv: wrote report: {files['html']} (open it in a browser)")
+        if as_json:
+            print(json.dumps(d))
+        else:
+            _show((report.inspect_table(d), report.inspect_lines(d)), stderr=False)
+
+
 # --------------------------------------------------------------------------- kernel show / make
 
 

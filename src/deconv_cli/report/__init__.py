@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .core import AxisSize, PhaseReport
+from ..core import AxisSize, PhaseReport
 
 
 def fmt_num(v: float) -> str:
@@ -120,3 +120,94 @@ def outcome_table(d: dict) -> Table:
     for label, text in outcome_rows(d):
         t.add_row(label, text)
     return t
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def _opt(v: float | None, fmt: str = "{:.4g}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def phase_verdict(ph: dict) -> str:
+    """The checkerboard verdict for one entry of ``Inspection.as_dict()["phases"]``."""
+    if ph["flat"]:
+        return f"flat: every stride phase sums to {fmt_num(ph['min'])}, no checkerboard"
+    amp = "inf" if ph["amplitude"] is None else f"{ph['amplitude']:.4g}"
+    return f"checkerboard: phase sums {fmt_num(ph['min'])} .. {fmt_num(ph['max'])} (max/min = {amp})"
+
+
+def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for each section of the inspect report."""
+    i, k, cov, bands, crop = d["input"], d["kernel"], d["coverage"], d["bands"], d["crop_auto"]
+    src = f"synthetic constant image, value {i['value']}" if i["synthetic"] else i["path"]
+    setup = [
+        ["input", f"{src}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit"],
+        ["kernel", f"{k['spec']}  {'x'.join(map(str, k['shape']))}, sum {fmt_num(k['sum'])}"],
+    ]
+    p = d["params"]
+    if p["same"]:
+        setup.append(["same", f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
+                              f"{p['output_padding'][0]},{p['output_padding'][1]}, trim at end "
+                              f"{p['trim_end'][0]},{p['trim_end'][1]}"])  # fmt: skip
+    setup += [[ax["axis"], ax["formula"]] for ax in d["size_math"]]
+    setup.append(["output", f"{d['output']['width']}x{d['output']['height']} (width x height)"])
+    for ph in d["phases"]:
+        name = "phases" if ph["channel"] is None else f"phases ch {ph['channel']}"
+        setup.append([name, "  |  ".join(" ".join(fmt_num(v) for v in row) for row in ph["sums"]) + "  (rows of the sy x sx phase-sum grid)"])
+        setup.append(["verdict", phase_verdict(ph)])
+    lo, hi = cov["interior_taps"]
+    wlo, whi = cov["interior_weight"]
+    setup.append(["interior", f"{lo if lo == hi else f'{lo}..{hi}'} taps, weight {fmt_num(wlo) if wlo == whi else f'{fmt_num(wlo)}..{fmt_num(whi)}'} "
+                              f"(by stride phase); {cov['complete_pixels']} of {cov['pixels']} output pixels get all their taps"])  # fmt: skip
+    points = [
+        [pt["where"], f"{pt['row']},{pt['col']}", f"{pt['taps']}/{pt['full_taps']}", fmt_num(pt["weight"]), fmt_num(pt["full_weight"]), _opt(pt["ratio"])]
+        for pt in cov["points"]
+    ]  # fmt: skip
+    sides = [
+        [s["side"], str(s["width"]), _opt(s["mean"], "{:.2f}"), _opt(bands["interior_mean"], "{:.2f}"), _opt(s["ratio"]),
+         _opt(s["replicate_mean"], "{:.2f}"), _opt(s["ratio_vs_replicate"])]
+        for s in bands["sides"]
+    ]  # fmt: skip
+    diff = d["difference"]
+    crop_rows = [[
+        f"{crop['top']},{crop['bottom']},{crop['left']},{crop['right']}",
+        f"{crop['kept'][1]}x{crop['kept'][0]}",
+        _opt(diff["max_abs"], "{:.3g}"),
+        _opt(diff["interior_max_abs"], "{:.3g}"),
+    ]]  # fmt: skip
+    return [
+        ("deconv inspect", ["", ""], setup),
+        ("coverage (zero edges): taps and kernel weight reaching each pixel",
+         ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"], points),
+        ("border bands (what --crop auto removes) vs the interior, mean intensity",
+         ["side", "width", "zero mean", "interior", "ratio", "replicate mean", "zero/replicate"], sides),
+        ("--crop auto (top,bottom,left,right) and the edge effect",
+         ["crop", "keeps (w x h)", "max |zero - replicate|", "same, inside the crop"], crop_rows),
+    ]  # fmt: skip
+
+
+def inspect_lines(d: dict) -> list[str]:
+    """Plain text for pipes: ``section`` headings, then tab-free aligned rows."""
+    out: list[str] = []
+    for title, header, rows in _inspect_sections(d):
+        out.append(f"# {title}")
+        table = ([header] if any(header) else []) + rows
+        widths = [max(len(r[j]) for r in table) for j in range(len(table[0]))]
+        for r in table:
+            out.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(r)).rstrip())
+    return out
+
+
+def inspect_table(d: dict) -> Group:
+    """The same sections as rich tables."""
+    parts = []
+    for n, (title, header, rows) in enumerate(_inspect_sections(d)):
+        t = Table(title=title, title_justify="left", title_style="bold", show_header=any(header), header_style="bold",
+                  box=None if n == 0 else None, pad_edge=False)  # fmt: skip
+        for j, name in enumerate(header):
+            t.add_column(name, style="bold" if n == 0 and j == 0 else None, justify="left" if j == 0 or n == 0 else "right")
+        for r in rows:
+            t.add_row(*r)
+        parts += [t, Text("")]
+    return Group(*parts[:-1])
