@@ -158,7 +158,7 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         setup.append(["verdict", phase_verdict(ph)])
     lo, hi = cov["interior_taps"]
     wlo, whi = cov["interior_weight"]
-    setup.append(["interior", f"{lo if lo == hi else f'{lo}..{hi}'} taps, weight {fmt_num(wlo) if wlo == whi else f'{fmt_num(wlo)}..{fmt_num(whi)}'} "
+    setup.append(["interior", f"{lo if lo == hi else f'{lo}..{hi}'} taps, weight {fmt_num(wlo) if fmt_num(wlo) == fmt_num(whi) else f'{fmt_num(wlo)}..{fmt_num(whi)}'} "
                               f"(by stride phase); {cov['complete_pixels']} of {cov['pixels']} output pixels get all their taps"])  # fmt: skip
     points = [
         [pt["where"], f"{pt['row']},{pt['col']}", f"{pt['taps']}/{pt['full_taps']}", fmt_num(pt["weight"]), fmt_num(pt["full_weight"]), _opt(pt["ratio"])]
