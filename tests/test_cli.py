@@ -216,7 +216,7 @@ def test_refuses_to_write_onto_its_input(astro):
     before = astro.read_bytes()
     r = run("upsample", astro, "-o", astro, "--overwrite")
     assert r.exit_code == 1
-    assert "is the input file itself" in r.stderr
+    assert "is one of the inputs" in r.stderr or "is the input file itself" in r.stderr
     assert astro.read_bytes() == before
 
 

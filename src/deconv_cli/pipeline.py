@@ -28,6 +28,11 @@ from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_
 from .kernels import load_kernel
 
 
+#: Default limit on the pixels of an input, and of an output as the size formula predicts it
+#: before anything is allocated (16384 x 16384; a float32 RGB result that size takes 3 GiB).
+DEFAULT_MAX_PIXELS = 1 << 28
+
+
 @dataclass
 class Params:
     """Geometry of the operation, each a (rows, cols) pair once parsed.
@@ -230,8 +235,14 @@ def upsample_file(
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
     check_writable(dst, overwrite=overwrite)
-    image = load_image(src, max_pixels=max_pixels)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    image = load_image(src, max_pixels=limit)
     axes = size_math(image.size, k.shape[-2:], params.stride, params.padding, params.output_padding, params.dilation)
+    if limit and axes[0].n_out * axes[1].n_out > limit:
+        raise DeconvError(
+            f"{src}: the output would be {axes[1].n_out}x{axes[0].n_out} = {axes[0].n_out * axes[1].n_out} pixels, "
+            f"over the limit of {limit}; raise --max-pixels if you have the memory"
+        )
     if crop_spec == "auto":  # under replicate/reflect/wrap every kept pixel already has all its taps
         crop_box = auto_crop(axes, k) if edge in ("zero", "renormalize") else (0, 0, 0, 0)
     else:
