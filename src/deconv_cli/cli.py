@@ -218,6 +218,7 @@ def upsample(
     Many inputs run in parallel; a file that fails is reported and the rest go on.
 
     Example: deconv upsample photo.png --stride 2 --kernel bilinear --padding 1 -o photo_x2.png
+
     Example: deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
     """
     with _failures():
@@ -465,6 +466,7 @@ def inspect_cmd(
     crop that --crop auto would apply.
 
     Example: deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
+
     Example: deconv inspect --size 64x64 --kernel box3.npy --stride 2
     """
     with _failures():
