@@ -24,21 +24,23 @@ _EXPORTS = {
     "output_size": "core",
     "size_math": "core",
     "phase_sums": "core",
+    "coverage": "core",
     "load_kernel": "kernels",
     "make_kernel": "kernels",
     "load_image": "imageio",
     "save_image": "imageio",
     "ImageData": "imageio",
     "upsample_file": "pipeline",
+    "inspect_image": "pipeline",
 }
 
 __all__ = ["DeconvError", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .core import conv_transpose2d, output_size, phase_sums, size_math, upsample
+    from .core import conv_transpose2d, coverage, output_size, phase_sums, size_math, upsample
     from .imageio import ImageData, load_image, save_image
     from .kernels import load_kernel, make_kernel
-    from .pipeline import upsample_file
+    from .pipeline import inspect_image, upsample_file
 
 
 def __getattr__(name: str):
