@@ -146,8 +146,22 @@ def upsample(
         typer.Option("--output", "-o", help="Output file; format from the extension, .npy for the raw float array. [default: IMAGE_x2.EXT]"),
     ] = None,
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help="Kernel file (.npy .npz[:NAME] .txt .csv) or built-in name (nearest, bilinear).")
+        str,
+        typer.Option(
+            "--kernel", "-k",
+            help="Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
+            "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25). "
+            "A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
+        ),
     ] = "bilinear",
+    groups: Annotated[
+        Optional[int],
+        typer.Option("--groups", min=1, help="Learned layer (4-D weight) only: channel groups. [default: C_in if the weight's 2nd dim is 1, else 1]"),
+    ] = None,
+    bias: Annotated[
+        Optional[str],
+        typer.Option("--bias", help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units."),
+    ] = None,
     stride: StrideOpt = "2",
     padding: Annotated[
         str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
@@ -202,6 +216,8 @@ def upsample(
             depth=None if depth is Depth.auto else ("float" if depth is Depth.float else int(depth.value)),
             compress=compress,
             overwrite=overwrite,
+            groups=groups,
+            bias=bias,
         )
         d = out.as_dict()
         if not quiet:
@@ -286,7 +302,7 @@ def kernel_show(
         for i, axis in enumerate(AXES):
             check_axis(axis, s[i], 0, 0, d[i])
         k = load_kernel(kernel, s)
-        planes = [k] if k.ndim == 2 else list(k)
+        planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_sums(p, s, d) for p in planes]
         if as_json:
             print(json.dumps(report.kernel_dict(k, phases, s, d, kernel)))
@@ -294,6 +310,7 @@ def kernel_show(
         tables, lines = [], []
         for c, (plane, ph) in enumerate(zip(planes, phases)):
             name = f"{kernel}" + (f" channel {c}" if k.ndim == 3 else "")
+            name += f" in {c // k.shape[1]} out {c % k.shape[1]}" if k.ndim == 4 else ""
             tables += [
                 report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"),
                 report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
@@ -308,10 +325,14 @@ def kernel_show(
 
 @kernel_app.command("make")
 def kernel_make(
-    name: Annotated[str, typer.Argument(help="Built-in kernel: nearest or bilinear.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Built-in kernel: nearest, bilinear, bicubic[:a=A], lanczos2, lanczos3 or gaussian[:sigma=S]."),
+    ],
     stride: StrideOpt = "2",
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="File to write (.npy, .txt or .csv); text on stdout without it.")
+        Optional[Path],
+        typer.Option("--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
@@ -331,6 +352,48 @@ def kernel_make(
         atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
         py, px = intended_padding(name, stride)
         _say(f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; --padding {py},{px} gives exactly stride x the input")
+
+
+@kernel_app.command("convert")
+def kernel_convert(
+    source: Annotated[str, typer.Argument(metavar="IN", help="Kernel file, built-in name or inline kernel.")],
+    dest: Annotated[
+        str,
+        typer.Argument(
+            metavar="OUT",
+            help="File to write, format from the extension (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), "
+            "or - for an inline WxH:... string on stdout.",
+        ),
+    ],
+    stride: Annotated[str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")] = "2",
+    drop_offset: Annotated[
+        bool, typer.Option("--drop-offset", help="Write a .mat kernel's weights without its offset to a format that cannot hold it.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Convert a kernel between formats: .npy, .npz, .safetensors, .txt, .csv, libvips .mat, inline strings.
+
+    Values are written exactly (float64, shortest round-trip text); a .mat
+    offset is kept in .mat files. Example: deconv kernel convert blur.mat blur.safetensors:weight
+    """
+    with _failures():
+        from .kernels import open_kernel, save_kernel, to_inline
+
+        kern = open_kernel(source, stride)
+        offset = 0.0 if drop_offset else kern.offset
+        if dest == "-":
+            if offset:
+                raise DeconvError(f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset", usage=True)
+            print(to_inline(kern.weight))
+            return
+        if offset and not dest.lower().endswith(".mat"):
+            raise DeconvError(
+                f"kernel {source} has offset {offset:g}, which only a .mat file can hold; write .mat or pass --drop-offset",
+                usage=True,
+            )
+        path = save_kernel(kern.weight, dest, offset=offset, overwrite=overwrite)
+        shape = "x".join(str(n) for n in kern.weight.shape)
+        _say(f"wrote {path}: kernel {shape}" + (f", offset {offset:g}" if offset else ""))
 
 
 def main() -> None:

@@ -6,11 +6,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .core import AXES, EDGE_MODES, AxisSize, as_pair, auto_crop, check_axis, same_padding, size_math, upsample
 from .errors import DeconvError
-from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_image
-from .kernels import load_kernel
+from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, depth_max, load_image, output_format, save_image
+from .kernels import load_bias, open_kernel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Outcome:
     crop: tuple[int, int, int, int] = (0, 0, 0, 0)
     crop_mode: str = "none"
     seconds: dict[str, float] = field(default_factory=dict)
+    layer: Layer | None = None
+    offset: float = 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -123,10 +129,13 @@ class Outcome:
                 "format": self.saved.format,
                 "height": self.out_shape[0],
                 "width": self.out_shape[1],
-                "channels": im.channels,
+                "channels": self.layer.channels if self.layer else im.channels,
                 "depth": self.out_depth,
             },
-            "kernel": {"spec": self.kernel_spec, "shape": list(self.kernel_shape), "sum": self.kernel_sum},
+            "kernel": {
+                "spec": self.kernel_spec, "shape": list(self.kernel_shape), "sum": self.kernel_sum, "offset": self.offset,
+                "groups": self.layer.groups if self.layer else None, "bias": self.layer.bias_spec if self.layer else None,
+            },  # fmt: skip
             "params": {
                 "stride": list(self.params.stride),
                 "padding": list(self.params.padding),
@@ -165,6 +174,46 @@ def _crop_reason(mode: str, params: Params, edge: str) -> str:
     return "; ".join(parts) or "none"
 
 
+@dataclass
+class Layer:
+    """A 4-D kernel used as a learned ConvTranspose2d layer: groups, bias, and what it outputs."""
+
+    groups: int
+    c_in: int
+    c_out: int
+    bias: np.ndarray | None = None  # (C_out,), in [0, 1] units
+    bias_spec: str | None = None
+
+    @property
+    def channels(self) -> str:
+        """Layout of the output: L, RGB, RGBA, or 'N channels' (only .npy can hold those)."""
+        return {1: "L", 3: "RGB", 4: "RGBA"}.get(self.c_out, f"{self.c_out} channels")
+
+    @classmethod
+    def setup(cls, weight, groups: int | None, bias: str | None, kernel: str) -> Layer | None:
+        """None for a 2-D/3-D kernel (refusing groups and bias there); the layer for a 4-D one."""
+        if weight.ndim != 4:
+            for name, given in (("--groups", groups), ("--bias", bias)):
+                if given is not None:
+                    raise DeconvError(
+                        f"{name} applies to a learned layer, a 4-D weight (C_in, C_out/groups, kh, kw); kernel {kernel} "
+                        f"has shape {weight.shape} (reshape a per-channel kernel to (C, 1, kh, kw) to use it)",
+                        usage=True,
+                    )
+            return None
+        c_in, cog = weight.shape[0], weight.shape[1]
+        if groups is None:
+            groups = c_in if cog == 1 else 1
+        if groups < 1 or c_in % groups:
+            raise DeconvError(
+                f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True
+            )
+        layer = cls(groups, c_in, cog * groups, bias_spec=bias)
+        if bias is not None:
+            layer.bias = load_bias(bias, layer.c_out)
+        return layer
+
+
 def default_output(src: str | os.PathLike, params: Params) -> Path:
     """``photo.jpg`` -> ``photo_x2.jpg`` beside it.
 
@@ -192,6 +241,8 @@ def upsample_file(
     compress: int | None = None,
     overwrite: bool = False,
     max_pixels: int | None = None,
+    groups: int | None = None,
+    bias: str | None = None,
 ) -> Outcome:
     """Upsample one image file into another.
 
@@ -201,6 +252,14 @@ def upsample_file(
     Everything is checked (parameters, kernel, output path and format) before
     the pixels are decoded, and the output is written atomically: on any
     error nothing is left behind.
+
+    A 4-D kernel is a learned layer (:func:`~deconv_cli.core.conv_transpose2d_layer`):
+    ``groups`` defaults to C_in when its second dimension is 1, else 1;
+    ``bias`` is ``FILE[:NAME]``, a list or a number, in [0, 1] units (the
+    image's range, as PyTorch's ToTensor feeds a network) and is scaled to
+    the image's units. Every channel is data (no alpha premultiplication).
+    A ``.mat`` kernel's offset is added after the convolution, in the
+    image's units, to every channel but alpha under ``premultiply``.
     """
     t0 = time.perf_counter()
     params = params or Params()
@@ -209,13 +268,26 @@ def upsample_file(
     if edge not in EDGE_MODES:
         raise DeconvError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}", usage=True)
     crop_spec = parse_crop(crop)
-    k = load_kernel(kernel, params.stride)
+    kern = open_kernel(kernel, params.stride)
+    k = kern.weight
+    layer = Layer.setup(k, groups, bias, kernel)
     params.resolve_same(k.shape)
     dst = Path(dst) if dst is not None else default_output(src, params)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
     check_writable(dst, overwrite=overwrite)
+    if layer and layer.c_out not in (1, 3, 4) and output_format(dst) != "NPY":
+        raise DeconvError(
+            f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
+        )
     image = load_image(src, max_pixels=max_pixels)
+    n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
+    if layer and n_channels != layer.c_in:
+        raise DeconvError(
+            f"{src}: has {image.channels} ({n_channels} channel(s)) but the "
+            f"layer {kernel} takes C_in = {layer.c_in} (weight shape {k.shape})",
+            usage=True,
+        )
     axes = size_math(image.size, k.shape[-2:], params.stride, params.padding, params.output_padding, params.dilation)
     if crop_spec == "auto":  # under replicate/reflect/wrap every kept pixel already has all its taps
         crop_box = auto_crop(axes, k) if edge in ("zero", "renormalize") else (0, 0, 0, 0)
@@ -231,10 +303,11 @@ def upsample_file(
             usage=crop_spec != "auto",
         )
     out_depth = image.depth if depth is None else depth
-    check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
+    out_channels = layer.channels if layer else image.channels
+    check_writable(dst, overwrite=overwrite, depth=out_depth, channels=out_channels)
     t1 = time.perf_counter()
     try:
-        result = upsample(
+        result = _apply_layer(image, k, layer, params, edge, dtype) if layer else upsample(
             image.array,
             k,
             params.stride,
@@ -248,6 +321,9 @@ def upsample_file(
         )
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kernel}: {e}", usage=e.usage) from None
+    if kern.offset:
+        keep_alpha = not layer and alpha == "premultiply" and image.alpha_channel is not None
+        result[..., : result.shape[-1] - 1 if keep_alpha else None] += kern.offset
     t, b, l, r = crop_box
     if any(crop_box):
         result = result[t : result.shape[0] - b, l : result.shape[1] - r]
@@ -256,7 +332,7 @@ def upsample_file(
         result *= scale
     t2 = time.perf_counter()
     saved = save_image(
-        dst, result, channels=image.channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
+        dst, result, channels=out_channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
     )
     t3 = time.perf_counter()
     return Outcome(
@@ -271,13 +347,26 @@ def upsample_file(
         out_shape=result.shape,
         out_depth=saved.depth,
         saved=saved,
-        alpha=alpha,
+        alpha="none (learned layer: every channel is data)" if layer else alpha,
         dtype=str(dtype),
         edge=edge,
         crop=crop_box,
         crop_mode="auto" if crop_spec == "auto" else ("explicit" if any(crop_spec) else "none"),
         seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
+        layer=layer,
+        offset=kern.offset,
     )
+
+
+def _apply_layer(image: ImageData, weight, layer: Layer, params: Params, edge: str, dtype: str):
+    """The learned layer on the image's own units: W*x is linear; the bias, in [0, 1] units, is scaled."""
+    from .core import conv_transpose2d_layer
+
+    bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
+    return conv_transpose2d_layer(
+        image.array, weight, bias, params.stride, params.padding, params.output_padding, params.dilation,
+        layer.groups, edge=edge, dtype=dtype,
+    )  # fmt: skip
 
 
 def _depth_scale(src, dst) -> float:

@@ -83,11 +83,19 @@ def validate_kernel(k, source: str) -> np.ndarray:
     return k
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists that says False for names the OS refuses (a long inline kernel string is not a path)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _split_member(spec: str) -> tuple[Path, str | None]:
     path = Path(spec)
-    if not path.exists() and ":" in spec:
+    if not _exists(path) and ":" in spec:
         head, _, member = spec.rpartition(":")
-        if head and Path(head).exists():
+        if head and _exists(Path(head)):
             return Path(head), member
     return path, None
 
@@ -120,7 +128,7 @@ def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel
     if not text.strip():
         raise DeconvError("kernel: empty name; give a kernel file or a built-in name", usage=True)
     path, member = _split_member(text)
-    if path.exists():
+    if _exists(path):
         if path.is_dir():
             raise DeconvError(f"kernel {path}: is a directory, not a kernel file")
         try:
@@ -189,7 +197,8 @@ def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
     text = os.fspath(spec)
     path, member = _split_member(text)
     source = text
-    if path.exists() and not path.is_dir():
+    from_file = _exists(path) and not path.is_dir()
+    if from_file:
         try:
             b, offset = read_file(path, member)
         except PermissionError:
@@ -211,11 +220,12 @@ def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
     if b.shape != (channels,):
         raise DeconvError(
             f"bias {source}: holds shape {b.shape} but the layer has {channels} output channel(s); "
-            f"a bias is one number per output channel, shape ({channels},)"
+            f"a bias is one number per output channel, shape ({channels},)",
+            usage=not from_file,
         )
     b = b.astype(np.float64)
     if not np.all(np.isfinite(b)):
-        raise DeconvError(f"bias {source}: holds NaN or infinite values")
+        raise DeconvError(f"bias {source}: holds NaN or infinite values", usage=not from_file)
     return b
 
 

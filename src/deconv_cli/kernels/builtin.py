@@ -190,7 +190,7 @@ def kernel_1d(name: str, stride: int, **params: float) -> np.ndarray:
             "use a smaller stride or parameter",
             usage=True,
         )
-    x = (np.arange(k) - (k - 1) / 2) / stride
+    x = np.abs(np.arange(k) - (k - 1) / 2) / stride  # every function is even: |x| keeps the taps symmetric
     w = f.weights(x, p)
     out = np.empty(k)
     for r in range(stride):
@@ -201,7 +201,7 @@ def kernel_1d(name: str, stride: int, **params: float) -> np.ndarray:
         if not abs(total) > 1e-9 * max(1e-300, float(np.abs(phase).sum())):
             raise DeconvError(f"kernel {name}: stride phase {r} of {stride} sums to 0 and cannot be normalised", usage=True)
         out[r::stride] = phase / total
-    return out
+    return (out + out[::-1]) / 2  # mirrored phases are normalised by sums added in another order: equalise the last bit
 
 
 def bilinear_1d(stride: int) -> np.ndarray:
