@@ -105,6 +105,15 @@ def test_safetensors_single_named_and_half_precision(tmp_path):
     np.testing.assert_array_equal(load_bias(f"{tmp_path / 'layer.safetensors'}:up.bias", 3), np.zeros(3))
 
 
+def test_non_contiguous_arrays_are_written_in_c_order(tmp_path):
+    # safetensors 0.8's numpy writer stores a transposed view's raw memory (safetensors issue #825)
+    k = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5).transpose(1, 0, 3, 2)
+    assert not k.flags["C_CONTIGUOUS"]
+    for dst in ("t.safetensors", "t.npz", "t.npy"):
+        save_kernel(k, tmp_path / dst)
+        np.testing.assert_array_equal(load_kernel(tmp_path / dst), k)
+
+
 def test_safetensors_written_by_pytorch_load_without_torch_code(tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file as torch_save

@@ -245,3 +245,51 @@ def test_kernel_show_prints_each_pair_of_a_layer(tmp_path):
     assert len(json.loads(r.stdout)["channels"]) == 6
     r = run("kernel", "show", tmp_path / "l.npy")
     assert "l.npy in 1 out 2: 2x2, sum 86" in r.stdout
+
+
+# ---------------------------------------------------------------- the shipped example layer
+
+LEARNED = ROOT / "kernels" / "learned_x2.safetensors"
+
+
+def _fit_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_learned", ROOT / "kernels" / "fit_learned.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_layer_is_what_the_script_fits():
+    from safetensors.numpy import load_file
+
+    weight, bias = _fit_script().fit()
+    shipped = load_file(str(LEARNED))
+    assert shipped["weight"].shape == (3, 3, 6, 6) and shipped["bias"].shape == (3,)
+    np.testing.assert_allclose(shipped["weight"], weight, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(shipped["bias"], bias, rtol=0, atol=1e-6)
+
+
+def test_shipped_layer_beats_bilinear_on_the_held_out_photo_through_the_cli(tmp_path):
+    fit = _fit_script()
+    original = (fit.read(SAMPLES / "astronaut.png") * 255).round()
+    Image.fromarray(fit.to8(fit.box_down(original))).save(tmp_path / "small.png")
+    scores = {}
+    for name, args in {
+        "bilinear": ["-k", "bilinear", "-p", "same", "--edge", "replicate"],
+        "learned": ["-k", f"{LEARNED}:weight", "--bias", f"{LEARNED}:bias", "-p", "2", "--edge", "replicate"],
+    }.items():
+        out = tmp_path / f"{name}.png"
+        r = run("upsample", tmp_path / "small.png", "-s", "2", *args, "-o", out, "-q")
+        assert r.exit_code == 0, r.output
+        with Image.open(out) as im:
+            scores[name] = fit.psnr(np.asarray(im), original)
+    # the figures the README quotes come from the script; the command line gives the same
+    from safetensors.numpy import load_file
+
+    shipped = load_file(str(LEARNED))
+    table = {row[0]: row[2] for row in fit.evaluate(shipped["weight"].astype(np.float64), shipped["bias"].astype(np.float64))}
+    assert abs(scores["bilinear"] - table["bilinear"]) < 0.01
+    assert abs(scores["learned"] - table["learned 6x6"]) < 0.01
+    assert scores["learned"] > scores["bilinear"] + 1.0
