@@ -202,6 +202,13 @@ def test_equals_pillow_float_resize_on_random_float_images(spec, stride, dtype):
         assert_float_rounding(got, pillow_f(x, s, PIL_FILTERS[spec]), dtype)
 
 
+def test_nearest_equals_pillow_nearest_resize():
+    x = (np.random.default_rng(2).random((7, 9)) * 100).astype(np.float32)
+    for s in [(2, 2), (3, 3), (2, 5)]:
+        got = conv_transpose2d(x, make_kernel("nearest", s), s, exact_pad("nearest", s))
+        np.testing.assert_array_equal(got, pillow_f(x, s, Image.Resampling.NEAREST))
+
+
 # ---------------------------------------------------------------- Pillow itself, 8 bits, through the command line
 
 

@@ -20,11 +20,13 @@ from .errors import DeconvError
 
 _EXPORTS = {
     "conv_transpose2d": "core",
+    "conv_transpose2d_layer": "core",
     "upsample": "core",
     "output_size": "core",
     "size_math": "core",
     "phase_sums": "core",
     "load_kernel": "kernels",
+    "open_kernel": "kernels",
     "make_kernel": "kernels",
     "load_image": "imageio",
     "save_image": "imageio",
@@ -35,9 +37,9 @@ _EXPORTS = {
 __all__ = ["DeconvError", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .core import conv_transpose2d, output_size, phase_sums, size_math, upsample
+    from .core import conv_transpose2d, conv_transpose2d_layer, output_size, phase_sums, size_math, upsample
     from .imageio import ImageData, load_image, save_image
-    from .kernels import load_kernel, make_kernel
+    from .kernels import load_kernel, make_kernel, open_kernel
     from .pipeline import upsample_file
 
 
