@@ -42,6 +42,14 @@ def test_mat_header_forms_scale_and_offset(tmp_path):
     assert open_kernel(tmp_path / "scaled.mat").offset == 0.0
 
 
+def test_kernel_show_reports_a_mat_offset(tmp_path):
+    (tmp_path / "k.mat").write_text("2 1 2 128\n1 1\n")
+    r = run("kernel", "show", tmp_path / "k.mat")
+    assert r.exit_code == 0, r.output
+    assert "0.5  0.5" in r.stdout and "offset 128, added after the convolution" in r.stdout
+    assert json.loads(run("kernel", "show", tmp_path / "k.mat", "--json").stdout)["offset"] == 128.0
+
+
 def test_mat_offset_is_added_after_the_convolution_as_libvips_does(tmp_path):
     from PIL import Image
 

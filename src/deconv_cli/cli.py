@@ -296,16 +296,17 @@ def kernel_show(
 
         from . import report
         from .core import AXES, as_pair, check_axis, phase_sums
-        from .kernels import load_kernel
+        from .kernels import open_kernel
 
         s, d = as_pair(stride, "stride"), as_pair(dilation, "dilation")
         for i, axis in enumerate(AXES):
             check_axis(axis, s[i], 0, 0, d[i])
-        k = load_kernel(kernel, s)
+        kern = open_kernel(kernel, s)
+        k = kern.weight
         planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_sums(p, s, d) for p in planes]
         if as_json:
-            print(json.dumps(report.kernel_dict(k, phases, s, d, kernel)))
+            print(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}))
             return
         tables, lines = [], []
         for c, (plane, ph) in enumerate(zip(planes, phases)):
@@ -320,6 +321,9 @@ def kernel_show(
             lines += report.matrix_lines(plane)
             lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
             lines += [report.verdict(ph)]
+        if kern.offset:  # a libvips .mat offset
+            tables.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
+            lines.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
         _show((Group(*tables), lines), stderr=False)
 
 

@@ -63,7 +63,7 @@ def _gaussian_log(x: np.ndarray, p: dict[str, float]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Filter:
-    """One built-in kernel: its continuous function, support and parameters.
+    """One built-in kernel: its continuous function of ``|x|`` (input pixels), support and parameters.
 
     ``weights(x, params)`` gives ``f(x)``; when ``log`` is True it gives
     ``log f(x)`` instead (the Gaussian), so that phases far out in the tail
@@ -74,7 +74,6 @@ class Filter:
     weights: Callable[[np.ndarray, dict[str, float]], np.ndarray]
     support: Callable[[dict[str, float]], float]
     defaults: dict[str, float]
-    summary: str
     log: bool = False
 
     def check(self, params: dict[str, float]) -> dict[str, float]:
@@ -91,17 +90,15 @@ class Filter:
 FILTERS: dict[str, Filter] = {
     f.name: f
     for f in [
-        Filter("nearest", _box, lambda p: 0.5, {}, "box of width 1 (each input pixel copied into its s x s cell)"),
-        Filter("bilinear", _triangle, lambda p: 1.0, {}, "triangle 1 - |x|, support 1 (the FCN/Caffe bilinear filter)"),
-        Filter("bicubic", _keys_cubic, lambda p: 2.0, {"a": -0.5}, "Keys cubic convolution, a = -0.5 (Pillow's BICUBIC), support 2"),
-        Filter("lanczos2", _lanczos(2), lambda p: 2.0, {}, "sinc(x) sinc(x/2), support 2"),
-        Filter("lanczos3", _lanczos(3), lambda p: 3.0, {}, "sinc(x) sinc(x/3), support 3 (Pillow's LANCZOS)"),
-        Filter(
-            "gaussian", _gaussian_log, lambda p: max(3.0 * p["sigma"], 0.5), {"sigma": 0.5},
-            "exp(-x^2 / 2 sigma^2), sigma in input pixels (default 0.5), cut at 3 sigma (at least 0.5)", log=True,
-        ),
+        Filter("nearest", _box, lambda p: 0.5, {}),  # each input pixel copied into its s x s cell
+        Filter("bilinear", _triangle, lambda p: 1.0, {}),  # 1 - |x|: the FCN/Caffe bilinear filter
+        Filter("bicubic", _keys_cubic, lambda p: 2.0, {"a": -0.5}),  # Keys; a = -0.5 is Pillow's BICUBIC
+        Filter("lanczos2", _lanczos(2), lambda p: 2.0, {}),  # sinc(x) sinc(x/2)
+        Filter("lanczos3", _lanczos(3), lambda p: 3.0, {}),  # sinc(x) sinc(x/3): Pillow's LANCZOS
+        # exp(-x^2 / 2 sigma^2), sigma in input pixels, cut at 3 sigma but never narrower than nearest's 0.5
+        Filter("gaussian", _gaussian_log, lambda p: max(3.0 * p["sigma"], 0.5), {"sigma": 0.5}, log=True),
     ]
-}  # fmt: skip
+}
 BUILTIN = tuple(FILTERS)
 
 
@@ -198,7 +195,7 @@ def kernel_1d(name: str, stride: int, **params: float) -> np.ndarray:
         if f.log:  # exp(log w - max) then normalise: exact, and no underflow far out in the tail
             phase = np.exp(phase - phase.max())
         total = phase.sum()
-        if not abs(total) > 1e-9 * max(1e-300, float(np.abs(phase).sum())):
+        if not abs(total) > 1e-9 * float(np.abs(phase).sum()):
             raise DeconvError(f"kernel {name}: stride phase {r} of {stride} sums to 0 and cannot be normalised", usage=True)
         out[r::stride] = phase / total
     return (out + out[::-1]) / 2  # mirrored phases are normalised by sums added in another order: equalise the last bit
