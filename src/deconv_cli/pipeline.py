@@ -190,7 +190,7 @@ class Layer:
         return {1: "L", 3: "RGB", 4: "RGBA"}.get(self.c_out, f"{self.c_out} channels")
 
     @classmethod
-    def setup(cls, weight, groups: int | None, bias: str | None, kernel: str) -> Layer | None:
+    def setup(cls, weight, groups: int | None, bias: str | None, kernel: str, edge: str = "zero") -> Layer | None:
         """None for a 2-D/3-D kernel (refusing groups and bias there); the layer for a 4-D one."""
         if weight.ndim != 4:
             for name, given in (("--groups", groups), ("--bias", bias)):
@@ -201,6 +201,12 @@ class Layer:
                         usage=True,
                     )
             return None
+        if edge == "renormalize":
+            raise DeconvError(
+                f"--edge renormalize divides by the kernel weight that arrived, which has no meaning for a layer that "
+                f"mixes channels (kernel {kernel} has shape {weight.shape}); use zero, replicate, reflect or wrap",
+                usage=True,
+            )
         c_in, cog = weight.shape[0], weight.shape[1]
         if groups is None:
             groups = c_in if cog == 1 else 1
@@ -270,7 +276,7 @@ def upsample_file(
     crop_spec = parse_crop(crop)
     kern = open_kernel(kernel, params.stride)
     k = kern.weight
-    layer = Layer.setup(k, groups, bias, kernel)
+    layer = Layer.setup(k, groups, bias, kernel, edge)
     params.resolve_same(k.shape)
     dst = Path(dst) if dst is not None else default_output(src, params)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
