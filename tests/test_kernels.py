@@ -118,7 +118,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[str, str]]:
     np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan]]))
     np.save(tmp_path / "inf.npy", np.array([[1.0, np.inf]]))
     np.save(tmp_path / "one_d.npy", np.ones(4))
-    np.save(tmp_path / "four_d.npy", np.ones((1, 1, 2, 2)))
+    np.save(tmp_path / "five_d.npy", np.ones((1, 1, 1, 2, 2)))
     np.save(tmp_path / "strings.npy", np.array([["a", "b"]]))
     np.save(tmp_path / "complex.npy", np.ones((2, 2), complex))
     np.save(tmp_path / "pickled.npy", np.array([Evil()], dtype=object), allow_pickle=True)
@@ -138,7 +138,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[str, str]]:
         "nan": ("nan.npy", "NaN/infinite value(s), the first at index (0, 1)"),
         "inf": ("inf.npy", "NaN/infinite"),
         "1-d": ("one_d.npy", "np.outer"),
-        "4-d": ("four_d.npy", "got shape (1, 1, 2, 2)"),
+        "5-d": ("five_d.npy", "got shape (1, 1, 1, 2, 2)"),
         "strings": ("strings.npy", "not real numbers"),
         "complex": ("complex.npy", "not real numbers"),
         "pickled npy": ("pickled.npy", "pickled Python objects"),
@@ -161,7 +161,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["empty", "nan", "inf", "1-d", "4-d", "strings", "complex", "pickled npy", "raw pickle", "garbage npy", "ambiguous npz",
+    ["empty", "nan", "inf", "1-d", "5-d", "strings", "complex", "pickled npy", "raw pickle", "garbage npy", "ambiguous npz",
      "missing member", "pickled npz", "garbage npz", "empty text", "ragged", "non-numeric", "nan text", "binary text",
      "unknown type", "missing", "unknown name"],
 )  # fmt: skip

@@ -20,12 +20,14 @@ from .errors import DeconvError
 
 _EXPORTS = {
     "conv_transpose2d": "core",
+    "conv_transpose2d_layer": "core",
     "upsample": "core",
     "output_size": "core",
     "size_math": "core",
     "phase_sums": "core",
     "coverage": "core",
     "load_kernel": "kernels",
+    "open_kernel": "kernels",
     "make_kernel": "kernels",
     "load_image": "imageio",
     "save_image": "imageio",
@@ -37,9 +39,9 @@ _EXPORTS = {
 __all__ = ["DeconvError", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .core import conv_transpose2d, coverage, output_size, phase_sums, size_math, upsample
+    from .core import conv_transpose2d, conv_transpose2d_layer, coverage, output_size, phase_sums, size_math, upsample
     from .imageio import ImageData, load_image, save_image
-    from .kernels import load_kernel, make_kernel
+    from .kernels import load_kernel, make_kernel, open_kernel
     from .pipeline import inspect_image, upsample_file
 
 

@@ -158,8 +158,22 @@ def upsample(
         typer.Option("--name", help="Output file name template: {stem} {ext} {parent} {stride} {kernel}. [default: {stem}{ext} with --out-dir]"),
     ] = None,
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help="Kernel file (.npy .npz[:NAME] .txt .csv) or built-in name (nearest, bilinear).")
+        str,
+        typer.Option(
+            "--kernel", "-k",
+            help="Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
+            "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25). "
+            "A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
+        ),
     ] = "bilinear",
+    groups: Annotated[
+        Optional[int],
+        typer.Option("--groups", min=1, help="Learned layer (4-D weight) only: channel groups. [default: C_in if the weight's 2nd dim is 1, else 1]"),
+    ] = None,
+    bias: Annotated[
+        Optional[str],
+        typer.Option("--bias", help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units."),
+    ] = None,
     stride: StrideOpt = "2",
     padding: Annotated[
         str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
@@ -244,14 +258,16 @@ def upsample(
             kernel=kernel, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
             alpha=alpha.value, edge=edge.value, crop=crop, dtype=dtype.value,
             depth=None if depth is Depth.auto else ("float" if depth is Depth.float else int(depth.value)),
-            compress=compress, overwrite=overwrite, max_pixels=max_pixels,
+            compress=compress, overwrite=overwrite, max_pixels=max_pixels, groups=groups, bias=bias,
         )  # fmt: skip
         if output == "-" or files == ["-"]:
             _upsample_stdio(files, output, out_format, opts, params, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name)
             return
-        from .kernels import load_kernel
+        from .kernels import open_kernel
+        from .pipeline import Layer
 
-        load_kernel(kernel, params.stride)  # a bad kernel is one error, not one per file
+        kern = open_kernel(kernel, params.stride)  # a bad kernel is one error, not one per file
+        Layer.setup(kern.weight, groups, bias, kernel, edge.value)
         jobs_list = plan(
             files, out_dir=str(out_dir) if out_dir is not None else None, name=name, output=output,
             stride_label=params.label(), kernel=kernel, shard=parse_shard(shard),
@@ -439,7 +455,12 @@ def size(
 def inspect_cmd(
     image: Annotated[Optional[Path], typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image.")] = None,
     kernel: Annotated[
-        str, typer.Option("--kernel", "-k", help="Kernel file (.npy .npz[:NAME] .txt .csv) or built-in name (nearest, bilinear).")
+        str,
+        typer.Option(
+            "--kernel", "-k",
+            help="Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
+            "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1).",
+        ),
     ] = "bilinear",
     stride: StrideOpt = "2",
     padding: Annotated[
@@ -514,20 +535,22 @@ def kernel_show(
 
         from . import report
         from .core import AXES, as_pair, check_axis, phase_sums
-        from .kernels import load_kernel
+        from .kernels import open_kernel
 
         s, d = as_pair(stride, "stride"), as_pair(dilation, "dilation")
         for i, axis in enumerate(AXES):
             check_axis(axis, s[i], 0, 0, d[i])
-        k = load_kernel(kernel, s)
-        planes = [k] if k.ndim == 2 else list(k)
+        kern = open_kernel(kernel, s)
+        k = kern.weight
+        planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_sums(p, s, d) for p in planes]
         if as_json:
-            print(json.dumps(report.kernel_dict(k, phases, s, d, kernel)))
+            print(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}))
             return
         tables, lines = [], []
         for c, (plane, ph) in enumerate(zip(planes, phases)):
             name = f"{kernel}" + (f" channel {c}" if k.ndim == 3 else "")
+            name += f" in {c // k.shape[1]} out {c % k.shape[1]}" if k.ndim == 4 else ""
             tables += [
                 report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"),
                 report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
@@ -537,15 +560,22 @@ def kernel_show(
             lines += report.matrix_lines(plane)
             lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
             lines += [report.verdict(ph)]
+        if kern.offset:  # a libvips .mat offset
+            tables.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
+            lines.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
         _show((Group(*tables), lines), stderr=False)
 
 
 @kernel_app.command("make")
 def kernel_make(
-    name: Annotated[str, typer.Argument(help="Built-in kernel: nearest or bilinear.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Built-in kernel: nearest, bilinear, bicubic[:a=A], lanczos2, lanczos3 or gaussian[:sigma=S]."),
+    ],
     stride: StrideOpt = "2",
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="File to write (.npy, .txt or .csv); text on stdout without it.")
+        Optional[Path],
+        typer.Option("--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
@@ -565,6 +595,48 @@ def kernel_make(
         atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
         py, px = intended_padding(name, stride)
         _say(f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; --padding {py},{px} gives exactly stride x the input")
+
+
+@kernel_app.command("convert")
+def kernel_convert(
+    source: Annotated[str, typer.Argument(metavar="IN", help="Kernel file, built-in name or inline kernel.")],
+    dest: Annotated[
+        str,
+        typer.Argument(
+            metavar="OUT",
+            help="File to write, format from the extension (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), "
+            "or - for an inline WxH:... string on stdout.",
+        ),
+    ],
+    stride: Annotated[str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")] = "2",
+    drop_offset: Annotated[
+        bool, typer.Option("--drop-offset", help="Write a .mat kernel's weights without its offset to a format that cannot hold it.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Convert a kernel between formats: .npy, .npz, .safetensors, .txt, .csv, libvips .mat, inline strings.
+
+    Values are written exactly (float64, shortest round-trip text); a .mat
+    offset is kept in .mat files. Example: deconv kernel convert blur.mat blur.safetensors:weight
+    """
+    with _failures():
+        from .kernels import open_kernel, save_kernel, to_inline
+
+        kern = open_kernel(source, stride)
+        offset = 0.0 if drop_offset else kern.offset
+        if dest == "-":
+            if offset:
+                raise DeconvError(f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset", usage=True)
+            print(to_inline(kern.weight))
+            return
+        if offset and not dest.lower().endswith(".mat"):
+            raise DeconvError(
+                f"kernel {source} has offset {offset:g}, which only a .mat file can hold; write .mat or pass --drop-offset",
+                usage=True,
+            )
+        path = save_kernel(kern.weight, dest, offset=offset, overwrite=overwrite)
+        shape = "x".join(str(n) for n in kern.weight.shape)
+        _say(f"wrote {path}: kernel {shape}" + (f", offset {offset:g}" if offset else ""))
 
 
 def main() -> None:

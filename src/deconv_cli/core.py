@@ -741,3 +741,110 @@ def border_means(out, box: tuple[int, int, int, int]) -> tuple[float | None, dic
     interior = float(a[t : h - b, l : w - r].mean()) if t + b < h and l + r < w else None
     regions = {"top": a[:t, cols], "bottom": a[h - b :, cols] if b else a[:0], "left": a[rows, :l], "right": a[rows, w - r :] if r else a[:, :0]}
     return interior, {side: (float(v.mean()) if v.size else None) for side, v in regions.items()}
+
+
+def conv_transpose2d_layer(
+    x,
+    weight,
+    bias=None,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+    groups: int = 1,
+    *,
+    edge: str = "zero",
+    dtype=None,
+) -> np.ndarray:
+    """A trained transposed-convolution layer that mixes channels, channels last.
+
+    Equals ``torch.nn.functional.conv_transpose2d(x, weight, bias, stride,
+    padding, output_padding, groups, dilation)`` with ``x`` moved to and from
+    PyTorch's channels-first layout. With ``cig = C_in / groups`` and
+    ``cog = C_out / groups``, output channel ``o`` of group ``g = o // cog``
+    is::
+
+        out[..., o] = sum(conv_transpose2d(x[..., i], weight[i, o % cog])
+                          for i in range(g * cig, (g + 1) * cig)) + bias[o]
+
+    computed with the public :func:`conv_transpose2d`, one input channel at
+    a time against its ``cog`` kernels.
+
+    Parameters
+    ----------
+    x : (H, W, C_in) or (H, W) array_like
+        Channels last; a 2-D image is one channel.
+    weight : (C_in, C_out/groups, kh, kw) array_like
+        PyTorch's ``ConvTranspose2d.weight`` layout.
+    bias : (C_out,) array_like, optional
+        Added to each output channel, in the units of ``x``.
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+        Must divide ``C_in``; ``C_out = weight.shape[1] * groups``.
+
+    Other parameters
+    ----------------
+    edge : {'zero', 'replicate', 'reflect', 'wrap'}
+        As in :func:`conv_transpose2d`; each input channel is extended on its
+        own. ``renormalize`` is refused: dividing by the weight that arrived
+        has no meaning once channels are mixed.
+    dtype : {None, float32, float64}
+        As in :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    out : (H_out, W_out, C_out) ndarray
+
+    Examples
+    --------
+    >>> w = np.zeros((2, 1, 1, 1)); w[0, 0] = 1; w[1, 0] = 10    # C_in 2 -> C_out 1: x0 + 10 x1
+    >>> x = np.stack([np.ones((2, 2)), np.full((2, 2), 2.0)], -1)
+    >>> conv_transpose2d_layer(x, w, bias=[0.5])[..., 0].tolist()
+    [[21.5, 21.5], [21.5, 21.5]]
+    >>> conv_transpose2d_layer(np.ones((3, 4, 3)), np.ones((3, 1, 4, 4)), stride=2, padding=1, groups=3).shape
+    (6, 8, 3)
+    """
+    x = np.asarray(x)
+    w = np.asarray(weight)
+    _check_array(x, "image")
+    _check_array(w, "weight")
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.ndim != 3:
+        raise DeconvError(f"image must be (H, W) or (H, W, C), got shape {x.shape}", usage=True)
+    if w.ndim != 4:
+        raise DeconvError(f"a layer's weight must be 4-D (C_in, C_out/groups, kh, kw), got shape {w.shape}", usage=True)
+    c_in, cog = w.shape[0], w.shape[1]
+    if x.shape[2] != c_in:
+        raise DeconvError(
+            f"the image has {x.shape[2]} channel(s) but the layer's weight {w.shape} takes C_in = {c_in}", usage=True
+        )
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or c_in % groups:
+        raise DeconvError(f"groups must be a positive divisor of C_in = {c_in}, got {groups}", usage=True)
+    if edge == "renormalize":
+        raise DeconvError(
+            "edge renormalize divides by the kernel weight that arrived, which has no meaning for a layer that "
+            "mixes channels; use zero, replicate, reflect or wrap",
+            usage=True,
+        )
+    c_out, cig = cog * groups, c_in // groups
+    b = None
+    if bias is not None:
+        b = np.asarray(bias)
+        _check_array(b, "bias")
+        if b.shape != (c_out,):
+            raise DeconvError(f"bias must have shape ({c_out},), one value per output channel, got {b.shape}", usage=True)
+        if not np.all(np.isfinite(b)):
+            raise DeconvError("bias holds NaN or infinite values", usage=True)
+    out = None
+    for i in range(c_in):
+        g = i // cig
+        plane = np.repeat(x[:, :, i : i + 1], cog, axis=2)
+        part = conv_transpose2d(plane, w[i], stride, padding, output_padding, dilation, edge=edge, dtype=dtype)
+        if out is None:
+            out = np.zeros(part.shape[:2] + (c_out,), part.dtype)
+        out[:, :, g * cog : (g + 1) * cog] += part
+    assert out is not None
+    if b is not None:
+        out += b.astype(out.dtype)
+    return out

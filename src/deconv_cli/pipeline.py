@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .core import (
     AXES,
@@ -24,8 +25,11 @@ from .core import (
     upsample,
 )
 from .errors import DeconvError
-from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_image
-from .kernels import load_kernel
+from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, depth_max, load_image, output_format, save_image
+from .kernels import load_bias, open_kernel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 #: Default limit on the pixels of an input, and of an output as the size formula predicts it
@@ -122,6 +126,8 @@ class Outcome:
     crop: tuple[int, int, int, int] = (0, 0, 0, 0)
     crop_mode: str = "none"
     seconds: dict[str, float] = field(default_factory=dict)
+    layer: Layer | None = None
+    offset: float = 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -143,10 +149,13 @@ class Outcome:
                 "format": self.saved.format,
                 "height": self.out_shape[0],
                 "width": self.out_shape[1],
-                "channels": im.channels,
+                "channels": self.layer.channels if self.layer else im.channels,
                 "depth": self.out_depth,
             },
-            "kernel": {"spec": self.kernel_spec, "shape": list(self.kernel_shape), "sum": self.kernel_sum},
+            "kernel": {
+                "spec": self.kernel_spec, "shape": list(self.kernel_shape), "sum": self.kernel_sum, "offset": self.offset,
+                "groups": self.layer.groups if self.layer else None, "bias": self.layer.bias_spec if self.layer else None,
+            },  # fmt: skip
             "params": {
                 "stride": list(self.params.stride),
                 "padding": list(self.params.padding),
@@ -185,6 +194,52 @@ def _crop_reason(mode: str, params: Params, edge: str) -> str:
     return "; ".join(parts) or "none"
 
 
+@dataclass
+class Layer:
+    """A 4-D kernel used as a learned ConvTranspose2d layer: groups, bias, and what it outputs."""
+
+    groups: int
+    c_in: int
+    c_out: int
+    bias: np.ndarray | None = None  # (C_out,), in [0, 1] units
+    bias_spec: str | None = None
+
+    @property
+    def channels(self) -> str:
+        """Layout of the output: L, RGB, RGBA, or 'N channels' (only .npy can hold those)."""
+        return {1: "L", 3: "RGB", 4: "RGBA"}.get(self.c_out, f"{self.c_out} channels")
+
+    @classmethod
+    def setup(cls, weight, groups: int | None, bias: str | None, kernel: str, edge: str = "zero") -> Layer | None:
+        """None for a 2-D/3-D kernel (refusing groups and bias there); the layer for a 4-D one."""
+        if weight.ndim != 4:
+            for name, given in (("--groups", groups), ("--bias", bias)):
+                if given is not None:
+                    raise DeconvError(
+                        f"{name} applies to a learned layer, a 4-D weight (C_in, C_out/groups, kh, kw); kernel {kernel} "
+                        f"has shape {weight.shape} (reshape a per-channel kernel to (C, 1, kh, kw) to use it)",
+                        usage=True,
+                    )
+            return None
+        if edge == "renormalize":
+            raise DeconvError(
+                f"--edge renormalize divides by the kernel weight that arrived, which has no meaning for a layer that "
+                f"mixes channels (kernel {kernel} has shape {weight.shape}); use zero, replicate, reflect or wrap",
+                usage=True,
+            )
+        c_in, cog = weight.shape[0], weight.shape[1]
+        if groups is None:
+            groups = c_in if cog == 1 else 1
+        if groups < 1 or c_in % groups:
+            raise DeconvError(
+                f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True
+            )
+        layer = cls(groups, c_in, cog * groups, bias_spec=bias)
+        if bias is not None:
+            layer.bias = load_bias(bias, layer.c_out)
+        return layer
+
+
 def default_output(src: str | os.PathLike, params: Params) -> Path:
     """``photo.jpg`` -> ``photo_x2.jpg`` beside it.
 
@@ -212,6 +267,8 @@ def upsample_file(
     compress: int | None = None,
     overwrite: bool = False,
     max_pixels: int | None = None,
+    groups: int | None = None,
+    bias: str | None = None,
 ) -> Outcome:
     """Upsample one image file into another.
 
@@ -221,6 +278,14 @@ def upsample_file(
     Everything is checked (parameters, kernel, output path and format) before
     the pixels are decoded, and the output is written atomically: on any
     error nothing is left behind.
+
+    A 4-D kernel is a learned layer (:func:`~deconv_cli.core.conv_transpose2d_layer`):
+    ``groups`` defaults to C_in when its second dimension is 1, else 1;
+    ``bias`` is ``FILE[:NAME]``, a list or a number, in [0, 1] units (the
+    image's range, as PyTorch's ToTensor feeds a network) and is scaled to
+    the image's units. Every channel is data (no alpha premultiplication).
+    A ``.mat`` kernel's offset is added after the convolution, in the
+    image's units, to every channel but alpha under ``premultiply``.
     """
     t0 = time.perf_counter()
     params = params or Params()
@@ -229,14 +294,27 @@ def upsample_file(
     if edge not in EDGE_MODES:
         raise DeconvError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}", usage=True)
     crop_spec = parse_crop(crop)
-    k = load_kernel(kernel, params.stride)
+    kern = open_kernel(kernel, params.stride)
+    k = kern.weight
+    layer = Layer.setup(k, groups, bias, kernel, edge)
     params.resolve_same(k.shape)
     dst = Path(dst) if dst is not None else default_output(src, params)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
     check_writable(dst, overwrite=overwrite)
+    if layer and layer.c_out not in (1, 3, 4) and output_format(dst) != "NPY":
+        raise DeconvError(
+            f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
+        )
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     image = load_image(src, max_pixels=limit)
+    n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
+    if layer and n_channels != layer.c_in:
+        raise DeconvError(
+            f"{src}: has {image.channels} ({n_channels} channel(s)) but the "
+            f"layer {kernel} takes C_in = {layer.c_in} (weight shape {k.shape})",
+            usage=True,
+        )
     axes = size_math(image.size, k.shape[-2:], params.stride, params.padding, params.output_padding, params.dilation)
     if limit and axes[0].n_out * axes[1].n_out > limit:
         raise DeconvError(
@@ -257,10 +335,11 @@ def upsample_file(
             usage=crop_spec != "auto",
         )
     out_depth = image.depth if depth is None else depth
-    check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
+    out_channels = layer.channels if layer else image.channels
+    check_writable(dst, overwrite=overwrite, depth=out_depth, channels=out_channels)
     t1 = time.perf_counter()
     try:
-        result = upsample(
+        result = _apply_layer(image, k, layer, params, edge, dtype) if layer else upsample(
             image.array,
             k,
             params.stride,
@@ -274,6 +353,9 @@ def upsample_file(
         )
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kernel}: {e}", usage=e.usage) from None
+    if kern.offset:
+        keep_alpha = not layer and alpha == "premultiply" and image.alpha_channel is not None
+        result[..., : result.shape[-1] - 1 if keep_alpha else None] += kern.offset
     t, b, l, r = crop_box
     if any(crop_box):
         result = result[t : result.shape[0] - b, l : result.shape[1] - r]
@@ -282,7 +364,7 @@ def upsample_file(
         result *= scale
     t2 = time.perf_counter()
     saved = save_image(
-        dst, result, channels=image.channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
+        dst, result, channels=out_channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
     )
     t3 = time.perf_counter()
     return Outcome(
@@ -297,13 +379,26 @@ def upsample_file(
         out_shape=result.shape,
         out_depth=saved.depth,
         saved=saved,
-        alpha=alpha,
+        alpha="none (learned layer: every channel is data)" if layer else alpha,
         dtype=str(dtype),
         edge=edge,
         crop=crop_box,
         crop_mode="auto" if crop_spec == "auto" else ("explicit" if any(crop_spec) else "none"),
         seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
+        layer=layer,
+        offset=kern.offset,
     )
+
+
+def _apply_layer(image: ImageData, weight, layer: Layer, params: Params, edge: str, dtype: str):
+    """The learned layer on the image's own units: W*x is linear; the bias, in [0, 1] units, is scaled."""
+    from .core import conv_transpose2d_layer
+
+    bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
+    return conv_transpose2d_layer(
+        image.array, weight, bias, params.stride, params.padding, params.output_padding, params.dilation,
+        layer.groups, edge=edge, dtype=dtype,
+    )  # fmt: skip
 
 
 def _depth_scale(src, dst) -> float:
@@ -504,7 +599,15 @@ def inspect_image(
         raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
     if alpha not in ("premultiply", "separate"):
         raise DeconvError(f"alpha must be premultiply or separate, got {alpha!r}", usage=True)
-    k = load_kernel(kernel, params.stride)
+    k = open_kernel(kernel, params.stride).weight
+    if k.ndim == 4 and k.shape[1] == 1:
+        k = k[:, 0]  # a depthwise layer: one kernel per channel
+    elif k.ndim == 4:
+        raise DeconvError(
+            f"kernel {kernel}: inspect looks at one kernel per channel; a layer that mixes channels "
+            f"(weight shape {k.shape}) has no single edge pattern. Use deconv upsample with it",
+            usage=True,
+        )
     params.resolve_same(k.shape)
     if src is None:
         image = ImageData(np.full(size, SYNTHETIC_VALUE, np.uint8), "L", 8, source="synthetic")

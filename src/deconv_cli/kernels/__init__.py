@@ -1,0 +1,253 @@
+"""Kernels: what ``--kernel`` names, resolved to an array.
+
+A kernel spec is, in this order of precedence:
+
+1. a file: ``k.npy``, ``k.npz`` / ``k.npz:NAME``, ``k.safetensors`` /
+   ``k.safetensors:NAME``, ``k.txt`` / ``k.csv`` (rows of numbers), ``k.mat``
+   (a libvips matrix, whose offset is kept beside the array; see
+   :class:`Kernel`);
+2. a built-in name, generated for the stride in use, with optional
+   parameters: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos2``,
+   ``lanczos3``, ``gaussian:sigma=1.2`` (see :mod:`.builtin`);
+3. an ImageMagick-style inline string: ``3x3:1,2,1,2,4,2,1,2,1`` (W x H
+   values, row by row) or a 1-D list ``0.25,0.75,0.75,0.25`` meaning the
+   separable outer product of the list with itself.
+
+Arrays may be 2-D ``(kh, kw)`` (every channel), 3-D ``(C, kh, kw)`` (one
+kernel per channel) or 4-D ``(C_in, C_out/groups, kh, kw)``, PyTorch's
+``ConvTranspose2d.weight`` layout (a learned layer that mixes channels; see
+:func:`deconv_cli.core.conv_transpose2d_layer`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core import Pair
+from ..errors import DeconvError
+from .builtin import BUILTIN, FILTERS, MAX_KERNEL_TAPS, bilinear_1d, intended_padding, kernel_1d, make_kernel, parse_builtin
+from .formats import FILE_SUFFIXES, NAMED_SUFFIXES, parse_inline, read_file, to_bytes, to_inline
+
+__all__ = [
+    "BUILTIN", "FILTERS", "FILE_SUFFIXES", "MAX_KERNEL_TAPS", "Kernel", "bilinear_1d", "intended_padding",
+    "kernel_1d", "kernel_to_bytes", "load_bias", "load_kernel", "make_kernel", "open_kernel", "save_kernel",
+    "to_inline", "validate_kernel",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A resolved kernel spec.
+
+    Attributes
+    ----------
+    weight : (kh, kw), (C, kh, kw) or (C_in, C_out/groups, kh, kw) ndarray of float64
+        Already divided by a ``.mat`` file's scale.
+    offset : float
+        Added to every output sample after the convolution (a libvips
+        ``.mat`` header's offset, in the image's units); 0 for every other
+        source.
+    source : str
+        The spec as given, for messages.
+    """
+
+    weight: np.ndarray
+    offset: float = 0.0
+    source: str = ""
+
+
+def validate_kernel(k, source: str) -> np.ndarray:
+    """Check a kernel array (2-D, 3-D or 4-D, real, finite, non-empty) and return it as float64."""
+    k = np.asarray(k)
+    if k.dtype.kind not in "biuf":
+        raise DeconvError(f"kernel {source}: holds {k.dtype} values, not real numbers")
+    if k.ndim not in (2, 3, 4):
+        hint = " (for a separable kernel give the 2-D outer product, np.outer(a, b))" if k.ndim == 1 else ""
+        raise DeconvError(
+            f"kernel {source}: must be 2-D (kh x kw), 3-D (C x kh x kw) or 4-D (C_in x C_out/groups x kh x kw), "
+            f"got shape {k.shape}{hint}"
+        )
+    if k.size == 0:
+        raise DeconvError(f"kernel {source}: is empty (shape {k.shape})")
+    if k.size > MAX_KERNEL_TAPS:
+        raise DeconvError(f"kernel {source}: {k.size} taps (shape {k.shape}) is more than the {MAX_KERNEL_TAPS} allowed")
+    k = k.astype(np.float64)
+    bad = ~np.isfinite(k)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DeconvError(f"kernel {source}: holds {int(bad.sum())} NaN/infinite value(s), the first at index {where}")
+    return k
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists that says False for names the OS refuses (a long inline kernel string is not a path)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _split_member(spec: str) -> tuple[Path, str | None]:
+    path = Path(spec)
+    if not _exists(path) and ":" in spec:
+        head, _, member = spec.rpartition(":")
+        if head and _exists(Path(head)):
+            return Path(head), member
+    return path, None
+
+
+def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel:
+    """Resolve a kernel spec (file, built-in name or inline string) into a :class:`Kernel`.
+
+    Parameters
+    ----------
+    spec : str or path
+        See the module documentation for the forms.
+    stride : int or (int, int)
+        Used only by built-in kernels.
+
+    Raises
+    ------
+    DeconvError
+        A missing file, an unknown name, a malformed inline string, or a
+        kernel that is empty, not numeric, not finite, ragged, pickled, or
+        of the wrong dimension; one line that names the file.
+
+    Examples
+    --------
+    >>> open_kernel("bicubic", 2).weight.shape
+    (8, 8)
+    >>> open_kernel("0.5,1,0.5").weight.tolist()
+    [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+    """
+    text = os.fspath(spec)
+    if not text.strip():
+        raise DeconvError("kernel: empty name; give a kernel file or a built-in name", usage=True)
+    path, member = _split_member(text)
+    if _exists(path):
+        if path.is_dir():
+            raise DeconvError(f"kernel {path}: is a directory, not a kernel file")
+        try:
+            k, offset = read_file(path, member)
+        except PermissionError:
+            raise DeconvError(f"kernel {path}: permission denied") from None
+        return Kernel(validate_kernel(k, str(path) + (f":{member}" if member else "")), offset, text)
+    if parse_builtin(text) is not None:
+        return Kernel(make_kernel(text, stride), 0.0, text)
+    inline = parse_inline(text)
+    if inline is not None:
+        k = np.outer(inline, inline) if inline.ndim == 1 else inline
+        return Kernel(validate_kernel(k, repr(text)), 0.0, text)
+    raise DeconvError(
+        f"kernel {text!r}: no such file, and not a built-in kernel ({', '.join(BUILTIN)}) "
+        "or an inline kernel (WxH:v,v,... or a,b,c,...)",
+        usage=True,
+    )
+
+
+def load_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> np.ndarray:
+    """Load a kernel from a file, a built-in name or an inline string; the array only.
+
+    Parameters
+    ----------
+    spec : str or path
+        ``k.npy`` (never unpickled), ``k.npz`` / ``k.safetensors`` (their one
+        array) or ``FILE:NAME``, ``k.txt`` / ``k.csv`` (rows of numbers
+        separated by spaces or commas, ``#`` starts a comment), ``k.mat``
+        (libvips), a built-in name (``bicubic``, ``gaussian:sigma=1.2``, ...)
+        or an inline string (``3x3:...``, ``a,b,c``).
+    stride : int or (int, int)
+        Used only by built-in kernels.
+
+    Returns
+    -------
+    kernel : (kh, kw), (C, kh, kw) or (C_in, C_out/groups, kh, kw) ndarray of float64
+        A ``.mat`` file's offset is not part of the array: use
+        :func:`open_kernel` where it matters.
+
+    Raises
+    ------
+    DeconvError
+        See :func:`open_kernel`.
+
+    Examples
+    --------
+    >>> load_kernel("bilinear", 2).shape
+    (4, 4)
+    >>> load_kernel("3x2:1,2,1,2,4,2").shape
+    (2, 3)
+    """
+    return open_kernel(spec, stride).weight
+
+
+def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
+    """A learned layer's bias: ``channels`` numbers from a file (``FILE[:NAME]``), an inline list or one number.
+
+    A text file may hold them as one row or one column.
+
+    >>> load_bias("0.1,0.2,0.3", 3).tolist()
+    [0.1, 0.2, 0.3]
+    >>> load_bias("-0.5", 1).tolist()
+    [-0.5]
+    """
+    text = os.fspath(spec)
+    path, member = _split_member(text)
+    source = text
+    from_file = _exists(path) and not path.is_dir()
+    if from_file:
+        try:
+            b, offset = read_file(path, member)
+        except PermissionError:
+            raise DeconvError(f"bias {path}: permission denied") from None
+        if offset:
+            raise DeconvError(f"bias {text}: a .mat offset has no meaning for a bias; give the numbers alone")
+    else:
+        b = parse_inline(text)
+        if b is None:
+            try:
+                b = np.array([float(text)])
+            except ValueError:
+                raise DeconvError(f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True) from None
+    b = np.asarray(b)
+    if b.dtype.kind not in "biuf":
+        raise DeconvError(f"bias {source}: holds {b.dtype} values, not real numbers")
+    if b.ndim == 2 and 1 in b.shape:
+        b = b.ravel()
+    if b.shape != (channels,):
+        raise DeconvError(
+            f"bias {source}: holds shape {b.shape} but the layer has {channels} output channel(s); "
+            f"a bias is one number per output channel, shape ({channels},)",
+            usage=not from_file,
+        )
+    b = b.astype(np.float64)
+    if not np.all(np.isfinite(b)):
+        raise DeconvError(f"bias {source}: holds NaN or infinite values", usage=not from_file)
+    return b
+
+
+def kernel_to_bytes(kernel: np.ndarray, suffix: str, *, name: str | None = None, offset: float = 0.0) -> bytes:
+    """Serialise a kernel for a file with ``suffix`` (one of :data:`FILE_SUFFIXES`); see :func:`.formats.to_bytes`."""
+    return to_bytes(kernel, suffix, name=name, offset=offset)
+
+
+def save_kernel(kernel: np.ndarray, dst: str | os.PathLike, *, offset: float = 0.0, overwrite: bool = False) -> Path:
+    """Write a kernel atomically to ``dst`` (``FILE`` or ``FILE.npz:NAME`` / ``FILE.safetensors:NAME``).
+
+    The format comes from the extension; a named array replaces the whole
+    file (nothing is merged into an existing one). Returns the file written.
+    """
+    from ..imageio import atomic_write
+
+    text = os.fspath(dst)
+    path, name = Path(text), None
+    head, sep, tail = text.rpartition(":")
+    if sep and Path(head).suffix.lower() in NAMED_SUFFIXES and tail and "/" not in tail:
+        path, name = Path(head), tail
+    data = to_bytes(kernel, path.suffix, name=name, offset=offset)
+    atomic_write(path, lambda f: f.write(data), overwrite=overwrite)
+    return path
+
