@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import AXES, EDGE_MODES, AxisSize, as_pair, auto_crop, check_axis, same_padding, size_math, upsample
+from .core import AXES, EDGE_MODES, AxisSize, _plan, as_pair, auto_crop, check_axis, same_padding, size_math
 from .errors import DeconvError
-from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_image
+from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, load_image, save_strips
 from .kernels import load_kernel
 
 
@@ -233,30 +233,31 @@ def upsample_file(
     out_depth = image.depth if depth is None else depth
     check_writable(dst, overwrite=overwrite, depth=out_depth, channels=image.channels)
     t1 = time.perf_counter()
-    try:
-        result = upsample(
+    try:  # checked and planned here; the pixels are computed strip by strip while saving
+        plan = _plan(
             image.array,
             k,
             params.stride,
             params.padding,
             params.output_padding,
             params.dilation,
-            alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
-            alpha_max=image.alpha_max,
             edge=edge,
             dtype=dtype,
+            alpha=(image.alpha_channel, image.alpha_max) if alpha == "premultiply" and image.alpha_channel is not None else None,
+            crop=crop_box,
         )
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kernel}: {e}", usage=e.usage) from None
-    t, b, l, r = crop_box
-    if any(crop_box):
-        result = result[t : result.shape[0] - b, l : result.shape[1] - r]
-    scale = _depth_scale(image.depth, out_depth)
-    if scale != 1.0:
-        result *= scale
     t2 = time.perf_counter()
-    saved = save_image(
-        dst, result, channels=image.channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
+    saved = save_strips(
+        dst,
+        plan,
+        channels=image.channels,
+        depth=out_depth,
+        like=image,
+        compress=compress,
+        overwrite=overwrite,
+        scale=_depth_scale(image.depth, out_depth),
     )
     t3 = time.perf_counter()
     return Outcome(
@@ -268,7 +269,7 @@ def upsample_file(
         params=params,
         axes=axes,
         image=image,
-        out_shape=result.shape,
+        out_shape=plan.shape if plan.shape[2] > 1 else plan.shape[:2],
         out_depth=saved.depth,
         saved=saved,
         alpha=alpha,
@@ -276,7 +277,8 @@ def upsample_file(
         edge=edge,
         crop=crop_box,
         crop_mode="auto" if crop_spec == "auto" else ("explicit" if any(crop_spec) else "none"),
-        seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
+        # strips are computed, converted and (PNG) compressed together: "compute" is that loop
+        seconds={"load": t1 - t0, "compute": t2 - t1 + saved.strip_seconds, "save": t3 - t2 - saved.strip_seconds, "total": t3 - t0},
     )
 
 
