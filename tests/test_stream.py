@@ -250,3 +250,18 @@ def test_json_report_keeps_its_timing_keys(samples, tmp_path):
     seconds = json.loads(r.stdout)["seconds"]
     assert set(seconds) == {"load", "compute", "save", "total"}
     assert seconds["total"] >= seconds["load"]
+
+
+def test_compress_levels_and_the_default_strategy(tmp_path):
+    """Level 0 stores the filtered rows as they are; every setting decodes to the same samples;
+    the default (run-length strategy) lies between level 0 and level 9 in size."""
+    y, x = np.mgrid[0:120, 0:160]
+    a = np.stack([x + y, 2 * y % 256, np.full_like(x, 7)], -1).astype(np.float64)
+    sizes = {}
+    for name, compress in (("0", 0), ("9", 9), ("default", None)):
+        p = tmp_path / f"c{name}.png"
+        save_image(p, a, channels="RGB", depth=8, compress=compress)
+        sizes[name] = p.stat().st_size
+        assert load_image(p).array.tolist() == a.astype(np.uint8).tolist()
+    assert sizes["0"] > a.size  # stored: every byte plus filter bytes and headers
+    assert sizes["9"] <= sizes["default"] < sizes["0"]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from .errors import DeconvError
 
+__version__ = "1.0.0"
+
 _EXPORTS = {
     "conv_transpose2d": "core",
     "upsample": "core",
@@ -32,7 +34,7 @@ _EXPORTS = {
     "upsample_file": "pipeline",
 }
 
-__all__ = ["DeconvError", *_EXPORTS]
+__all__ = ["DeconvError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .core import conv_transpose2d, output_size, phase_sums, size_math, upsample

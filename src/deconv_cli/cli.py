@@ -77,11 +77,12 @@ def _say(message: str) -> None:
 
 
 def _show(renderable_or_lines, *, stderr: bool) -> None:
-    """Rich on a terminal, plain text otherwise."""
+    """Rich on a terminal, plain text otherwise. The renderable may be a function that builds
+    it, so that rich is imported only when a terminal will show it."""
     stream = sys.stderr if stderr else sys.stdout
     table, lines = renderable_or_lines
     if _stream_is_tty(stream):
-        _console(stderr).print(table)
+        _console(stderr).print(table() if callable(table) else table)
     else:
         stream.write("\n".join(lines) + "\n")
         stream.flush()
@@ -109,9 +110,9 @@ def _failures():
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from . import __version__  # not importlib.metadata: that alone costs ~30 ms
 
-        print(f"deconv {version('deconv-cli')}")
+        print(f"deconv {__version__}")
         raise typer.Exit()
 
 
@@ -172,7 +173,8 @@ def upsample(
     dtype: Annotated[DType, typer.Option("--dtype", help="Computation precision.")] = DType.float32,
     depth: Annotated[Depth, typer.Option("--depth", help="Output bits per channel; auto keeps the input's.")] = Depth.auto,
     compress: Annotated[
-        Optional[int], typer.Option("--compress", min=0, max=9, help="PNG zlib level 0..9. [default: 1, fast]")
+        Optional[int],
+        typer.Option("--compress", min=0, max=9, help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]"),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -186,7 +188,6 @@ def upsample(
     Example: deconv upsample photo.png --stride 2 --kernel bilinear --padding 1 -o photo_x2.png
     """
     with _failures():
-        from . import report
         from .pipeline import Params, upsample_file
 
         params = Params.parse(stride, padding, output_padding, dilation)
@@ -205,9 +206,11 @@ def upsample(
         )
         d = out.as_dict()
         if not quiet:
+            from . import report
+
             for w in d["warnings"]:
                 _say(f"deconv: warning: {w}")
-            _show((report.outcome_table(d), report.outcome_lines(d)), stderr=True)
+            _show((lambda: report.outcome_table(d), report.outcome_lines(d)), stderr=True)
         if as_json:
             print(json.dumps(d))
 
@@ -258,7 +261,7 @@ def size(
             print(json.dumps({"image": str(image) if image else None, "axes": [a.as_dict() for a in axes],
                               "output": [axes[0].n_out, axes[1].n_out]}))  # fmt: skip
         else:
-            _show((report.size_table(axes), report.size_lines(axes)), stderr=False)
+            _show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
 
 
 # --------------------------------------------------------------------------- kernel show / make

@@ -44,12 +44,12 @@ WRITE_FORMATS = {
     ".npy": "NPY",
 }
 
-#: Default PNG zlib level: 1 encodes about 2x faster than Pillow's 6, for
-#: files 14-29% larger on the sample photos (figures in the README).
+#: PNG compression without ``compress``: zlib's run-length strategy (``Z_RLE``) over Up-filtered
+#: rows. On upsampled photos it encodes a little faster than level 1 and 3-18% smaller (about
+#: level 2's size); figures in bench/README.md. An explicit ``compress=N`` is zlib level N with
+#: the default strategy.
 DEFAULT_PNG_COMPRESS = 1
-
-#: zlib strategy of :class:`PngStream` (figures in bench/README.md).
-DEFAULT_PNG_STRATEGY = zlib.Z_DEFAULT_STRATEGY
+DEFAULT_PNG_STRATEGY = zlib.Z_RLE
 
 #: What each format can store: depth -> channel layouts.
 _CAPS: dict[str, dict[object, tuple[str, ...]]] = {
@@ -133,9 +133,21 @@ def _open(p: Path):
 
     Pillow opens MPO files through its JPEG plugin and has no ``OPEN["MPO"]``
     entry; passing a name it does not know makes ``Image.open`` raise KeyError.
+    A file that starts with the PNG signature is offered to the PNG plugin
+    alone (no other plugin accepts that signature), which spares loading all
+    of Pillow's plugins: about 50 ms of every run.
     """
     from PIL import Image
 
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        head = b""
+    if head == b"\x89PNG\r\n\x1a\n":
+        from PIL import PngImagePlugin  # noqa: F401  (registers the PNG opener)
+
+        return Image.open(p, formats=("PNG",))
     Image.init()
     return Image.open(p, formats=tuple(f for f in READ_FORMATS if f in Image.OPEN))
 
@@ -735,8 +747,7 @@ class PngStream:
     concatenated into one zlib stream; the Adler-32 of the whole is combined
     from the pieces'. The first row of a piece uses the Sub filter (it cannot
     see the row above), the others Up: on upsampled images Up compresses
-    best at level 1 of the filters numpy can apply in one pass (figures in
-    bench/README.md).
+    best of the filters numpy applies in one pass (figures in bench/README.md).
 
     Usage: :meth:`start`, then :meth:`encode` each piece (any thread) and
     :meth:`write` the results in order, then :meth:`finish`.
@@ -760,7 +771,7 @@ class PngStream:
         self.channels = channels
         self.depth = depth
         self.level = level
-        self.strategy = DEFAULT_PNG_STRATEGY if strategy is None else strategy
+        self.strategy = zlib.Z_DEFAULT_STRATEGY if strategy is None else strategy
         self.icc_profile = icc_profile
         self.dpi = dpi
         self.bpp = len(channels) * depth // 8
@@ -836,7 +847,9 @@ def _write_png(f: IO[bytes], stored: np.ndarray, channels: str, depth: int, leve
     from .engine import default_threads
 
     h, w = stored.shape[:2]
-    png = PngStream(f, w, h, channels, depth, level, icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"))
+    png = PngStream(
+        f, w, h, channels, depth, level, icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy")
+    )
     png.start()
     rows = max(1, (1 << 20) // max(1, stored[0].nbytes))
     pieces = list(_png_pieces(stored, rows))
@@ -866,6 +879,7 @@ def _save_options(p: Path, fmt: str, depth, channels: str, like: ImageData | Non
         opts["dpi"] = like.dpi
     if fmt == "PNG":
         opts["compress_level"] = DEFAULT_PNG_COMPRESS if compress is None else compress
+        opts["strategy"] = DEFAULT_PNG_STRATEGY if compress is None else zlib.Z_DEFAULT_STRATEGY
     elif fmt == "JPEG":
         opts["quality"] = 95
     elif fmt == "WEBP":
@@ -921,7 +935,7 @@ def save_image(
     like : ImageData, optional
         Source of the ICC profile and DPI to keep where the format allows.
     compress : int 0..9, optional
-        PNG zlib level (default :data:`DEFAULT_PNG_COMPRESS`).
+        PNG zlib level; without it, :data:`DEFAULT_PNG_STRATEGY` (zlib's run-length strategy).
     overwrite : bool
         Replace an existing file (otherwise :class:`DeconvError`).
 
@@ -1007,7 +1021,10 @@ def save_strips(
 
         def write_png(f: IO[bytes]) -> None:
             t0 = time.perf_counter()
-            png = PngStream(f, w, h, channels, int(depth), level, icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"))  # type: ignore[arg-type]
+            png = PngStream(
+                f, w, h, channels, int(depth), level,  # type: ignore[arg-type]
+                icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy"),  # type: ignore[arg-type]
+            )  # fmt: skip
             png.start()
 
             def sink(o0: int, strip: np.ndarray):
