@@ -256,7 +256,7 @@ def test_compress_levels_and_the_default_strategy(tmp_path):
     """Level 0 stores the filtered rows as they are; every setting decodes to the same samples;
     the default (run-length strategy) lies between level 0 and level 9 in size."""
     y, x = np.mgrid[0:120, 0:160]
-    a = np.stack([x + y, 2 * y % 256, np.full_like(x, 7)], -1).astype(np.float64)
+    a = np.stack([(x + y) % 256, 2 * y % 256, np.full_like(x, 7)], -1).astype(np.float64)
     sizes = {}
     for name, compress in (("0", 0), ("9", 9), ("default", None)):
         p = tmp_path / f"c{name}.png"
