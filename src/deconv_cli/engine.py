@@ -49,8 +49,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-#: Elements of the output per strip the strip height aims at (a few MB of float32).
-STRIP_ELEMENTS = 1 << 19
+#: Elements of the output per strip the strip height aims at (4 MB of float32): fewer, longer
+#: numpy calls per strip (the threads contend for the GIL between calls) against cache reuse.
+STRIP_ELEMENTS = 1 << 20
 
 #: Below this many output elements everything runs in one strip on the calling thread.
 SERIAL_BELOW = 1 << 18
@@ -445,38 +446,52 @@ class Plan:
 
     # ------------------------------------------------------------------ one strip
 
-    def _block(self, o0: int, o1: int) -> tuple[np.ndarray, int]:
-        """The input rows strip ``[o0, o1)`` needs, gathered into a float block; and its first q."""
+    def _block(self, o0: int, o1: int, repeat: int = 1) -> tuple[np.ndarray, int]:
+        """The input rows strip ``[o0, o1)`` needs, gathered into a float block (ni, nj, C), and
+        the first q. With ``repeat`` > 1 the block is (ni, nj, repeat, C), every pixel repeated:
+        filled straight from the image when there is no alpha to premultiply first."""
         r = self.rows
         q0, q1 = r.q(o0), r.q(o1 - 1)
         i_lo = q0 - r.reach
         ni = q1 - i_lo + 1
-        nj = self.nj
-        blk = self._scratch("block", (ni, nj, self.channels))
-        rsrc = r.source(i_lo, i_lo + ni)
-        cruns = self._col_runs
+        nj, C = self.nj, self.channels
+        direct = repeat > 1 and self.alpha is None
+        blk = self._scratch("rep" if direct else "block", (ni, nj, repeat, C) if direct else (ni, nj, C))
         x = self.x
-        for a0, a1, s0 in _runs(rsrc):
+        inside = 0 <= i_lo and i_lo + ni <= r.n_in  # the common case: one run of real rows
+        for a0, a1, s0 in [(0, ni, i_lo)] if inside else _runs(r.source(i_lo, i_lo + ni)):
             if s0 < 0:
                 blk[a0:a1] = 0
                 continue
             src = x[s0 : s0 + a1 - a0]
-            for b0, b1, t0 in cruns:
+            for b0, b1, t0 in self._col_runs:
                 if t0 < 0:
                     blk[a0:a1, b0:b1] = 0
+                elif direct:  # one strided copy per (copy, channel): inner loops stay long
+                    for t in range(repeat):
+                        for ch in range(C):
+                            blk[a0:a1, b0:b1, t, ch] = src[:, t0 : t0 + b1 - b0, ch]
                 else:
                     blk[a0:a1, b0:b1] = src[:, t0 : t0 + b1 - b0]
+        if direct:
+            return blk, q0
         if self.alpha is not None:
             ach, amax = self.alpha
             cover = self._scratch("cover", (ni, nj))
             np.divide(blk[:, :, ach], self.dtype.type(amax), out=cover)
-            for ch in range(self.channels):
+            for ch in range(C):
                 if ch != ach:
                     np.multiply(blk[:, :, ch], cover, out=blk[:, :, ch])
+        if repeat > 1:
+            rep = self._scratch("rep", (ni, nj, repeat, C))
+            for t in range(repeat):
+                for ch in range(C):
+                    rep[:, :, t, ch] = blk[:, :, ch]
+            return rep, q0
         return blk, q0
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
-        blk, q0 = self._block(o0, o1)
+        blk, q0 = self._block(o0, o1, self.cols.stride if self.method == "terms" else 1)
         if self.method == "terms":
             self._terms(o0, o1, blk, q0, dst)
         else:
@@ -493,22 +508,19 @@ class Plan:
             o = o0 + k
             yield r.phase(o), k, len(range(k, o1 - o0, r.stride)), r.q(o)
 
-    def _terms(self, o0, o1, blk, q0, dst) -> None:
-        r, c = self.rows, self.cols
-        C, L, sx = self.channels, self.row_len, c.stride
-        ni, nj = blk.shape[:2]
-        if sx > 1:
-            rep = self._scratch("rep", (ni, nj, sx, C))
-            for t in range(sx):
-                for ch in range(C):
-                    rep[:, :, t, ch] = blk[:, :, ch]
-            flat = rep.reshape(ni, -1)
-        else:
-            flat = blk.reshape(ni, -1)
+    def _terms(self, o0, o1, rep, q0, dst) -> None:
+        """Horizontal pass per term over the repeated block's rows, then per output row the sum
+        of the term rows its phase's taps select; a vertical weight other than 1 is applied once
+        per strip to a copy of the term's rows, so the sums are plain additions."""
+        r = self.rows
+        L = self.row_len
+        ni = rep.shape[0]
+        flat = rep.reshape(ni, -1)
         out2 = dst.reshape(o1 - o0, L)
         tmp = self._scratch("tmp", (ni, L))
         hsum = self._scratch("h", (ni, L))
         written = [False] * r.stride
+        base = q0 - r.reach  # input row of hsum's row 0
         for wrows, vert in self.terms:
             for n, (off, w) in enumerate(wrows):
                 if n == 0:
@@ -516,22 +528,40 @@ class Plan:
                 else:
                     np.multiply(flat[:, off : off + L], w, out=tmp)
                     hsum += tmp
+            scaled: dict[object, np.ndarray] = {}
             for ph, k, nq, qa in self._phase_rows(o0, o1):
                 view = out2[k :: r.stride]
+                sources = []
                 for m, wt in vert[ph]:
-                    rows_h = hsum[qa - m - (q0 - r.reach) :][:nq]
-                    if not written[ph]:
-                        if isinstance(wt, float) and wt == 1.0:
-                            np.copyto(view, rows_h)
-                        else:
-                            np.multiply(rows_h, wt, out=view)
-                        written[ph] = True
-                    elif isinstance(wt, float) and wt == 1.0:
-                        view += rows_h
+                    key = wt if isinstance(wt, float) else id(wt)
+                    if key == 1.0:
+                        rows_h = hsum
+                    elif key in scaled:
+                        rows_h = scaled[key]
+                    elif len(scaled) < 4:
+                        rows_h = scaled[key] = self._scratch(f"scaled{len(scaled)}", (ni, L))
+                        np.multiply(hsum, wt, out=rows_h)
+                    else:  # many distinct weights: scale just these rows
+                        rows_h = None
+                    if rows_h is None:
+                        part = self._scratch("part", (nq, L))
+                        np.multiply(hsum[qa - m - base :][:nq], wt, out=part)
+                        sources.append(part.copy() if sources else part)
                     else:
-                        t2 = tmp[:nq]
-                        np.multiply(rows_h, wt, out=t2)
-                        view += t2
+                        sources.append(rows_h[qa - m - base :][:nq])
+                if not sources:
+                    continue
+                first = 0
+                if not written[ph]:
+                    if len(sources) == 1:
+                        np.copyto(view, sources[0])
+                    else:
+                        np.add(sources[0], sources[1], out=view)
+                        first = 1
+                    first += 1
+                    written[ph] = True
+                for src in sources[first:]:
+                    view += src
         for ph, k, _, _ in self._phase_rows(o0, o1):
             if not written[ph]:
                 out2[k :: r.stride] = 0
