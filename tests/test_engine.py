@@ -24,7 +24,7 @@ from deconv_cli.core import _plan, size_math
 from deconv_cli.engine import Axis, Plan, _runs, exact_terms
 from deconv_cli.kernels import make_kernel
 
-METHODS = ["terms", "gemm"]
+METHODS = ["terms", "gemm", "taps"]
 #: (method, strip_rows, threads): each path, with thin strips and threads.
 PATHS = [(m, rows, threads) for m in METHODS for rows, threads in [(1, 1), (2, 2), (3, 2), (None, 1)]]
 
@@ -266,6 +266,21 @@ def test_axis_taps_and_sources():
     assert ax.reach == 2
     assert ax.source(-3, 5).tolist() == [-1, 2, 1, 0, 1, 2, 1, -1]
     assert _runs(ax.source(-3, 5)) == [(0, 1, -1), (1, 2, 2), (2, 3, 1), (3, 6, 0), (6, 7, 1), (7, 8, -1)]
+
+
+def test_kernels_too_large_to_set_up_take_the_plain_method(monkeypatch):
+    """Weight rows and product matrices grow with the kernel (a 1000x1000 kernel would need
+    GBs); past SETUP_BYTES the plan computes tap by tap, which builds nothing."""
+    from deconv_cli import engine
+
+    rng = np.random.default_rng(8)
+    x, k = rng.standard_normal((5, 4, 2)), rng.standard_normal((2, 30, 20))
+    assert _plan(x, k, 1, 3).method != "taps"
+    monkeypatch.setattr(engine, "SETUP_BYTES", 1000)
+    plan = _plan(x, k, 1, 3)
+    assert plan.method == "taps"
+    want = per_channel_reference(x, k, ((1, 1), (3, 3), (0, 0), (1, 1)))
+    np.testing.assert_allclose(plan.compute_image(), want, atol=1e-10 * np.abs(want).max())
 
 
 def test_plan_refuses_an_unknown_method():

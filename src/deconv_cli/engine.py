@@ -31,6 +31,10 @@ one of two methods fills the strip:
     columns is one row of a matrix product between the block's windows
     (``im2col``, all row offsets at once) and a small per-row-phase matrix
     that holds the kernel, so BLAS does the multiply-adds.
+``taps``
+    For kernels so large that the others' weight rows or matrices would
+    not fit in :data:`SETUP_BYTES`: each tap's scaled slice of the block
+    added into its phase's strided positions, as the literal definition.
 
 A cost model picks the method; strips run on a thread pool (numpy and BLAS
 release the GIL), and each finished strip goes to an optional sink (the
@@ -63,6 +67,14 @@ _COST_COPY = 0.6
 _COST_WINDOW = 0.3
 _COST_EW = 0.25
 _COST_MAC = 0.04
+_COST_STRIDED = 1.5  # an op whose innermost loop runs over the C channels of a pixel
+
+#: Largest set-up (weight rows, product matrices) a method may build; beyond it, another
+#: method (at worst ``taps``, which builds nothing) is used.
+SETUP_BYTES = 64 << 20
+
+#: The methods, for :class:`Plan`'s ``method``.
+METHODS = ("terms", "gemm", "taps")
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,7 @@ class Plan:
         before and divided by the resulting coverage after (see ``core.upsample``).
     renormalize : bool
         Multiply each border pixel by (interior phase weight) / (weight received).
-    method : {None, 'terms', 'gemm'}
+    method : {None, 'terms', 'gemm', 'taps'}
         None lets the cost model choose; the tests force each.
     strip_rows : int, optional
         Output rows per strip (default: about :data:`STRIP_ELEMENTS` elements).
@@ -251,11 +263,12 @@ class Plan:
         self.alpha = alpha
         self.shape = (rows.n_out, cols.n_out, self.channels)
         self.row_len = cols.n_out * self.channels
+        self._terms_cache: list | None = None
         method = method or self._choose()
-        if method not in ("terms", "gemm"):
-            raise ValueError(f"method must be 'terms' or 'gemm', got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.method = method
-        (self._setup_terms if method == "terms" else self._setup_gemm)()
+        {"terms": self._setup_terms, "gemm": self._setup_gemm, "taps": self._setup_taps}[method]()
         self._col_runs = _runs(cols.source(self.j_lo, self.j_lo + self.nj))
         total = rows.n_out * self.row_len
         if threads is None:
@@ -273,6 +286,11 @@ class Plan:
     # ------------------------------------------------------------------ method choice
 
     def _terms_list(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self._terms_cache is None:
+            self._terms_cache = self._make_terms()
+        return self._terms_cache
+
+    def _make_terms(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(a, b)]`` with ``kernel[p] = sum(outer(a[p], b[p]))``, ``a``: (P, kh), ``b``: (P, kw).
 
         One term per non-zero kernel row, unless a shared kernel splits exactly into fewer
@@ -286,33 +304,38 @@ class Plan:
                 a = np.zeros((k.shape[0], kh))
                 a[:, u] = 1.0
                 direct.append((a, k[:, u].copy()))
-        if k.shape[0] == 1:
-            split = exact_terms(k[0], self.dtype, max_terms=len(direct) - 1)
+        if k.shape[0] == 1 and k[0].size <= 4096:  # the split's search grows with the kernel
+            split = exact_terms(k[0], self.dtype, max_terms=min(len(direct) - 1, 8))
             if split is not None:
                 return [(a[None], b[None]) for a, b in split]
         return direct
 
     def _choose(self) -> str:
-        """The method the cost model expects to be faster for one output row."""
+        """The method the cost model expects to be fastest per output element, among those whose
+        set-up stays small (weight rows, product matrices)."""
         r, c = self.rows, self.cols
         kh, kw = self.kernel.shape[1:]
-        # terms: repeat the block (sx copies), then per term a horizontal pass over the block's
-        # rows and per output row one multiply-add per (term, tap of its phase).
-        terms = self._terms_list()
         ntaps_x = max(1, -(-kw // c.stride))  # taps per column phase
         ntaps_y = max(1, -(-kh // r.stride))
-        diagonal = all(np.count_nonzero(a) == a.shape[0] for a, _ in terms)  # one term per kernel row
-        vertical_ops = ntaps_y if diagonal else 2 * len(terms) * ntaps_y - 1
-        cost_terms = (
-            (_COST_COPY if c.stride > 1 else 0) / r.stride
-            + len(terms) * (2 * min(ntaps_x, c.reach + 1) - 1) * _COST_EW / r.stride
-            + vertical_ops * _COST_EW
-        )
+        costs = {"taps": ntaps_x * ntaps_y * (_COST_EW + _COST_STRIDED)}
+        # terms: repeat the block (sx copies), then per term a horizontal pass over the block's
+        # rows, then per output row the additions of its phase's term rows
+        terms = self._terms_list()
+        shifts = min(ntaps_x, c.reach + 1)
+        if len(terms) * shifts * self.row_len * self.dtype.itemsize <= SETUP_BYTES:
+            diagonal = all(np.count_nonzero(a) == a.shape[0] for a, _ in terms)  # one term per kernel row
+            vertical = ntaps_y if diagonal else len(terms) * ntaps_y + len(terms) / r.stride
+            costs["terms"] = (
+                (_COST_COPY if c.stride > 1 else 0) / r.stride
+                + len(terms) * (2 * shifts - 1) * _COST_EW / r.stride
+                + vertical * _COST_EW
+            )
         g = self._group()
         width = g + c.reach + 1
         k_inner = (r.reach + 1) * width * self.channels
-        cost_gemm = k_inner * _COST_MAC + _COST_WINDOW * k_inner / (g * c.stride * r.stride * self.channels)
-        return "terms" if cost_terms <= cost_gemm else "gemm"
+        if r.stride * k_inner * g * c.stride * self.channels * 8 <= SETUP_BYTES:
+            costs["gemm"] = k_inner * _COST_MAC + _COST_WINDOW * k_inner / (g * c.stride * r.stride * self.channels)
+        return min(costs, key=costs.__getitem__)
 
     def _group(self) -> int:
         """Input pixels per matrix row in ``gemm``: enough that a row holds >= 24 outputs."""
@@ -379,19 +402,32 @@ class Plan:
         # OpenBLAS splits a product over its own threads from M*N*K >= 2**19 on; under load that
         # hand-off can cost 10-30x, and the strips are threaded already: stay below it.
         self.gemm_rows = max(1, (1 << 19) // (2 * kdim * period * C))
+        # the column side of every product matrix: output t of a group takes tap v from window
+        # pixel w; the same (t, w, v) triples serve every kernel row
+        tt, ww, vv = [], [], []
+        for t in range(period):
+            phx, qoff = (r0 + t) % c.stride, (r0 + t) // c.stride
+            for v, m in c.taps[phx]:
+                tt.append(t)
+                ww.append(qoff - m + c.reach)
+                vv.append(v)
+        tt, ww, vv = np.array(tt, int), np.array(ww, int), np.array(vv, int)
         self.mats = []
-        eye = np.arange(C)
         for ph in range(r.stride):
             B = np.zeros((my_n, width, C, period, C))
             for u, my in r.taps[ph]:
-                for t in range(period):
-                    phx, qoff = (r0 + t) % c.stride, (r0 + t) // c.stride
-                    for v, m in c.taps[phx]:
-                        w = qoff - m + c.reach
-                        wt = k[:, u, v]
-                        B[my, w, eye, t, eye] += wt if k.shape[0] == C else wt[0]
+                for ch in range(C):
+                    B[my, ww, ch, tt, ch] = k[ch if k.shape[0] == C else 0, u, vv]
             B = B.reshape(kdim, period * C)
             self.mats.append(B.astype(self.dtype) if np.any(B) else None)
+
+    # ------------------------------------------------------------------ taps: setup
+
+    def _setup_taps(self) -> None:
+        c = self.cols
+        self.j_lo = c.q(0) - c.reach
+        self.nj = c.q(c.n_out - 1) - self.j_lo + 1
+        self.kern = self.kernel.astype(self.dtype)
 
     # ------------------------------------------------------------------ running
 
@@ -492,10 +528,7 @@ class Plan:
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
         blk, q0 = self._block(o0, o1, self.cols.stride if self.method == "terms" else 1)
-        if self.method == "terms":
-            self._terms(o0, o1, blk, q0, dst)
-        else:
-            self._gemm(o0, o1, blk, q0, dst)
+        {"terms": self._terms, "gemm": self._gemm, "taps": self._taps}[self.method](o0, o1, blk, q0, dst)
         if self._renorm is not None:
             self._renorm.apply(o0, o1, dst)
         if self.alpha is not None:
@@ -566,6 +599,9 @@ class Plan:
             if not written[ph]:
                 out2[k :: r.stride] = 0
 
+    def _taps(self, o0, o1, blk, q0, dst) -> None:
+        _taps_strip(self, o0, o1, blk, q0, dst)
+
     def _gemm(self, o0, o1, blk, q0, dst) -> None:
         r = self.rows
         C = self.channels
@@ -602,6 +638,36 @@ class Plan:
                     view[n, full * ncol :] = (rows_a[n, full] @ B)[:rem]
 
 
+def _taps_strip(plan: Plan, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray) -> None:
+    """Every tap of every phase in turn: a scaled slice of the block added into the strided
+    output positions of its phase. Slow (the innermost loop runs over the channels) but it
+    builds nothing, whatever the kernel's size."""
+    r, c = plan.rows, plan.cols
+    k = plan.kern
+    base = q0 - r.reach
+    for ph_y, ky, nq, qa in plan._phase_rows(o0, o1):
+        rows_view = dst[ky :: r.stride]
+        for cx in range(min(c.stride, c.n_out)):
+            view = rows_view[:, cx :: c.stride]
+            tmp = plan._scratch("taps", view.shape)
+            col0 = c.q(cx) - plan.j_lo
+            first = True
+            for u, my in r.taps[ph_y]:
+                for v, mx in c.taps[c.phase(cx)]:
+                    w = k[:, u, v]
+                    if not np.any(w):
+                        continue
+                    src = blk[qa - my - base :][:nq, col0 - mx :][:, : view.shape[1]]
+                    if first:
+                        np.multiply(src, w, out=view)
+                        first = False
+                    else:
+                        np.multiply(src, w, out=tmp)
+                        view += tmp
+            if first:
+                view[...] = 0
+
+
 def _unpremultiply(dst: np.ndarray, ach: int, amax: float) -> None:
     """Divide colour by the coverage the alpha channel reached (0 where it is below half a level)."""
     alpha = dst[..., ach]
@@ -636,7 +702,7 @@ class _Renormalizer:
         self.col_factor = None
         dt = plan.dtype
         if len(self.bad_rows):
-            reached = np.einsum("ou,puv,xv->oxp", vy[self.bad_rows], k, vx)
+            reached = np.stack([vy[self.bad_rows] @ kp @ vx.T for kp in k], -1)  # (rows, cols, P)
             interior = np.moveaxis(sums[:, py[self.bad_rows]][:, :, px], 0, -1)
             fac = _ratio(interior, reached, tiny).astype(dt)
             self.row_factor = {int(o): fac[n] for n, o in enumerate(self.bad_rows)}
@@ -646,7 +712,7 @@ class _Renormalizer:
             for ph in range(r.stride):
                 for u, _ in r.taps[ph]:
                     vy_full[ph, u] = 1
-            reached = np.einsum("hu,puv,xv->hxp", vy_full, k, vx[self.bad_cols])
+            reached = np.stack([vy_full @ kp @ vx[self.bad_cols].T for kp in k], -1)  # (sy, cols, P)
             interior = np.moveaxis(sums[:, :, px[self.bad_cols]], 0, -1)
             self.col_factor = _ratio(interior, reached, tiny).astype(dt)  # (sy, ncols, P)
         self.rows = r
