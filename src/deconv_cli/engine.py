@@ -60,14 +60,17 @@ STRIP_ELEMENTS = 1 << 20
 #: Below this many output elements everything runs in one strip on the calling thread.
 SERIAL_BELOW = 1 << 18
 
-# Rough costs in ns per element (measured on a 2-core AMD EPYC with numpy 2 and OpenBLAS;
-# only their ratios matter): a strided copy, a copy of contiguous windows, an elementwise op
-# over contiguous rows, and one multiply-add inside sgemm/dgemm.
+# Rough costs in ns per output element, fitted to one thread on a 2-core AMD EPYC with numpy 2
+# and OpenBLAS over kernels 2x2..16x16 at strides 1..4 (only their ratios matter): a strided
+# copy, a copy of contiguous windows, an elementwise op over contiguous rows, one multiply-add
+# inside sgemm/dgemm plus what every product costs per output element, and one tap of 'taps'
+# (whose innermost loop runs over a pixel's channels when the column stride is above 1).
 _COST_COPY = 0.6
 _COST_WINDOW = 0.3
-_COST_EW = 0.25
+_COST_EW = 0.2
 _COST_MAC = 0.04
-_COST_STRIDED = 1.5  # an op whose innermost loop runs over the C channels of a pixel
+_COST_GEMM_BASE = 0.7
+_COST_TAP_STRIDED = 5.0
 
 #: Largest set-up (weight rows, product matrices) a method may build; beyond it, another
 #: method (at worst ``taps``, which builds nothing) is used.
@@ -317,7 +320,7 @@ class Plan:
         kh, kw = self.kernel.shape[1:]
         ntaps_x = max(1, -(-kw // c.stride))  # taps per column phase
         ntaps_y = max(1, -(-kh // r.stride))
-        costs = {"taps": ntaps_x * ntaps_y * (_COST_EW + _COST_STRIDED)}
+        costs = {"taps": ntaps_x * ntaps_y * (2 * _COST_EW if c.stride == 1 else _COST_TAP_STRIDED)}
         # terms: repeat the block (sx copies), then per term a horizontal pass over the block's
         # rows, then per output row the additions of its phase's term rows
         terms = self._terms_list()
@@ -334,7 +337,8 @@ class Plan:
         width = g + c.reach + 1
         k_inner = (r.reach + 1) * width * self.channels
         if r.stride * k_inner * g * c.stride * self.channels * 8 <= SETUP_BYTES:
-            costs["gemm"] = k_inner * _COST_MAC + _COST_WINDOW * k_inner / (g * c.stride * r.stride * self.channels)
+            window = _COST_WINDOW * k_inner / (g * c.stride * r.stride * self.channels)
+            costs["gemm"] = _COST_GEMM_BASE + k_inner * _COST_MAC + window
         return min(costs, key=costs.__getitem__)
 
     def _group(self) -> int:
