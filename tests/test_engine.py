@@ -217,6 +217,22 @@ def test_large_images_run_on_several_strips_and_threads():
     np.testing.assert_allclose(got[:38], want[:38], atol=1e-3)
 
 
+def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
+    x = np.zeros((200, 30, 3), np.float32)
+    plan = _plan(x, make_kernel("bilinear", 2), 2, 1, strip_rows=2, threads=2)
+    seen = []
+
+    def sink(o0, strip):
+        seen.append(o0)
+        if o0 == 6:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        for _ in plan.run(sink=sink):
+            pass
+    assert len(plan.strips()) == 200 and len(seen) <= 12  # the window in flight, not all 200
+
+
 # ---------------------------------------------------------------------------- the pieces
 
 
@@ -230,6 +246,8 @@ def test_a_separable_kernel_is_one_term():
     x = np.zeros((8, 8), np.float32)
     plan = _plan(x, make_kernel("bilinear", 2), 2, 1, method="terms")
     assert len(plan.terms) == 1
+    same = np.stack([make_kernel("bilinear", 2)] * 3)  # one kernel per channel, all equal: shared
+    assert len(_plan(np.zeros((8, 8, 3)), same, 2, 1, method="terms").terms) == 1
     plan = _plan(x, np.random.default_rng(0).random((4, 4)), 2, 1, method="terms")
     assert len(plan.terms) == 4  # one per kernel row
 

@@ -17,15 +17,16 @@ small correlation over the contiguous input: no scatter, no zero-stuffing.
 The output is produced in strips of whole rows. For each strip, the input
 rows it needs are gathered once into a small float block (converting the
 input's dtype, extending it for the edge modes, premultiplying alpha), then
-one of two methods fills the strip:
+one of three methods fills the strip:
 
 ``terms``
     The columns' phases are interleaved once per strip by repeating every
     block pixel ``sx`` times; a horizontal pass multiplies the repeated
     rows by per-column weight rows (so every op runs over long contiguous
-    rows), and a vertical pass adds the rows of each row phase. A kernel of
-    low rank ``r`` (a separable one has ``r = 1``; found by SVD) costs ``r``
-    such passes instead of one per kernel row.
+    rows), and a vertical pass adds the rows of each row phase. A kernel
+    that splits exactly into ``r`` outer products (:func:`exact_terms`; a
+    separable one has ``r = 1``) costs ``r`` horizontal passes instead of
+    one per kernel row.
 ``gemm``
     For large kernels: each group of ``G`` input pixels' worth of output
     columns is one row of a matrix product between the block's windows
@@ -46,9 +47,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import islice
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -102,7 +106,7 @@ class Axis:
     ext: tuple[int, int] = (0, 0)
     mode: str = "constant"
 
-    @property
+    @cached_property
     def taps(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """Per phase, the ``(u, m)`` pairs: tap ``u`` brings input ``q - m`` to ``f = q*s + phase``."""
         s, d = self.stride, self.dilation
@@ -261,6 +265,8 @@ class Plan:
         self.squeeze = squeeze
         self.dtype = np.dtype(dtype)
         self.kernel = np.asarray(kernel, dtype=np.float64)
+        if self.kernel.shape[0] > 1 and np.all(self.kernel == self.kernel[:1]):
+            self.kernel = self.kernel[:1]  # the same kernel for every channel: shared, so it may split
         self.rows, self.cols = rows, cols
         self.channels = x.shape[2]
         self.alpha = alpha
@@ -469,8 +475,25 @@ class Plan:
             for span in spans:
                 yield one(span)
             return
-        with ThreadPoolExecutor(min(self.threads, len(spans))) as ex:
-            yield from ex.map(one, spans)
+        # A window of 2 strips per thread in flight: results wait for the consumer in bounded
+        # number, and an error or Ctrl-C cancels what has not started instead of finishing it.
+        threads = min(self.threads, len(spans))
+        ex = ThreadPoolExecutor(threads)
+        pending: deque = deque()
+        todo = iter(spans)
+        try:
+            for span in islice(todo, 2 * threads):
+                pending.append(ex.submit(one, span))
+            while pending:
+                result = pending.popleft().result()
+                span = next(todo, None)
+                if span is not None:
+                    pending.append(ex.submit(one, span))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
+            ex.shutdown(wait=True)
 
     def compute(self) -> np.ndarray:
         """The whole result as one (H_out, W_out, C) array."""
