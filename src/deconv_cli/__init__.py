@@ -43,6 +43,19 @@ if TYPE_CHECKING:
     from .pipeline import upsample_file
 
 
+def main() -> None:
+    """The ``deconv`` command. ``deconv --version`` alone is answered before Typer (about 60 ms
+    of imports) is loaded; everything else goes to :func:`deconv_cli.cli.main`."""
+    import sys
+
+    if sys.argv[1:] == ["--version"]:
+        print(f"deconv {__version__}")
+        return
+    from .cli import main as cli_main
+
+    cli_main()
+
+
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
