@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from .errors import DeconvError
 
+__version__ = "1.0.0"
+
 _EXPORTS = {
     "conv_transpose2d": "core",
     "conv_transpose2d_layer": "core",
@@ -36,13 +38,26 @@ _EXPORTS = {
     "inspect_image": "pipeline",
 }
 
-__all__ = ["DeconvError", *_EXPORTS]
+__all__ = ["DeconvError", "__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .core import conv_transpose2d, conv_transpose2d_layer, coverage, output_size, phase_sums, size_math, upsample
     from .imageio import ImageData, load_image, save_image
     from .kernels import load_kernel, make_kernel, open_kernel
     from .pipeline import inspect_image, upsample_file
+
+
+def main() -> None:
+    """The ``deconv`` command. ``deconv --version`` alone is answered before Typer (about 60 ms
+    of imports) is loaded; everything else goes to :func:`deconv_cli.cli.main`."""
+    import sys
+
+    if sys.argv[1:] == ["--version"]:
+        print(f"deconv {__version__}")
+        return
+    from .cli import main as cli_main
+
+    cli_main()
 
 
 def __getattr__(name: str):

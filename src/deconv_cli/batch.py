@@ -148,6 +148,7 @@ class Options:
     max_pixels: int = DEFAULT_MAX_PIXELS
     groups: int | None = None
     bias: str | None = None
+    two_pass: bool = False
 
 
 @dataclass
@@ -278,7 +279,7 @@ def run_job(job: Job, opts: Options) -> FileResult:
         out = upsample_file(
             job.src, job.dst, kernel=opts.kernel, params=params, alpha=opts.alpha, edge=opts.edge, crop=opts.crop,
             dtype=opts.dtype, depth=opts.depth, compress=opts.compress, overwrite=opts.overwrite, max_pixels=opts.max_pixels,
-            groups=opts.groups, bias=opts.bias,
+            groups=opts.groups, bias=opts.bias, two_pass=opts.two_pass,
         )  # fmt: skip
         d = out.as_dict()
         return FileResult(

@@ -77,11 +77,12 @@ def _say(message: str) -> None:
 
 
 def _show(renderable_or_lines, *, stderr: bool) -> None:
-    """Rich on a terminal, plain text otherwise."""
+    """Rich on a terminal, plain text otherwise. The renderable may be a function that builds
+    it, so that rich is imported only when a terminal will show it."""
     stream = sys.stderr if stderr else sys.stdout
     table, lines = renderable_or_lines
     if _stream_is_tty(stream):
-        _console(stderr).print(table)
+        _console(stderr).print(table() if callable(table) else table)
     else:
         stream.write("\n".join(lines) + "\n")
         stream.flush()
@@ -109,9 +110,9 @@ def _failures():
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from . import __version__  # not importlib.metadata: that alone costs ~30 ms
 
-        print(f"deconv {version('deconv-cli')}")
+        print(f"deconv {__version__}")
         raise typer.Exit()
 
 
@@ -196,9 +197,18 @@ def upsample(
         Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
     ] = Alpha.premultiply,
     dtype: Annotated[DType, typer.Option("--dtype", help="Computation precision.")] = DType.float32,
+    two_pass: Annotated[
+        bool,
+        typer.Option(
+            "--two-pass",
+            help="Apply a separable kernel as a row pass then a column pass, storing the intermediate rounded and clipped to the "
+            "image's integer range, as Pillow's resize does (with --edge renormalize: Pillow's 8-bit result within 1 level).",
+        ),
+    ] = False,
     depth: Annotated[Depth, typer.Option("--depth", help="Output bits per channel; auto keeps the input's.")] = Depth.auto,
     compress: Annotated[
-        Optional[int], typer.Option("--compress", min=0, max=9, help="PNG zlib level 0..9. [default: 1, fast]")
+        Optional[int],
+        typer.Option("--compress", min=0, max=9, help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]"),
     ] = None,
     out_format: Annotated[
         Optional[str], typer.Option("--format", help="Format of -o - (stdout): png, tif, jpg, webp, bmp, ppm, tga, npy. [default: png]")
@@ -258,7 +268,7 @@ def upsample(
             kernel=kernel, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
             alpha=alpha.value, edge=edge.value, crop=crop, dtype=dtype.value,
             depth=None if depth is Depth.auto else ("float" if depth is Depth.float else int(depth.value)),
-            compress=compress, overwrite=overwrite, max_pixels=max_pixels, groups=groups, bias=bias,
+            compress=compress, overwrite=overwrite, max_pixels=max_pixels, groups=groups, bias=bias, two_pass=two_pass,
         )  # fmt: skip
         if output == "-" or files == ["-"]:
             _upsample_stdio(files, output, out_format, opts, params, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name)
@@ -316,7 +326,7 @@ def _run_upsample_batch(jobs_list, problems, opts, *, single, workers, scheduler
             for w in res.warnings:
                 say(f"deconv: warning: {w}") if progress is None else progress.console.print(f"deconv: warning: {w}", markup=False, highlight=False)
             if single and res.detail is not None:
-                _show((report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
+                _show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
         if as_json:
             sys.stdout.write(json.dumps(res.as_json()) + "\n")
             sys.stdout.flush()
@@ -394,7 +404,7 @@ def _upsample_stdio(files, output, out_format, opts, params, *, quiet, as_json, 
         if not quiet and res.detail is not None:
             for w in res.warnings:
                 _say(f"deconv: warning: {w}")
-            _show((report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
+            _show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
         if as_json:
             print(json.dumps(res.as_json()))
 
@@ -445,7 +455,7 @@ def size(
             print(json.dumps({"image": str(image) if image else None, "axes": [a.as_dict() for a in axes],
                               "output": [axes[0].n_out, axes[1].n_out]}))  # fmt: skip
         else:
-            _show((report.size_table(axes), report.size_lines(axes)), stderr=False)
+            _show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
 
 
 # --------------------------------------------------------------------------- inspect
@@ -513,7 +523,7 @@ def inspect_cmd(
         if as_json:
             print(json.dumps(d))
         else:
-            _show((report.inspect_table(d), report.inspect_lines(d)), stderr=False)
+            _show((lambda: report.inspect_table(d), report.inspect_lines(d)), stderr=False)
 
 
 # --------------------------------------------------------------------------- kernel show / make

@@ -262,30 +262,25 @@ def _tap_span(n_in: int, w: _Window, offset: int) -> tuple[int, int, int] | None
 
 
 def _accumulate(xs: np.ndarray, kt: np.ndarray, rows: _Window, cols: _Window) -> np.ndarray:
-    """The operation itself: every tap's scaled copy of the input added, strided, into the output."""
-    kh, kw = kt.shape[-2:]
-    out = np.zeros((rows.n_out, cols.n_out) + xs.shape[2:], xs.dtype)
-    tmp = np.empty_like(xs)
-    for u in range(kh):
-        rs = _tap_span(xs.shape[0], rows, u * rows.dilation)
-        if rs is None:
-            continue
-        i0, i1, o0 = rs
-        for v in range(kw):
-            cs = _tap_span(xs.shape[1], cols, v * cols.dilation)
-            if cs is None:
-                continue
-            j0, j1, q0 = cs
-            w = kt[u, v] if kt.ndim == 2 else (kt[:, u, v] if xs.ndim == 3 else kt[0, u, v])
-            part = tmp[: i1 - i0, : j1 - j0]
-            np.multiply(xs[i0:i1, j0:j1], w, out=part)
-            out[o0 : o0 + (i1 - i0 - 1) * rows.stride + 1 : rows.stride,
-                q0 : q0 + (j1 - j0 - 1) * cols.stride + 1 : cols.stride] += part  # fmt: skip
-    return out
+    """The operation itself on a prepared image and kernel (see :mod:`deconv_cli.engine`)."""
+    from . import engine
+
+    x3 = xs if xs.ndim == 3 else xs[:, :, None]
+    k3 = kt if kt.ndim == 3 else kt[None]
+    if k3.shape[0] != x3.shape[2]:
+        k3 = k3[:1]
+    axes = [
+        engine.Axis(n, k, w.stride, w.dilation, w.start, w.n_out)
+        for n, k, w in ((xs.shape[0], kt.shape[-2], rows), (xs.shape[1], kt.shape[-1], cols))
+    ]
+    out = engine.Plan(x3, k3, *axes, xs.dtype).compute()
+    return out if xs.ndim == 3 else out[:, :, 0]
 
 
-def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype):
-    """Validate; return the image and kernel in the computation dtype and the size math."""
+def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype, *, cast: bool = True):
+    """Validate; return the image and kernel in the computation dtype and the size math.
+
+    With ``cast=False`` the image is returned as it is (the engine converts it strip by strip)."""
     x = np.asarray(x)
     k = np.asarray(kernel)
     _check_array(x, "image")
@@ -306,7 +301,7 @@ def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype):
         raise DeconvError("kernel holds NaN or infinite values", usage=True)
     dt = _result_dtype(x, dtype)
     rows, cols = size_math(x.shape[:2], k.shape[-2:], stride, padding, output_padding, dilation)
-    return x.astype(dt, copy=False), k.astype(dt, copy=False), rows, cols
+    return (x.astype(dt, copy=False) if cast else x), k.astype(dt, copy=False), rows, cols
 
 
 EDGE_MODES = ("zero", "replicate", "reflect", "wrap", "renormalize")
@@ -395,31 +390,49 @@ def conv_transpose2d(
     >>> conv_transpose2d(np.full((3, 3), 8.0), k, 2, 1, edge="replicate")[:2, :3].tolist()
     [[8.0, 8.0, 8.0], [8.0, 8.0, 8.0]]
     """
+    return _plan(x, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dtype).compute_image()
+
+
+def _plan(
+    x,
+    kernel,
+    stride: int | Pair | str = 1,
+    padding: int | Pair | str = 0,
+    output_padding: int | Pair | str = 0,
+    dilation: int | Pair | str = 1,
+    *,
+    edge: str = "zero",
+    dtype=None,
+    alpha: tuple[int, float] | None = None,
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0),
+    **options,
+):
+    """Validate everything and return the :class:`~deconv_cli.engine.Plan` that computes the
+    result (of the window left after cutting ``crop`` = top, bottom, left, right), without
+    converting or copying the image. ``options`` go to the Plan (method, strip_rows, threads)."""
+    from . import engine
+
     if edge not in EDGE_MODES:
         raise DeconvError(f"edge must be one of {', '.join(EDGE_MODES)}, got {edge!r}", usage=True)
-    xs, kt, rows, cols = _prepare(x, kernel, stride, padding, output_padding, dilation, dtype)
-    if edge == "zero":
-        return _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
-    if edge != "renormalize":
-        (rb, ra), (cb, ca) = edge_extension(rows), edge_extension(cols)
-        mode = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}[edge]
-        if mode == "reflect" and min(xs.shape[:2]) == 1:
-            mode = "edge"  # a single row or column mirrors onto itself
-        widths = ((rb, ra), (cb, ca)) + ((0, 0),) * (xs.ndim - 2)
-        return _accumulate(np.pad(xs, widths, mode=mode), kt, _Window.of(rows, rb), _Window.of(cols, cb))
-    out = _accumulate(xs, kt, _Window.of(rows), _Window.of(cols))
-    per_channel = kt.ndim == 3 and xs.ndim == 3
-    reached = _accumulate(np.ones(xs.shape if per_channel else xs.shape[:2], xs.dtype), kt, _Window.of(rows), _Window.of(cols))
-    planes = list(kt) if per_channel else [kt if kt.ndim == 2 else kt[0]]
-    sums = np.stack([phase_sums(pl, (rows.stride, cols.stride), (rows.dilation, cols.dilation)).sums for pl in planes], -1)
-    r = (np.arange(rows.n_out) + rows.padding) % rows.stride
-    c = (np.arange(cols.n_out) + cols.padding) % cols.stride
-    interior = sums[r][:, c]  # (H_out, W_out, planes)
-    interior = interior if per_channel else interior[..., 0]
-    tiny = 1e-9 * float(np.abs(kt).max())
-    factor = np.where(np.abs(reached) > tiny, interior / np.where(np.abs(reached) > tiny, reached, 1), 0).astype(xs.dtype)
-    out *= factor if factor.ndim == out.ndim else factor[..., None]
-    return out
+    xs, kt, rows, cols = _prepare(x, kernel, stride, padding, output_padding, dilation, dtype, cast=False)
+    dt = _result_dtype(xs, dtype)
+    top, bottom, left, right = crop
+    mode = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}.get(edge, "constant")
+    if mode == "reflect" and min(xs.shape[:2]) == 1:
+        mode = "edge"  # a single row or column mirrors onto itself
+    extend = mode != "constant"
+    axes = []
+    for ax, lo, hi in ((rows, top, bottom), (cols, left, right)):
+        n_out = ax.n_out - lo - hi
+        if min(lo, hi) < 0 or n_out < 1:
+            raise DeconvError(f"crop {crop} leaves nothing of the {rows.n_out}x{cols.n_out} output", usage=True)
+        ext = edge_extension(ax) if extend else (0, 0)
+        axes.append(engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode))
+    x3 = xs if xs.ndim == 3 else xs[:, :, None]
+    k3 = kt if kt.ndim == 3 else kt[None]
+    if k3.shape[0] != x3.shape[2]:
+        k3 = k3[:1]  # a (1, kh, kw) kernel for a grey image
+    return engine.Plan(x3, k3, *axes, dt, alpha=alpha, renormalize=edge == "renormalize", squeeze=xs.ndim == 2, **options)
 
 
 def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
@@ -553,17 +566,8 @@ def upsample(
     x = np.asarray(x)
     if x.ndim != 3 or not -x.shape[2] <= alpha_channel < x.shape[2]:
         raise DeconvError(f"alpha channel {alpha_channel} does not exist in an image of shape {x.shape}", usage=True)
-    dt = _result_dtype(x, dtype)
-    a = alpha_channel % x.shape[2]
-    colour = [c for c in range(x.shape[2]) if c != a]
-    pre = x.astype(dt, copy=True)
-    pre[..., colour] *= pre[..., a : a + 1] / dt.type(alpha_max)
-    out = conv_transpose2d(pre, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dt)
-    alpha_out = out[..., a : a + 1]
-    cover = np.clip(alpha_out / dt.type(alpha_max), 0, 1)
-    visible = alpha_out >= 0.5
-    out[..., colour] = np.where(visible, out[..., colour] / np.where(visible, cover, 1), 0)
-    return out
+    alpha = (alpha_channel % x.shape[2], float(alpha_max))
+    return _plan(x, kernel, stride, padding, output_padding, dilation, edge=edge, dtype=dtype, alpha=alpha).compute_image()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import threading
+import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,9 +44,12 @@ WRITE_FORMATS = {
     ".npy": "NPY",
 }
 
-#: Default PNG zlib level: 1 encodes about 2x faster than Pillow's 6, for
-#: files 14-29% larger on the sample photos (figures in the README).
+#: PNG compression without ``compress``: zlib's run-length strategy (``Z_RLE``) over Up-filtered
+#: rows. On upsampled photos it encodes a little faster than level 1 and 3-18% smaller (about
+#: level 2's size); figures in bench/README.md. An explicit ``compress=N`` is zlib level N with
+#: the default strategy.
 DEFAULT_PNG_COMPRESS = 1
+DEFAULT_PNG_STRATEGY = zlib.Z_RLE
 
 #: What each format can store: depth -> channel layouts.
 _CAPS: dict[str, dict[object, tuple[str, ...]]] = {
@@ -107,6 +113,8 @@ class SaveReport:
     clipped_low: int = 0
     clipped_high: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Time spent computing strips (and converting, and for PNG compressing them): see save_strips.
+    strip_seconds: float = 0.0
 
     @property
     def clipped(self) -> int:
@@ -125,9 +133,21 @@ def _open(p: Path):
 
     Pillow opens MPO files through its JPEG plugin and has no ``OPEN["MPO"]``
     entry; passing a name it does not know makes ``Image.open`` raise KeyError.
+    A file that starts with the PNG signature is offered to the PNG plugin
+    alone (no other plugin accepts that signature), which spares loading all
+    of Pillow's plugins: about 50 ms of every run.
     """
     from PIL import Image
 
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        head = b""
+    if head == b"\x89PNG\r\n\x1a\n":
+        from PIL import PngImagePlugin  # noqa: F401  (registers the PNG opener)
+
+        return Image.open(p, formats=("PNG",))
     Image.init()
     return Image.open(p, formats=tuple(f for f in READ_FORMATS if f in Image.OPEN))
 
@@ -639,6 +659,48 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *,
             os.unlink(tmp)
 
 
+_STORAGE = {8: np.uint8, 16: np.uint16, 32: np.int32, "float": np.float32}
+
+
+def storage_dtype(depth: int | str) -> np.dtype:
+    """The array dtype that holds samples of ``depth``."""
+    return np.dtype(_STORAGE[depth])
+
+
+def store(result: np.ndarray, depth: int | str, out: np.ndarray) -> tuple[int, int, int]:
+    """Round half up, clip and write ``result`` into ``out`` (of :func:`storage_dtype`).
+
+    ``result`` may be used as scratch: a float result is overwritten. Returns
+    the samples clipped below 0 and above the maximum, and the NaN samples
+    (stored as 0, counted in neither). Floats (``depth="float"``) are stored
+    as float32 unclipped.
+    """
+    if depth == "float":
+        with np.errstate(over="ignore"):  # beyond float32's range: +-inf, like any float writer
+            np.copyto(out, result, casting="unsafe")
+        return 0, 0, 0
+    hi = depth_max(depth)
+    lo = -(2.0**31) if depth == 32 else 0.0
+    if result.dtype.kind != "f":  # integers: nothing to round
+        low, high = int(np.count_nonzero(result < lo)), int(np.count_nonzero(result > hi))
+        np.copyto(out, np.clip(result, lo, hi) if low or high else result, casting="unsafe")
+        return low, high, 0
+    # float32 cannot hold 2**31 - 1: round and clip 32-bit results in float64
+    work = result.astype(np.float64) if depth == 32 and result.dtype.itemsize < 8 else result
+    np.add(work, 0.5, out=work)
+    np.floor(work, out=work)
+    low = high = nans = 0
+    if work.size and not (work.min() >= lo and work.max() <= hi):  # also taken when NaN is present
+        low, high = int(np.count_nonzero(work < lo)), int(np.count_nonzero(work > hi))
+        np.clip(work, lo, hi, out=work)
+        nan = np.isnan(work)
+        nans = int(np.count_nonzero(nan))
+        if nans:
+            work[nan] = 0
+    np.copyto(out, work, casting="unsafe")
+    return low, high, nans
+
+
 def to_storage(result: np.ndarray, depth: int | str) -> tuple[np.ndarray, int, int]:
     """Round half up and clip a float result into the integer type of ``depth``.
 
@@ -649,24 +711,201 @@ def to_storage(result: np.ndarray, depth: int | str) -> tuple[np.ndarray, int, i
     >>> to_storage(np.array([-3.0, 0.5, 254.49, 300.0]), 8)
     (array([  0,   1, 254, 255], dtype=uint8), 1, 1)
     """
-    if depth == "float":
-        with np.errstate(over="ignore"):  # beyond float32's range: stored as +-inf, like any float writer
-            return result.astype(np.float32), 0, 0
-    hi = depth_max(depth)
-    lo = -(2.0**31) if depth == 32 else 0.0
-    if result.dtype.kind == "f":
-        # float32 cannot hold 2**31 - 1: round and clip 32-bit results in float64
-        work = result.astype(np.float64) if depth == 32 and result.dtype.itemsize < 8 else result
-        rounded = np.floor(work + 0.5)
+    result = np.asarray(result)
+    out = np.empty(result.shape, storage_dtype(depth))
+    work = result.copy() if result.dtype.kind == "f" else result
+    low, high, _ = store(work, depth, out)
+    return out, low, high
+
+
+# ----------------------------------------------------------------------------- PNG, strip by strip
+
+#: PNG colour type per channel layout.
+_PNG_COLOUR = {"L": 0, "RGB": 2, "LA": 4, "RGBA": 6}
+
+
+def _adler32_combine(a1: int, a2: int, len2: int) -> int:
+    """zlib's adler32_combine: the checksum of A+B from those of A and B and B's length."""
+    base = 65521
+    rem = len2 % base
+    s1 = a1 & 0xFFFF
+    s2 = (rem * s1) % base
+    s1 = (s1 + (a2 & 0xFFFF) + base - 1) % base
+    s2 = (s2 + (a1 >> 16) + (a2 >> 16) + base - rem) % base
+    return s1 | (s2 << 16)
+
+
+def _chunk(f: IO[bytes], tag: bytes, data: bytes) -> None:
+    f.write(len(data).to_bytes(4, "big") + tag + data + zlib.crc32(data, zlib.crc32(tag)).to_bytes(4, "big"))
+
+
+class PngStream:
+    """A PNG written in horizontal pieces that are filtered and compressed independently.
+
+    Every piece becomes raw deflate data ending in a sync flush, so the pieces
+    can be compressed on several threads (zlib releases the GIL) and
+    concatenated into one zlib stream; the Adler-32 of the whole is combined
+    from the pieces'. The first row of a piece uses the Sub filter (it cannot
+    see the row above), the others Up: on upsampled images Up compresses
+    best of the filters numpy applies in one pass (figures in bench/README.md).
+
+    Usage: :meth:`start`, then :meth:`encode` each piece (any thread) and
+    :meth:`write` the results in order, then :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        f: IO[bytes],
+        width: int,
+        height: int,
+        channels: str,
+        depth: int,
+        level: int,
+        *,
+        icc_profile: bytes | None = None,
+        dpi: tuple[float, float] | None = None,
+        strategy: int | None = None,
+    ):
+        self.f = f
+        self.size = (width, height)
+        self.channels = channels
+        self.depth = depth
+        self.level = level
+        self.strategy = zlib.Z_DEFAULT_STRATEGY if strategy is None else strategy
+        self.icc_profile = icc_profile
+        self.dpi = dpi
+        self.bpp = len(channels) * depth // 8
+        self.adler = 1
+        self.rows = 0
+
+    def start(self) -> None:
+        w, h = self.size
+        f = self.f
+        f.write(b"\x89PNG\r\n\x1a\n")
+        ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([self.depth, _PNG_COLOUR[self.channels], 0, 0, 0])
+        _chunk(f, b"IHDR", ihdr)
+        if self.icc_profile:
+            _chunk(f, b"iCCP", b"ICC Profile\0\0" + zlib.compress(self.icc_profile))
+        if self.dpi:  # as Pillow writes it: pixels per metre
+            ppm = [int(d / 0.0254 + 0.5) for d in self.dpi]
+            _chunk(f, b"pHYs", ppm[0].to_bytes(4, "big") + ppm[1].to_bytes(4, "big") + b"\x01")
+        flevel = 0 if self.level < 2 or self.strategy >= zlib.Z_HUFFMAN_ONLY else 1 if self.level < 6 else 2 if self.level == 6 else 3
+        head = (0x78 << 8) | (flevel << 6)
+        head += 31 - head % 31
+        _chunk(f, b"IDAT", head.to_bytes(2, "big"))
+
+    def filtered(self, stored: np.ndarray) -> np.ndarray:
+        """Rows of samples -> (rows, 1 + bytes per row) uint8, each led by its filter type."""
+        n = stored.shape[0]
+        if self.depth == 16:
+            raw = stored.astype(">u2").reshape(n, -1).view(np.uint8)
+        else:
+            raw = np.ascontiguousarray(stored).reshape(n, -1)
+        out = np.empty((n, raw.shape[1] + 1), np.uint8)
+        bpp = self.bpp
+        out[0, 0] = 1  # Sub
+        out[0, 1 : 1 + bpp] = raw[0, :bpp]
+        np.subtract(raw[0, bpp:], raw[0, :-bpp], out=out[0, 1 + bpp :])
+        if n > 1:
+            out[1:, 0] = 2  # Up
+            np.subtract(raw[1:], raw[:-1], out=out[1:, 1:])
+        return out
+
+    def encode(self, stored: np.ndarray) -> tuple[bytes, int, int]:
+        """Filter and compress rows of samples ((rows, W) or (rows, W, C), uint8 or uint16).
+
+        Returns (raw deflate data ending in a sync flush, Adler-32 and length
+        of the filtered bytes). Safe to call from several threads at once.
+        """
+        data = self.filtered(stored)
+        z = zlib.compressobj(self.level, zlib.DEFLATED, -15, 8, self.strategy)
+        return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH), zlib.adler32(data), data.size
+
+    def write(self, piece: tuple[bytes, int, int], rows: int) -> None:
+        data, adler, length = piece
+        _chunk(self.f, b"IDAT", data)
+        self.adler = _adler32_combine(self.adler, adler, length)
+        self.rows += rows
+
+    def finish(self) -> None:
+        if self.rows != self.size[1]:
+            raise ValueError(f"PNG stream got {self.rows} rows, expected {self.size[1]}")
+        end = zlib.compressobj(self.level, zlib.DEFLATED, -15).flush()  # an empty final block
+        _chunk(self.f, b"IDAT", end + self.adler.to_bytes(4, "big"))
+        _chunk(self.f, b"IEND", b"")
+
+
+def _png_pieces(stored: np.ndarray, rows: int = 64) -> Iterator[np.ndarray]:
+    for r in range(0, stored.shape[0], rows):
+        yield stored[r : r + rows]
+
+
+def _write_png(f: IO[bytes], stored: np.ndarray, channels: str, depth: int, level: int, opts: dict) -> None:
+    """A whole stored array as a PNG, pieces compressed on a few threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .engine import default_threads
+
+    h, w = stored.shape[:2]
+    png = PngStream(
+        f, w, h, channels, depth, level, icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy")
+    )
+    png.start()
+    rows = max(1, (1 << 20) // max(1, stored[0].nbytes))
+    pieces = list(_png_pieces(stored, rows))
+    threads = min(default_threads(), len(pieces))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as ex:
+            for piece, part in zip(ex.map(png.encode, pieces), pieces):
+                png.write(piece, len(part))
     else:
-        rounded = result
-    low = int(np.count_nonzero(rounded < lo))
-    high = int(np.count_nonzero(rounded > hi))
-    clipped = np.clip(rounded, lo, hi)
-    if clipped.dtype.kind == "f":
-        clipped = np.nan_to_num(clipped, nan=0.0, copy=False)
-    dtype = {8: np.uint8, 16: np.uint16, 32: np.int32}[depth]  # type: ignore[index]
-    return clipped.astype(dtype), low, high
+        for part in pieces:
+            png.write(png.encode(part), len(part))
+    png.finish()
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def _save_options(p: Path, fmt: str, depth, channels: str, like: ImageData | None, compress: int | None) -> tuple[dict, list[str]]:
+    """Pillow's save options for a format, and warnings."""
+    _check_caps(p, fmt, depth, channels)
+    if compress is not None and not 0 <= compress <= 9:
+        raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
+    opts: dict[str, object] = {}
+    if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
+        opts["icc_profile"] = like.icc_profile
+    if like is not None and like.dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+        opts["dpi"] = like.dpi
+    if fmt == "PNG":
+        opts["compress_level"] = DEFAULT_PNG_COMPRESS if compress is None else compress
+        opts["strategy"] = DEFAULT_PNG_STRATEGY if compress is None else zlib.Z_DEFAULT_STRATEGY
+    elif fmt == "JPEG":
+        opts["quality"] = 95
+    elif fmt == "WEBP":
+        opts["lossless"] = True
+        opts["exact"] = True  # else libwebp rewrites the colour of fully transparent pixels
+    elif fmt == "GIF" and channels == "L":
+        opts["optimize"] = False  # keep the identity grey palette, which Pillow reads back as L
+    elif fmt == "TIFF":
+        opts["compression"] = "tiff_deflate" if depth != "float" else None
+    notes = [f"{p}: GIF stores at most 256 colours; the result was quantised"] if fmt == "GIF" and channels != "L" else []
+    return opts, notes
+
+
+def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, depth, opts: dict) -> None:
+    """Write samples already in their storage dtype."""
+    if fmt == "PNG":
+        _write_png(f, stored, channels, depth, int(opts["compress_level"]), opts)  # type: ignore[call-overload]
+        return
+    from PIL import Image
+
+    # uint8 -> L/LA/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
+    Image.fromarray(np.ascontiguousarray(stored)).save(f, format=fmt, **opts)
+
+
+def _nan_warning(p: Path, nans: int) -> list[str]:
+    return [f"{p}: {nans} samples were NaN (not a number); stored as 0"] if nans else []
 
 
 def save_image(
@@ -696,7 +935,7 @@ def save_image(
     like : ImageData, optional
         Source of the ICC profile and DPI to keep where the format allows.
     compress : int 0..9, optional
-        PNG zlib level (default :data:`DEFAULT_PNG_COMPRESS`).
+        PNG zlib level; without it, :data:`DEFAULT_PNG_STRATEGY` (zlib's run-length strategy).
     overwrite : bool
         Replace an existing file (otherwise :class:`DeconvError`).
 
@@ -710,11 +949,10 @@ def save_image(
     Integer outputs are rounded half up (as Pillow rounds) and clipped to the
     depth's range; the clipped samples are counted (NaN samples are stored
     as 0, with a warning). JPEG is written at quality 95 and WebP losslessly,
-    keeping the colour of fully transparent pixels. A ``result`` whose shape
-    does not fit ``channels`` is refused.
+    keeping the colour of fully transparent pixels. PNGs are written by
+    :class:`PngStream`. A ``result`` whose shape does not fit ``channels`` is
+    refused.
     """
-    from PIL import Image
-
     p = Path(path)
     fmt = output_format(p)
     result = np.asarray(result)
@@ -722,41 +960,97 @@ def save_image(
     if fmt == "NPY":
         atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
         return report
-    _check_caps(p, fmt, depth, channels)
-    if compress is not None and not 0 <= compress <= 9:
-        raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
+    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress)
     result = _check_layout(p, result, channels)
-    stored, report.clipped_low, report.clipped_high = to_storage(result, depth)
-    nans = int(np.count_nonzero(np.isnan(result))) if result.dtype.kind == "f" and depth != "float" else 0
-    if nans:
-        report.warnings.append(f"{p}: {nans} samples were NaN (not a number); stored as 0")
-    opts: dict[str, object] = {}
-    if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
-        opts["icc_profile"] = like.icc_profile
-    if like is not None and like.dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
-        opts["dpi"] = like.dpi
-    level = DEFAULT_PNG_COMPRESS if compress is None else compress
-    if fmt == "PNG":
-        opts["compress_level"] = level
-    elif fmt == "JPEG":
-        opts["quality"] = 95
-    elif fmt == "WEBP":
-        opts["lossless"] = True
-        opts["exact"] = True  # else libwebp rewrites the colour of fully transparent pixels
-    elif fmt == "GIF" and channels == "L":
-        opts["optimize"] = False  # keep the identity grey palette, which Pillow reads back as L
-    elif fmt == "TIFF":
-        opts["compression"] = "tiff_deflate" if depth != "float" else None
+    stored = np.empty(result.shape, storage_dtype(depth))
+    work = result.copy() if result.dtype.kind == "f" else result
+    report.clipped_low, report.clipped_high, nans = store(work, depth, stored)
+    report.warnings += _nan_warning(p, nans if depth != "float" else 0)
+    atomic_write(p, lambda f: _write_stored(f, fmt, stored, channels, depth, opts), overwrite=overwrite)
+    return report
 
-    if fmt == "PNG" and depth == 16 and channels != "L":
-        if "icc_profile" in opts:
-            report.warnings.append(f"{p}: ICC profile not kept (16-bit colour PNGs are written by pypng)")
-        atomic_write(p, lambda f: _write_png16(f, stored, channels, level, like), overwrite=overwrite)
+
+def save_strips(
+    path: str | os.PathLike,
+    plan,
+    *,
+    channels: str,
+    depth: int | str,
+    like: ImageData | None = None,
+    compress: int | None = None,
+    overwrite: bool = False,
+    scale: float = 1.0,
+) -> SaveReport:
+    """Compute a :class:`~deconv_cli.engine.Plan` strip by strip straight into the file.
+
+    As :func:`save_image`, with the float result never held whole: each strip
+    is multiplied by ``scale`` (a depth change), rounded and clipped into the
+    storage dtype as soon as it is computed. A PNG is filtered and compressed
+    strip by strip too, so only the input, the compressed output and a few
+    strips are in memory; other formats hold the stored samples (what Pillow
+    needs to encode them); ``.npy`` holds the float result, which is the file.
+    """
+    p = Path(path)
+    fmt = output_format(p)
+    h, w, c = plan.shape
+    shape = (h, w) if c == 1 else (h, w, c)
+    report = SaveReport(str(p), fmt, "float" if fmt == "NPY" else depth)
+    if fmt == "NPY":
+        t0 = time.perf_counter()
+        out = np.empty(plan.shape, plan.dtype)
+        for _ in plan.run(out=out, sink=(lambda o0, strip: strip.__imul__(scale)) if scale != 1.0 else None):
+            pass
+        result = out.reshape(shape)
+        report.strip_seconds = time.perf_counter() - t0
+        atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
         return report
-    im = Image.fromarray(np.ascontiguousarray(stored))  # uint8 -> L/LA/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
-    if fmt == "GIF" and channels != "L":
-        report.warnings.append(f"{p}: GIF stores at most 256 colours; the result was quantised")
-    atomic_write(p, lambda f: im.save(f, format=fmt, **opts), overwrite=overwrite)
+    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress)
+    if len(channels) != c:
+        raise DeconvError(f"{p}: cannot save an image of {c} channel(s) as {channels}")
+    dtype = storage_dtype(depth)
+    counts = [0, 0, 0]  # clipped low, clipped high, NaN: summed on the calling thread only
+
+    def convert(strip: np.ndarray, out: np.ndarray) -> tuple[int, int, int]:
+        if scale != 1.0:
+            strip *= scale
+        return store(strip if c > 1 else strip[:, :, 0], depth, out)
+
+    if fmt == "PNG":
+        level = int(opts["compress_level"])  # type: ignore[call-overload]
+        local = threading.local()
+
+        def write_png(f: IO[bytes]) -> None:
+            t0 = time.perf_counter()
+            png = PngStream(
+                f, w, h, channels, int(depth), level,  # type: ignore[arg-type]
+                icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy"),  # type: ignore[arg-type]
+            )  # fmt: skip
+            png.start()
+
+            def sink(o0: int, strip: np.ndarray):
+                buf = getattr(local, "buf", None)  # this thread's stored rows
+                if buf is None or buf.shape[0] < strip.shape[0]:
+                    buf = local.buf = np.empty((strip.shape[0],) + shape[1:], dtype)
+                part = buf[: strip.shape[0]]
+                found = convert(strip, part)
+                return png.encode(part), found, len(part)
+
+            for piece, found, rows in plan.run(sink=sink):
+                png.write(piece, rows)
+                counts[:] = [a + b for a, b in zip(counts, found)]
+            png.finish()
+            report.strip_seconds = time.perf_counter() - t0
+
+        atomic_write(p, write_png, overwrite=overwrite)
+    else:
+        stored = np.empty(shape, dtype)
+        t0 = time.perf_counter()
+        for found in plan.run(sink=lambda o0, strip: convert(strip, stored[o0 : o0 + strip.shape[0]])):
+            counts[:] = [a + b for a, b in zip(counts, found)]
+        report.strip_seconds = time.perf_counter() - t0
+        atomic_write(p, lambda f: _write_stored(f, fmt, stored, channels, depth, opts), overwrite=overwrite)
+    report.clipped_low, report.clipped_high = counts[0], counts[1]
+    report.warnings += _nan_warning(p, counts[2] if depth != "float" else 0)
     return report
 
 
@@ -770,21 +1064,3 @@ def _check_layout(p: Path, result: np.ndarray, channels: str) -> np.ndarray:
     if result.ndim == 2 and n == 1:
         return result
     raise DeconvError(f"{p}: cannot save an array of shape {result.shape} as {channels} ({n} channel(s))")
-
-
-def _write_png16(f, stored: np.ndarray, channels: str, level: int, like: ImageData | None) -> None:
-    import png
-
-    h, w = stored.shape[:2]
-    kwargs: dict[str, object] = {}
-    if like is not None and like.dpi:
-        kwargs.update(
-            x_pixels_per_unit=round(like.dpi[0] / 0.0254),
-            y_pixels_per_unit=round(like.dpi[1] / 0.0254),
-            unit_is_meter=True,
-        )
-    writer = png.Writer(
-        w, h, greyscale=channels in ("L", "LA"), alpha=channels in ("LA", "RGBA"),
-        bitdepth=16, compression=level, **kwargs,
-    )  # fmt: skip
-    writer.write_array(f, stored.reshape(-1))

@@ -14,10 +14,12 @@ from .core import (
     SIDES,
     AxisSize,
     Coverage,
+    _plan,
     as_pair,
     auto_crop,
     border_means,
     check_axis,
+    conv_transpose2d_two_pass,
     coverage,
     phase_sums,
     same_padding,
@@ -25,7 +27,17 @@ from .core import (
     upsample,
 )
 from .errors import DeconvError
-from .imageio import WRITE_FORMATS, ImageData, SaveReport, check_writable, depth_max, load_image, output_format, save_image
+from .imageio import (
+    WRITE_FORMATS,
+    ImageData,
+    SaveReport,
+    check_writable,
+    depth_max,
+    load_image,
+    output_format,
+    save_image,
+    save_strips,
+)
 from .kernels import load_bias, open_kernel
 
 if TYPE_CHECKING:
@@ -269,6 +281,7 @@ def upsample_file(
     max_pixels: int | None = None,
     groups: int | None = None,
     bias: str | None = None,
+    two_pass: bool = False,
 ) -> Outcome:
     """Upsample one image file into another.
 
@@ -338,34 +351,36 @@ def upsample_file(
     out_channels = layer.channels if layer else image.channels
     check_writable(dst, overwrite=overwrite, depth=out_depth, channels=out_channels)
     t1 = time.perf_counter()
+    in_memory = bool(layer) or bool(kern.offset) or two_pass  # else: strips computed while saving
     try:
-        result = _apply_layer(image, k, layer, params, edge, dtype) if layer else upsample(
-            image.array,
-            k,
-            params.stride,
-            params.padding,
-            params.output_padding,
-            params.dilation,
-            alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
-            alpha_max=image.alpha_max,
-            edge=edge,
-            dtype=dtype,
-        )
+        if in_memory:
+            result = _compute(image, k, kern.offset, layer, params, alpha, edge, dtype, two_pass)
+        else:
+            plan = _plan(
+                image.array, k, params.stride, params.padding, params.output_padding, params.dilation,
+                edge=edge, dtype=dtype, crop=crop_box,
+                alpha=(image.alpha_channel, image.alpha_max) if alpha == "premultiply" and image.alpha_channel is not None else None,
+            )  # fmt: skip
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kernel}: {e}", usage=e.usage) from None
-    if kern.offset:
-        keep_alpha = not layer and alpha == "premultiply" and image.alpha_channel is not None
-        result[..., : result.shape[-1] - 1 if keep_alpha else None] += kern.offset
-    t, b, l, r = crop_box
-    if any(crop_box):
-        result = result[t : result.shape[0] - b, l : result.shape[1] - r]
     scale = _depth_scale(image.depth, out_depth)
-    if scale != 1.0:
-        result *= scale
-    t2 = time.perf_counter()
-    saved = save_image(
-        dst, result, channels=out_channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
-    )
+    if in_memory:
+        t, b, l, r = crop_box
+        if any(crop_box):
+            result = result[t : result.shape[0] - b, l : result.shape[1] - r]
+        if scale != 1.0:
+            result *= scale
+        t2 = time.perf_counter()
+        saved = save_image(
+            dst, result, channels=out_channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite
+        )
+        out_shape = result.shape
+    else:
+        t2 = time.perf_counter()
+        saved = save_strips(
+            dst, plan, channels=image.channels, depth=out_depth, like=image, compress=compress, overwrite=overwrite, scale=scale
+        )
+        out_shape = plan.shape if plan.shape[2] > 1 else plan.shape[:2]
     t3 = time.perf_counter()
     return Outcome(
         input=str(src),
@@ -376,7 +391,7 @@ def upsample_file(
         params=params,
         axes=axes,
         image=image,
-        out_shape=result.shape,
+        out_shape=out_shape,
         out_depth=saved.depth,
         saved=saved,
         alpha="none (learned layer: every channel is data)" if layer else alpha,
@@ -384,10 +399,42 @@ def upsample_file(
         edge=edge,
         crop=crop_box,
         crop_mode="auto" if crop_spec == "auto" else ("explicit" if any(crop_spec) else "none"),
-        seconds={"load": t1 - t0, "compute": t2 - t1, "save": t3 - t2, "total": t3 - t0},
+        # strips are computed, converted and (PNG) compressed together: "compute" is that loop
+        seconds={"load": t1 - t0, "compute": t2 - t1 + saved.strip_seconds, "save": t3 - t2 - saved.strip_seconds, "total": t3 - t0},
         layer=layer,
         offset=kern.offset,
     )
+
+
+def _compute(image: ImageData, k, offset: float, layer, params: Params, alpha: str, edge: str, dtype: str, two_pass: bool):
+    """The whole result in memory: learned layers, .mat offsets and the two-pass computation."""
+    if layer:
+        result = _apply_layer(image, k, layer, params, edge, dtype)
+    elif two_pass:
+        if image.depth not in (8, 16):
+            raise DeconvError(
+                f"--two-pass stores the intermediate in the image's integer range; this image is {image.depth}"
+                f"{'-bit' if isinstance(image.depth, int) else ''} (use the default, exact computation)",
+                usage=True,
+            )
+        if image.alpha_channel is not None and alpha == "premultiply":
+            raise DeconvError("--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True)
+        if k.ndim != 2:
+            raise DeconvError(f"--two-pass needs one separable 2-D kernel, got shape {k.shape}", usage=True)
+        result = conv_transpose2d_two_pass(
+            image.array, k, params.stride, params.padding, params.output_padding, params.dilation,
+            edge=edge, clip=(0.0, depth_max(image.depth)), dtype=dtype,
+        )  # fmt: skip
+    else:
+        result = upsample(
+            image.array, k, params.stride, params.padding, params.output_padding, params.dilation,
+            alpha_channel=image.alpha_channel if alpha == "premultiply" else None,
+            alpha_max=image.alpha_max, edge=edge, dtype=dtype,
+        )  # fmt: skip
+    if offset:
+        keep_alpha = not layer and alpha == "premultiply" and image.alpha_channel is not None
+        result[..., : result.shape[-1] - 1 if keep_alpha else None] += offset
+    return result
 
 
 def _apply_layer(image: ImageData, weight, layer: Layer, params: Params, edge: str, dtype: str):

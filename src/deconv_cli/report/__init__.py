@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from ..core import AxisSize, PhaseReport
+
+if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time
+    from rich.console import Group
+    from rich.table import Table
 
 
 def fmt_num(v: float) -> str:
@@ -16,6 +19,8 @@ def fmt_num(v: float) -> str:
 
 
 def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", header_style="bold")
     for name in ("axis", "N_in", "k", "s", "p", "a", "d", "N_out = (N_in - 1)·s - 2p + d·(k - 1) + a + 1"):
         t.add_column(name, justify="left" if name in ("axis",) or name.startswith("N_out") else "right")
@@ -50,6 +55,10 @@ def verdict(phases: PhaseReport) -> str:
 
 def matrix_table(m: np.ndarray, title: str) -> Group:
     """A titled grid of numbers; the title on its own line so a narrow table does not wrap it."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(header_style="bold")
     t.add_column("", style="dim", justify="right")
     for j in range(m.shape[1]):
@@ -114,6 +123,8 @@ def outcome_lines(d: dict) -> list[str]:
 
 def outcome_table(d: dict) -> Table:
     """The same rows as a borderless two-column table."""
+    from rich.table import Table
+
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
@@ -201,6 +212,10 @@ def inspect_lines(d: dict) -> list[str]:
 
 def inspect_table(d: dict) -> Group:
     """The same sections as rich tables."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     parts = []
     for n, (title, header, rows) in enumerate(_inspect_sections(d)):
         t = Table(title=title, title_justify="left", title_style="bold", show_header=any(header), header_style="bold",
