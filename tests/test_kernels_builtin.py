@@ -252,6 +252,13 @@ def test_8bit_cli_output_is_within_one_level_of_pillow(tmp_path, photo, spec, st
     clipped = pillow_8bit_intermediate_clipped(x, stride, spec)
     assert np.abs(ours - pil8)[~clipped].max() <= 1
     assert clipped.mean() < 0.03
+    # With --two-pass deconv stores that intermediate the same way: within 1 level everywhere.
+    two = tmp_path / "two.png"
+    r = CliRunner().invoke(app, ["upsample", str(src), "-k", spec, "-s", str(stride), "-p", "same", "--edge", "renormalize",
+                                 "--two-pass", "-o", str(two), "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    with Image.open(two) as im:
+        assert np.abs(np.asarray(im).astype(int) - pil8).max() <= 1
 
 
 # ---------------------------------------------------------------- PyTorch's bicubic (a = -0.75, clamped borders)

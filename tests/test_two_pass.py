@@ -62,3 +62,28 @@ def test_separable_factors_and_refusal():
     assert separable_factors(np.array([[1.0, 0.0], [0.0, 1.0]])) is None
     with pytest.raises(DeconvError, match="separable"):
         conv_transpose2d_two_pass(np.ones((3, 3)), np.eye(3))
+
+
+# ---------------------------------------------------------------- through the command line
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from deconv_cli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_two_pass_16bit_and_refusals(tmp_path):
+    out = tmp_path / "o.png"
+    r = cli("upsample", SAMPLES / "coffee_16bit.png", "-k", "lanczos3", "-s", "2", "-p", "same", "--edge", "renormalize", "--two-pass", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    r = cli("upsample", SAMPLES / "horse.png", "-k", "bicubic", "-s", "2", "-p", "same", "--two-pass", "-o", tmp_path / "h.png")
+    assert r.exit_code == 2 and "--alpha separate" in r.stderr
+    assert cli("upsample", SAMPLES / "horse.png", "-k", "bicubic", "-s", "2", "-p", "same", "--two-pass", "--alpha", "separate",
+               "-o", tmp_path / "h.png", "-q").exit_code == 0  # fmt: skip
+    np.save(tmp_path / "eye.npy", np.eye(3))
+    r = cli("upsample", SAMPLES / "camera.png", "-k", tmp_path / "eye.npy", "--two-pass", "-o", tmp_path / "e.png")
+    assert r.exit_code == 2 and "separable" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "e.png").exists()
