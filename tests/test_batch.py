@@ -110,7 +110,23 @@ def test_plan_refuses_clashes_before_anything_runs(tmp_path):
     jobs = plan(files, out_dir=str(tmp_path / "out"), name="{parent}_{stem}{ext}", output=None, stride_label="2", kernel="bilinear")
     assert [Path(j.dst).name for j in jobs] == ["a_x.png", "b_x.png"]
     with pytest.raises(DeconvError, match="is one of the inputs"):
-        plan(files, out_dir=str(tmp_path / "a"), name=None, output=None, stride_label="2", kernel="bilinear")
+        plan(files, out_dir=str(tmp_path / "a"), name="{stem}{ext}", output=None, stride_label="2", kernel="bilinear",
+             overwrite=True, shard=(1, 2))  # fmt: skip  (the clashing input is in another shard)
+
+
+def test_rerun_over_a_folder_holding_earlier_outputs_destroys_nothing(tmp_path):
+    src = tmp_path / "d"
+    small_photos(src, 2)
+    assert run("upsample", src, "-p", "1", "-j", "1", "-q").exit_code == 0  # photoNN_x2.png beside the inputs
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    r = run("upsample", src, "-p", "1", "-j", "1", "--skip-existing", "--json")
+    assert r.exit_code == 0, r.stderr
+    got = {Path(d["input"]["path"]).name: d["status"] for d in lines(r.stdout)}
+    assert got["photo00.png"] == got["photo01.png"] == "skipped"  # earlier outputs become inputs, with _x2_x2 names
+    assert all(src.joinpath(n).read_bytes() == b for n, b in before.items())
+    r = run("upsample", src, "-p", "1", "-j", "1", "--overwrite")
+    assert r.exit_code == 1 and "is one of the inputs" in r.stderr
+    assert all(src.joinpath(n).read_bytes() == b for n, b in before.items() if n in {p.name for p in src.iterdir()})
 
 
 def test_expand_inputs_dirs_globs_recursive(tmp_path):

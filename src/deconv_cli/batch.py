@@ -190,11 +190,15 @@ def plan(
     stride_label: str,
     kernel: str,
     shard: tuple[int, int] = (0, 1),
+    overwrite: bool = False,
 ) -> list[Job]:
     """Decide every output path before anything runs, and refuse clashes.
 
-    Two inputs that would write the same output, or an output that is one of
-    the inputs, are usage errors: nothing is processed.
+    Two inputs that would write the same output are a usage error; with
+    ``overwrite``, so is an output that is one of the inputs (of any shard).
+    Without ``overwrite`` such an output already exists and is refused (or
+    skipped) file by file, so a rerun over a folder holding earlier outputs
+    cannot destroy anything. Nothing is processed when the plan is refused.
     """
     if output is not None and len(files) != 1:
         raise DeconvError(f"-o/--output names one file but there are {len(files)} inputs; use --out-dir DIR (and --name)", usage=True)
@@ -222,7 +226,7 @@ def plan(
             dst = str(Path(out_dir) / filled) if out_dir is not None else str(Path(src).parent / filled)
         jobs.append(Job(src, dst, k))
     seen: dict[str, str] = {}
-    inputs = {os.path.abspath(j.src) for j in jobs if j.src != STDIO}
+    inputs = {os.path.abspath(f) for f in files if f != STDIO}
     for j in jobs:
         if j.dst == STDIO:
             continue
@@ -233,7 +237,7 @@ def plan(
                 usage=True,
             )
         seen[key] = j.src
-        if key in inputs:
+        if key in inputs and overwrite:
             raise DeconvError(f"{j.dst}: is one of the inputs; writing it would destroy an input (choose another -o, --out-dir or --name)")
     return jobs
 

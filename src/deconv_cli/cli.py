@@ -280,7 +280,7 @@ def upsample(
         Layer.setup(kern.weight, groups, bias, kernel, edge.value)
         jobs_list = plan(
             files, out_dir=str(out_dir) if out_dir is not None else None, name=name, output=output,
-            stride_label=params.label(), kernel=kernel, shard=parse_shard(shard),
+            stride_label=params.label(), kernel=kernel, shard=parse_shard(shard), overwrite=overwrite,
         )  # fmt: skip
         if out_dir is not None:
             try:
