@@ -134,6 +134,13 @@ OutPadOpt = Annotated[
 ]
 DilationOpt = Annotated[str, typer.Option("--dilation", "-d", help="Spacing of the kernel taps: N or ROWS,COLS.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+SamePaddingOpt = Annotated[
+    str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
+]
+KERNEL_HELP = (
+    "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
+    "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25)."
+)
 
 
 # --------------------------------------------------------------------------- upsample
@@ -162,9 +169,7 @@ def upsample(
         str,
         typer.Option(
             "--kernel", "-k",
-            help="Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
-            "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25). "
-            "A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
+            help=KERNEL_HELP + " A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
         ),
     ] = "bilinear",
     groups: Annotated[
@@ -176,9 +181,7 @@ def upsample(
         typer.Option("--bias", help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units."),
     ] = None,
     stride: StrideOpt = "2",
-    padding: Annotated[
-        str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
-    ] = "0",
+    padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
     dilation: DilationOpt = "1",
     edge: Annotated[
@@ -468,14 +471,11 @@ def inspect_cmd(
         str,
         typer.Option(
             "--kernel", "-k",
-            help="Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
-            "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1).",
+            help=KERNEL_HELP,
         ),
     ] = "bilinear",
     stride: StrideOpt = "2",
-    padding: Annotated[
-        str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
-    ] = "0",
+    padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
     dilation: DilationOpt = "1",
     size: Annotated[
