@@ -729,10 +729,10 @@ def _planes_strip(plan: Plan, o0: int, o1: int, blk: np.ndarray, q0: int, dst: n
     step = plan.gemm_rows
     for ch in range(C):
         np.copyto(plane, blk[:, :, ch])
-        for my in range(my_n):
-            rows = plane[r.reach - my : r.reach - my + nq]
-            for w in range(width):
-                win_t[my, w] = rows[:, w : w + (ng - 1) * g + 1 : g]
+        # win_t[my, w, q, n] = plane[reach - my + q, n*g + w], as one view: one copy a channel
+        s0, s1 = plane.strides
+        view = as_strided(plane[r.reach :], shape=(my_n, width, nq, ng), strides=(-s0, s1, s0, g * s1), writeable=False)
+        np.copyto(win_t, view)
         a = win_t.reshape(kdim, nq * ng).T
         for ph, k, nqp, qa in plan._phase_rows(o0, o1):
             view = out2[k :: r.stride, :, ch]
@@ -745,10 +745,13 @@ def _planes_strip(plan: Plan, o0: int, o1: int, blk: np.ndarray, q0: int, dst: n
             yy = y[: nqp * ng]
             # products split per input row, whatever the strip: BLAS's rounding may depend on a
             # row's place in a call, and the result must not depend on strips or threads
-            for n in range(nqp):
-                for m0 in range(n * ng, (n + 1) * ng, step):
-                    m1 = min(m0 + step, (n + 1) * ng)
-                    np.matmul(a[a0 + m0 : a0 + m1], Bc, out=yy[m0:m1])
+            if step >= ng:  # one batched call: numpy runs the per-row products in C
+                np.matmul(a[a0 : a0 + nqp * ng].reshape(nqp, ng, kdim), Bc, out=yy.reshape(nqp, ng, -1))
+            else:
+                for n in range(nqp):
+                    for m0 in range(n * ng, (n + 1) * ng, step):
+                        m1 = min(m0 + step, (n + 1) * ng)
+                        np.matmul(a[a0 + m0 : a0 + m1], Bc, out=yy[m0:m1])
             view[...] = yy.reshape(nqp, ng * plan.period)[:, :n_out]
 
 
