@@ -1,7 +1,8 @@
 """Every fast path of the strip engine against the literal reference loop.
 
 The engine chooses a method (``terms``: repeated rows and weight rows, exact
-low-rank splits included; ``gemm``: windows times a per-phase matrix), a strip
+low-rank splits included; ``gemm`` and ``planes``: windows times a per-phase
+matrix, all channels at once or one by one; ``taps``: the literal loop), a strip
 height and a thread count by itself. Here each is forced, with strips as thin
 as one row and two threads, so that every path and every strip boundary meets
 the reference on odd sizes, strides larger than the kernel, dilation,
@@ -24,7 +25,7 @@ from deconv_cli.core import _plan, size_math
 from deconv_cli.engine import Axis, Plan, _runs, exact_terms
 from deconv_cli.kernels import make_kernel
 
-METHODS = ["terms", "gemm", "taps"]
+METHODS = ["terms", "gemm", "planes", "taps"]
 #: (method, strip_rows, threads): each path, with thin strips and threads.
 PATHS = [(m, rows, threads) for m in METHODS for rows, threads in [(1, 1), (2, 2), (3, 2), (None, 1)]]
 
@@ -239,7 +240,8 @@ def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
 def test_the_cost_model_picks_terms_for_small_kernels_and_gemm_for_large_ones():
     x = np.zeros((64, 64, 3), np.float32)
     assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == "terms"
-    assert _plan(x, np.random.default_rng(0).random((16, 16)), 4, 6).method == "gemm"
+    assert _plan(x, np.random.default_rng(0).random((16, 16)), 4, 6).method == "planes"
+    assert _plan(x[:, :, 0], np.random.default_rng(0).random((16, 16)), 4, 6).method == "gemm"  # one channel
 
 
 def test_a_separable_kernel_is_one_term():

@@ -429,9 +429,7 @@ def _plan(
         ext = edge_extension(ax) if extend else (0, 0)
         axes.append(engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode))
     x3 = xs if xs.ndim == 3 else xs[:, :, None]
-    k3 = kt if kt.ndim == 3 else kt[None]
-    if k3.shape[0] != x3.shape[2]:
-        k3 = k3[:1]  # a (1, kh, kw) kernel for a grey image
+    k3 = kt if kt.ndim == 3 else kt[None]  # (1, kh, kw): shared; (C, kh, kw) was checked against C
     return engine.Plan(x3, k3, *axes, dt, alpha=alpha, renormalize=edge == "renormalize", squeeze=xs.ndim == 2, **options)
 
 

@@ -17,7 +17,7 @@ small correlation over the contiguous input: no scatter, no zero-stuffing.
 The output is produced in strips of whole rows. For each strip, the input
 rows it needs are gathered once into a small float block (converting the
 input's dtype, extending it for the edge modes, premultiplying alpha), then
-one of three methods fills the strip:
+one of four methods fills the strip:
 
 ``terms``
     The columns' phases are interleaved once per strip by repeating every
@@ -27,11 +27,15 @@ one of three methods fills the strip:
     that splits exactly into ``r`` outer products (:func:`exact_terms`; a
     separable one has ``r = 1``) costs ``r`` horizontal passes instead of
     one per kernel row.
-``gemm``
+``gemm``, ``planes``
     For large kernels: each group of ``G`` input pixels' worth of output
     columns is one row of a matrix product between the block's windows
     (``im2col``, all row offsets at once) and a small per-row-phase matrix
-    that holds the kernel, so BLAS does the multiply-adds.
+    that holds the kernel, so BLAS does the multiply-adds. ``gemm`` takes
+    all channels in one product (whose matrix is block-diagonal over them:
+    C times the multiply-adds needed, but the result lands in place);
+    ``planes`` one channel at a time, then copies the result into every
+    C-th element of the output, which pays off from 5x5 kernels or so.
 ``taps``
     For kernels so large that the others' weight rows or matrices would
     not fit in :data:`SETUP_BYTES`: each tap's scaled slice of the block
@@ -81,7 +85,7 @@ _COST_TAP_STRIDED = 5.0
 SETUP_BYTES = 64 << 20
 
 #: The methods, for :class:`Plan`'s ``method``.
-METHODS = ("terms", "gemm", "taps")
+METHODS = ("terms", "gemm", "planes", "taps")
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ class Plan:
         before and divided by the resulting coverage after (see ``core.upsample``).
     renormalize : bool
         Multiply each border pixel by (interior phase weight) / (weight received).
-    method : {None, 'terms', 'gemm', 'taps'}
+    method : {None, 'terms', 'gemm', 'planes', 'taps'}
         None lets the cost model choose; the tests force each.
     strip_rows : int, optional
         Output rows per strip (default: about :data:`STRIP_ELEMENTS` elements).
@@ -277,7 +281,7 @@ class Plan:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.method = method
-        {"terms": self._setup_terms, "gemm": self._setup_gemm, "taps": self._setup_taps}[method]()
+        {"terms": self._setup_terms, "gemm": self._setup_gemm, "planes": self._setup_planes, "taps": self._setup_taps}[method]()
         self._col_runs = _runs(cols.source(self.j_lo, self.j_lo + self.nj))
         total = rows.n_out * self.row_len
         if threads is None:
@@ -345,7 +349,16 @@ class Plan:
         if r.stride * k_inner * g * c.stride * self.channels * 8 <= SETUP_BYTES:
             window = _COST_WINDOW * k_inner / (g * c.stride * r.stride * self.channels)
             costs["gemm"] = _COST_GEMM_BASE + k_inner * _COST_MAC + window
+        g = self._plane_group()
+        k_plane = (r.reach + 1) * (g + c.reach + 1)
+        if self.channels > 1 and r.stride * k_plane * g * c.stride * self.kernel.shape[0] * 8 <= SETUP_BYTES:
+            window = _COST_WINDOW * k_plane / (g * c.stride * r.stride)
+            costs["planes"] = _COST_GEMM_BASE + k_plane * _COST_MAC + window + _COST_COPY
         return min(costs, key=costs.__getitem__)
+
+    def _plane_group(self) -> int:
+        """Input pixels per matrix row in ``planes``: enough that a row holds >= 16 outputs."""
+        return max(1, -(-16 // self.cols.stride))
 
     def _group(self) -> int:
         """Input pixels per matrix row in ``gemm``: enough that a row holds >= 24 outputs."""
@@ -412,16 +425,7 @@ class Plan:
         # OpenBLAS splits a product over its own threads from M*N*K >= 2**19 on; under load that
         # hand-off can cost 10-30x, and the strips are threaded already: stay below it.
         self.gemm_rows = max(1, (1 << 19) // (2 * kdim * period * C))
-        # the column side of every product matrix: output t of a group takes tap v from window
-        # pixel w; the same (t, w, v) triples serve every kernel row
-        tt, ww, vv = [], [], []
-        for t in range(period):
-            phx, qoff = (r0 + t) % c.stride, (r0 + t) // c.stride
-            for v, m in c.taps[phx]:
-                tt.append(t)
-                ww.append(qoff - m + c.reach)
-                vv.append(v)
-        tt, ww, vv = np.array(tt, int), np.array(ww, int), np.array(vv, int)
+        tt, ww, vv = self._column_taps(period, r0)
         self.mats = []
         for ph in range(r.stride):
             B = np.zeros((my_n, width, C, period, C))
@@ -430,6 +434,44 @@ class Plan:
                     B[my, ww, ch, tt, ch] = k[ch if k.shape[0] == C else 0, u, vv]
             B = B.reshape(kdim, period * C)
             self.mats.append(B.astype(self.dtype) if np.any(B) else None)
+
+    # ------------------------------------------------------------------ planes: setup
+
+    def _setup_planes(self) -> None:
+        """gemm one channel at a time: no block-diagonal waste (a C-channel product does C times
+        the multiply-adds it needs), for one strided copy of the result into the channels."""
+        r, c = self.rows, self.cols
+        k = self.kernel
+        g = self._plane_group()
+        period = g * c.stride
+        r0 = c.start % c.stride
+        width = g + c.reach + (1 if r0 else 0)
+        self.g, self.period, self.width = g, period, width
+        self.ngroups = -(-c.n_out // period)
+        self.j_lo = c.q(0) - c.reach
+        self.nj = (self.ngroups - 1) * g + width
+        my_n = r.reach + 1
+        kdim = my_n * width
+        self.gemm_rows = max(1, (1 << 19) // (2 * kdim * period))
+        tt, ww, vv = self._column_taps(period, r0)
+        self.mats = []
+        for ph in range(r.stride):
+            B = np.zeros((k.shape[0], my_n, width, period))
+            for u, my in r.taps[ph]:
+                B[:, my, ww, tt] = k[:, u, vv]
+            self.mats.append(B.reshape(k.shape[0], kdim, period).astype(self.dtype) if np.any(B) else None)
+
+    def _column_taps(self, period: int, r0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(t, w, v): output t of a group takes tap v from window pixel w; the same for every row."""
+        c = self.cols
+        tt, ww, vv = [], [], []
+        for t in range(period):
+            phx, qoff = (r0 + t) % c.stride, (r0 + t) // c.stride
+            for v, m in c.taps[phx]:
+                tt.append(t)
+                ww.append(qoff - m + c.reach)
+                vv.append(v)
+        return np.array(tt, int), np.array(ww, int), np.array(vv, int)
 
     # ------------------------------------------------------------------ taps: setup
 
@@ -555,7 +597,7 @@ class Plan:
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
         blk, q0 = self._block(o0, o1, self.cols.stride if self.method == "terms" else 1)
-        {"terms": self._terms, "gemm": self._gemm, "taps": self._taps}[self.method](o0, o1, blk, q0, dst)
+        {"terms": self._terms, "gemm": self._gemm, "planes": self._planes, "taps": self._taps}[self.method](o0, o1, blk, q0, dst)
         if self._renorm is not None:
             self._renorm.apply(o0, o1, dst)
         if self.alpha is not None:
@@ -627,6 +669,9 @@ class Plan:
     def _taps(self, o0, o1, blk, q0, dst) -> None:
         _taps_strip(self, o0, o1, blk, q0, dst)
 
+    def _planes(self, o0, o1, blk, q0, dst) -> None:
+        _planes_strip(self, o0, o1, blk, q0, dst)
+
     def _gemm(self, o0, o1, blk, q0, dst) -> None:
         r = self.rows
         C = self.channels
@@ -661,6 +706,51 @@ class Plan:
                     np.matmul(rows_a[n, g0:g1], B, out=dst_row[g0:g1])
                 if rem:
                     view[n, full * ncol :] = (rows_a[n, full] @ B)[:rem]
+
+
+def _planes_strip(plan: Plan, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray) -> None:
+    """gemm per channel: the channel's windows times the row phase's matrix, copied into every
+    C-th element of the output rows."""
+    r = plan.rows
+    C, n_out = plan.channels, plan.cols.n_out
+    ni = blk.shape[0]
+    nq = ni - r.reach
+    my_n, width, ng = r.reach + 1, plan.width, plan.ngroups
+    kdim = my_n * width
+    g = plan.g
+    plane = plan._scratch("plane", blk.shape[:2])
+    # the windows stored transposed, one (window pixel) a row: each is then one copy with a long
+    # inner loop, and BLAS reads the transposed matrix as it is
+    win_t = plan._scratch("im2col", (my_n, width, nq, ng))
+    y = plan._scratch("planes_y", (nq * ng, plan.period))
+    out2 = dst.reshape(o1 - o0, n_out, C)
+    step = plan.gemm_rows
+    for ch in range(C):
+        np.copyto(plane, blk[:, :, ch])
+        # win_t[my, w, q, n] = plane[reach - my + q, n*g + w], as one view: one copy a channel
+        s0, s1 = plane.strides
+        view = as_strided(plane[r.reach :], shape=(my_n, width, nq, ng), strides=(-s0, s1, s0, g * s1), writeable=False)
+        np.copyto(win_t, view)
+        a = win_t.reshape(kdim, nq * ng).T
+        for ph, k, nqp, qa in plan._phase_rows(o0, o1):
+            view = out2[k :: r.stride, :, ch]
+            B = plan.mats[ph]
+            if B is None:
+                view[...] = 0
+                continue
+            Bc = B[ch if B.shape[0] == C else 0]
+            a0 = (qa - q0) * ng
+            yy = y[: nqp * ng]
+            # products split per input row, whatever the strip: BLAS's rounding may depend on a
+            # row's place in a call, and the result must not depend on strips or threads
+            if step >= ng:  # one batched call: numpy runs the per-row products in C
+                np.matmul(a[a0 : a0 + nqp * ng].reshape(nqp, ng, kdim), Bc, out=yy.reshape(nqp, ng, -1))
+            else:
+                for n in range(nqp):
+                    for m0 in range(n * ng, (n + 1) * ng, step):
+                        m1 = min(m0 + step, (n + 1) * ng)
+                        np.matmul(a[a0 + m0 : a0 + m1], Bc, out=yy[m0:m1])
+            view[...] = yy.reshape(nqp, ng * plan.period)[:, :n_out]
 
 
 def _taps_strip(plan: Plan, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray) -> None:
