@@ -266,9 +266,12 @@ def _worker_sigterm(signum, frame):
     os._exit(128 + signum)  # idle: nothing to clean up
 
 
-def _worker_init() -> None:
+def _worker_init(threads: int | None = None) -> None:
     """In each worker: SIGTERM unwinds the running task, so ``finally`` clauses (temporary
-    files) run, then the worker exits quietly; the parent alone handles SIGINT."""
+    files) run, then the worker exits quietly; the parent alone handles SIGINT. ``threads``
+    caps the strip threads of each worker, so that workers x threads stays at the CPUs."""
+    if threads and not os.environ.get("DECONV_THREADS"):
+        os.environ["DECONV_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_sigterm)
 
@@ -328,7 +331,8 @@ def run_local(jobs: list[Job], opts: Options, workers: int) -> Iterator[FileResu
         for j in jobs:
             yield run_job(j, opts)
         return
-    pool = _mp_context().Pool(processes=min(workers, len(jobs)), initializer=_worker_init)
+    n = min(workers, len(jobs))
+    pool = _mp_context().Pool(processes=n, initializer=_worker_init, initargs=(max(1, default_workers() // n),))
     finished = False
     try:
         for res in pool.imap_unordered(_run_job_args, [(j, opts) for j in jobs]):
