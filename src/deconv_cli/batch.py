@@ -105,13 +105,10 @@ def output_name(src: str, template: str, *, stride_label: str, kernel: str) -> s
     >>> output_name("shots/cat.gif", "{parent}_{stem}_x{stride}_{kernel}{ext}", stride_label="2", kernel="k/bilinear.npy")
     'shots_cat_x2_bilinear.png'
     """
-    from .imageio import WRITE_FORMATS
+    from .pipeline import output_suffix
 
     p = Path(src)
-    ext = p.suffix.lower()
-    if WRITE_FORMATS.get(ext) in (None, "GIF", "NPY"):
-        ext = ".png"  # GIF would quantise the result to 256 colours; unknown extensions cannot be written
-    values = {"stem": p.stem, "ext": ext, "parent": p.resolve().parent.name, "stride": stride_label, "kernel": _kernel_label(kernel)}
+    values = {"stem": p.stem, "ext": output_suffix(p), "parent": p.resolve().parent.name, "stride": stride_label, "kernel": _kernel_label(kernel)}
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as e:
@@ -369,12 +366,13 @@ def run_dask(jobs: list[Job], opts: Options, scheduler: str) -> Iterator[FileRes
         raise DeconvError(f"--scheduler {scheduler}: cannot connect ({e})") from None
     futures = []
     try:
-        futures = [client.submit(run_job, j, opts, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False) for j in jobs]
+        job_of = {client.submit(run_job, j, opts, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False): j for j in jobs}
+        futures = list(job_of)
         for fut in as_completed(futures):
             try:
                 yield fut.result()
             except Exception as e:  # the worker itself died
-                j = jobs[futures.index(fut)]
+                j = job_of[fut]
                 yield FileResult(j.src, j.dst, "failed", f"{j.src}: Dask task failed: {type(e).__name__}: {e}")
     finally:
         if futures:
@@ -440,7 +438,6 @@ def _in_main_thread() -> bool:
 
 def default_workers() -> int:
     """CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    from .engine import available_cpus
+
+    return available_cpus()

@@ -317,17 +317,19 @@ def _run_upsample_batch(jobs_list, problems, opts, *, single, workers, scheduler
         )  # fmt: skip
         task = progress.add_task("files", total=len(jobs_list), rate="")
 
+    def say(line: str) -> None:  # above the progress bar when there is one
+        if progress is None:
+            _say(line)
+        else:
+            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     def on_result(res) -> None:
-        say = progress.console.print if progress is not None else _say
         if res.status == "failed":
             usage.append(res.usage)
-            if progress is not None:
-                progress.console.print(f"deconv: error: {res.error}", markup=False, highlight=False, soft_wrap=True)
-            else:
-                _say(f"deconv: error: {res.error}")
+            say(f"deconv: error: {res.error}")
         elif not quiet:
             for w in res.warnings:
-                say(f"deconv: warning: {w}") if progress is None else progress.console.print(f"deconv: warning: {w}", markup=False, highlight=False)
+                say(f"deconv: warning: {w}")
             if single and res.detail is not None:
                 _show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
         if as_json:
@@ -505,8 +507,6 @@ def inspect_cmd(
         from .pipeline import Params, inspect_image, parse_size
 
         params = Params.parse(stride, padding, output_padding, dilation)
-        if (image is None) == (size is None):
-            raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
         dims = parse_size(size) if size is not None else None
         if report_dir is not None:
             from .report.pictures import _matplotlib

@@ -237,46 +237,6 @@ def _check_array(a: np.ndarray, what: str) -> None:
         raise DeconvError(f"{what} is empty (shape {a.shape})", usage=True)
 
 
-@dataclass(frozen=True)
-class _Window:
-    """Where one axis' output lies on the full grid: ``o = i*s - start + u*d`` for ``0 <= o < n_out``."""
-
-    stride: int
-    dilation: int
-    start: int
-    n_out: int
-
-    @classmethod
-    def of(cls, axis: AxisSize, shift: int = 0) -> _Window:
-        return cls(axis.stride, axis.dilation, axis.padding + shift * axis.stride, axis.n_out)
-
-
-def _tap_span(n_in: int, w: _Window, offset: int) -> tuple[int, int, int] | None:
-    """Inputs ``i0..i1-1`` whose tap at ``offset`` lands inside the output, and where the first lands."""
-    s, p = w.stride, w.start
-    i0 = max(0, -((offset - p) // s))  # ceil((p - offset) / s)
-    i1 = min(n_in - 1, (w.n_out - 1 + p - offset) // s) + 1
-    if i1 <= i0:
-        return None
-    return i0, i1, i0 * s - p + offset
-
-
-def _accumulate(xs: np.ndarray, kt: np.ndarray, rows: _Window, cols: _Window) -> np.ndarray:
-    """The operation itself on a prepared image and kernel (see :mod:`deconv_cli.engine`)."""
-    from . import engine
-
-    x3 = xs if xs.ndim == 3 else xs[:, :, None]
-    k3 = kt if kt.ndim == 3 else kt[None]
-    if k3.shape[0] != x3.shape[2]:
-        k3 = k3[:1]
-    axes = [
-        engine.Axis(n, k, w.stride, w.dilation, w.start, w.n_out)
-        for n, k, w in ((xs.shape[0], kt.shape[-2], rows), (xs.shape[1], kt.shape[-1], cols))
-    ]
-    out = engine.Plan(x3, k3, *axes, xs.dtype).compute()
-    return out if xs.ndim == 3 else out[:, :, 0]
-
-
 def _prepare(x, kernel, stride, padding, output_padding, dilation, dtype, *, cast: bool = True):
     """Validate; return the image and kernel in the computation dtype and the size math.
 
@@ -456,11 +416,10 @@ def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
     >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2, padding=1), [True] * 4)
     (1, 1)
     """
-    taps = np.flatnonzero(np.asarray(support, bool)) * axis.dilation
-    f = np.arange(axis.n_out)[:, None] + axis.padding - taps[None, :]
-    lands = f % axis.stride == 0
-    inside = lands & (f >= 0) & (f <= (axis.n_in - 1) * axis.stride)
-    short = np.flatnonzero(inside.sum(1) < lands.sum(1))
+    from .engine import complete_positions
+
+    complete = complete_positions(axis.n_in, axis.n_out, axis.padding, axis.stride, axis.dilation, support)
+    short = np.flatnonzero(~complete)
     half = axis.n_out / 2
     before = int(short[short < half].max() + 1) if np.any(short < half) else 0
     after = int(axis.n_out - short[short >= half].min()) if np.any(short >= half) else 0

@@ -209,15 +209,20 @@ def exact_terms(k: np.ndarray, dtype=np.float64, max_terms: int = 4) -> list[tup
     return terms
 
 
-def default_threads() -> int:
-    """Threads for the strips: ``DECONV_THREADS`` if set, else the CPUs this process may use."""
-    env = os.environ.get("DECONV_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+def available_cpus() -> int:
+    """The CPUs this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Threads for the strips: ``DECONV_THREADS`` if set, else :func:`available_cpus`."""
+    env = os.environ.get("DECONV_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return available_cpus()
 
 
 class Plan:
@@ -850,21 +855,32 @@ def _ratio(interior: np.ndarray, reached: np.ndarray, tiny: float) -> np.ndarray
 
 def _landing(ax: Axis) -> np.ndarray:
     """(n_out, k): 1 where tap u brings a real input (0 <= i < n_in) to output o (zero edges)."""
-    f = np.arange(ax.n_out)[:, None] + ax.start - np.arange(ax.kernel)[None, :] * ax.dilation
-    i = f // ax.stride
-    return ((f % ax.stride == 0) & (i >= 0) & (i < ax.n_in)).astype(np.float64)
+    return landing(ax.n_in, ax.n_out, ax.start, ax.stride, ax.dilation, ax.kernel).astype(np.float64)
 
 
-def _complete(ax: Axis, landing: np.ndarray, support: np.ndarray) -> np.ndarray:
-    """(n_out,) True where every non-zero tap of the output's phase lands."""
-    f = np.arange(ax.n_out)[:, None] + ax.start - np.arange(ax.kernel)[None, :] * ax.dilation
-    of_phase = (f % ax.stride == 0) & support[None, :]
-    return np.all(landing.astype(bool) | ~of_phase, axis=1)
+def _complete(ax: Axis, landing_: np.ndarray, support: np.ndarray) -> np.ndarray:
+    return complete_positions(ax.n_in, ax.n_out, ax.start, ax.stride, ax.dilation, support, landing_.astype(bool))
+
+
+def landing(n_in: int, n_out: int, start: int, stride: int, dilation: int, k: int) -> np.ndarray:
+    """(n_out, k) bool: tap u of the kernel brings a real input (0 <= i < n_in) to output o,
+    where ``o = i*stride - start + u*dilation`` (``start`` is the padding, plus any crop)."""
+    f = np.arange(n_out)[:, None] + start - np.arange(k)[None, :] * dilation
+    return (f % stride == 0) & (f >= 0) & (f // stride < n_in)
+
+
+def complete_positions(n_in, n_out, start, stride, dilation, support, lands=None) -> np.ndarray:
+    """(n_out,) bool: every non-zero tap (``support``, (k,) bool) of the output's stride phase
+    brings a real input, as in the interior. ``lands`` is :func:`landing`, if already at hand."""
+    support = np.asarray(support, bool)
+    if lands is None:
+        lands = landing(n_in, n_out, start, stride, dilation, support.size)
+    f = np.arange(n_out)[:, None] + start - np.arange(support.size)[None, :] * dilation
+    of_phase = (f % stride == 0) & support[None, :]
+    return np.all(lands | ~of_phase, axis=1)
 
 
 def _phase_sums(k: np.ndarray, r: Axis, c: Axis) -> np.ndarray:
-    sums = np.zeros((r.stride, c.stride))
-    rows = (np.arange(k.shape[0]) * r.dilation) % r.stride
-    cols = (np.arange(k.shape[1]) * c.dilation) % c.stride
-    np.add.at(sums, (rows[:, None], cols[None, :]), k)
-    return sums
+    from .core import phase_sums
+
+    return phase_sums(k, (r.stride, c.stride), (r.dilation, c.dilation)).sums

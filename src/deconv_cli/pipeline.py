@@ -259,10 +259,18 @@ def default_output(src: str | os.PathLike, params: Params) -> Path:
     256 colours) and extensions deconv does not write, which become PNG.
     """
     p = Path(src)
-    suffix = p.suffix.lower()
-    if WRITE_FORMATS.get(suffix) in (None, "GIF", "NPY"):
-        suffix = ".png"
-    return p.with_name(f"{p.stem}_x{params.label()}{suffix}")
+    return p.with_name(f"{p.stem}_x{params.label()}{output_suffix(p)}")
+
+
+def output_suffix(src: str | os.PathLike) -> str:
+    """The extension of an image's default output: its own, except GIF (which would quantise
+    the result to 256 colours) and extensions deconv does not write, which become ``.png``.
+
+    >>> output_suffix("a.JPG"), output_suffix("b.gif"), output_suffix("c.ico")
+    ('.jpg', '.png', '.png')
+    """
+    suffix = Path(src).suffix.lower()
+    return ".png" if WRITE_FORMATS.get(suffix) in (None, "GIF", "NPY") else suffix
 
 
 def upsample_file(

@@ -141,11 +141,8 @@ def _opt(v: float | None, fmt: str = "{:.4g}") -> str:
 
 
 def phase_verdict(ph: dict) -> str:
-    """The checkerboard verdict for one entry of ``Inspection.as_dict()["phases"]``."""
-    if ph["flat"]:
-        return f"flat: every stride phase sums to {fmt_num(ph['min'])}, no checkerboard"
-    amp = "inf" if ph["amplitude"] is None else f"{ph['amplitude']:.4g}"
-    return f"checkerboard: phase sums {fmt_num(ph['min'])} .. {fmt_num(ph['max'])} (max/min = {amp})"
+    """:func:`verdict` for one entry of ``Inspection.as_dict()["phases"]``."""
+    return verdict(PhaseReport(np.asarray(ph["sums"], dtype=np.float64)))
 
 
 def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
