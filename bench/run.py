@@ -388,12 +388,12 @@ def case_png(args, report: dict) -> str:
 
     from PIL import Image
 
-    from deconv_cli.imageio import PngStream, _png_pieces, load_image, to_storage
+    from deconv_cli.imageio import PngStream, load_image, png_pieces, to_storage
 
     image = load_image(retina_png())
     stored, _, _ = to_storage(_plan(image.array, make_kernel("bilinear", 2), 2, 1, edge="replicate").compute_image(), 8)
     h, w = stored.shape[:2]
-    pieces = list(_png_pieces(stored, max(1, (1 << 20) // stored[0].nbytes)))
+    pieces = list(png_pieces(stored, max(1, (1 << 20) // stored[0].nbytes)))
 
     def ours(level, strategy):
         def go():

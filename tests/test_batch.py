@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from deconv_cli.batch import expand_inputs, output_name, parse_shard, plan
 from deconv_cli.cli import app
 from deconv_cli.errors import DeconvError
+from deconv_cli.pipeline import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
@@ -95,10 +96,13 @@ def test_shard_parsing():
 
 
 def test_name_template_fields():
-    assert output_name("a/b/cat.JPG", "{parent}-{stem}-{stride}-{kernel}{ext}", stride_label="3", kernel="bilinear") == "b-cat-3-bilinear.jpg"
-    assert output_name("x.gif", "{stem}{ext}", stride_label="2", kernel="k.npz:w") == "x.png"  # GIF would quantise
+    assert output_name("a/b/cat.JPG", "{parent}-{stem}-{stride}-{kernel}{ext}", stride="3", kernel="bilinear") == "b-cat-3-bilinear.jpg"
+    assert output_name("x.gif", "{stem}{ext}", stride="2", kernel="k.npz:w") == "x.png"  # GIF would quantise
     with pytest.raises(DeconvError, match="--name"):
-        output_name("x.png", "{nope}", stride_label="2", kernel="bilinear")
+        output_name("x.png", "{nope}", stride="2", kernel="bilinear")
+
+
+SETTINGS = Settings.of("bilinear", stride=2)
 
 
 def test_plan_refuses_clashes_before_anything_runs(tmp_path):
@@ -106,11 +110,11 @@ def test_plan_refuses_clashes_before_anything_runs(tmp_path):
     (tmp_path / "b").mkdir()
     files = [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
     with pytest.raises(DeconvError, match="would both be written"):
-        plan(files, out_dir=str(tmp_path / "out"), name=None, output=None, stride_label="2", kernel="bilinear")
-    jobs = plan(files, out_dir=str(tmp_path / "out"), name="{parent}_{stem}{ext}", output=None, stride_label="2", kernel="bilinear")
+        plan(files, out_dir=str(tmp_path / "out"), name=None, output=None, settings=SETTINGS)
+    jobs = plan(files, out_dir=str(tmp_path / "out"), name="{parent}_{stem}{ext}", output=None, settings=SETTINGS)
     assert [Path(j.dst).name for j in jobs] == ["a_x.png", "b_x.png"]
     with pytest.raises(DeconvError, match="is one of the inputs"):
-        plan(files, out_dir=str(tmp_path / "a"), name="{stem}{ext}", output=None, stride_label="2", kernel="bilinear",
+        plan(files, out_dir=str(tmp_path / "a"), name="{stem}{ext}", output=None, settings=SETTINGS,
              overwrite=True, shard=(1, 2))  # fmt: skip  (the clashing input is in another shard)
 
 
@@ -280,14 +284,12 @@ def test_max_pixels_refuses_inputs_and_predicted_outputs(tmp_path):
 
 
 def test_full_disk_is_a_clear_per_file_error(tmp_path, monkeypatch):
-    import deconv_cli.imageio as imageio
-
     photos = small_photos(tmp_path / "in", 2)
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(imageio.os, "fsync", no_space)
+    monkeypatch.setattr(os, "fsync", no_space)
     r = run("upsample", *photos, "--out-dir", tmp_path / "out", "-j", "1")
     assert r.exit_code == 1
     errs = [line for line in r.stderr.splitlines() if line.startswith("deconv: error:")]
@@ -296,8 +298,6 @@ def test_full_disk_is_a_clear_per_file_error(tmp_path, monkeypatch):
 
 
 def test_unwritable_directory_is_a_clear_per_file_error(tmp_path, monkeypatch):
-    import deconv_cli.imageio as imageio
-
     photos = small_photos(tmp_path / "in", 2)
     real_open = os.open
 
@@ -306,7 +306,7 @@ def test_unwritable_directory_is_a_clear_per_file_error(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", path)
         return real_open(path, flags, *a)
 
-    monkeypatch.setattr(imageio.os, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only)
     r = run("upsample", *photos, "--out-dir", tmp_path / "out", "-j", "1")
     assert r.exit_code == 1 and r.stderr.count("permission denied") == 2
 
@@ -384,5 +384,7 @@ def test_dask_bad_scheduler_address_is_one_error(tmp_path):
     pytest.importorskip("distributed")
     photos = small_photos(tmp_path / "in", 1)
     r = subprocess.run(DECONV + ["upsample", str(photos[0]), "--out-dir", str(tmp_path / "out"),
-                                 "--scheduler", "tcp://127.0.0.1:9"], capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 1 and "cannot connect" in r.stderr and "Traceback" not in r.stderr
+                                 "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 1 and "cannot connect within 1 s" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and listing(tmp_path / "out") == set()  # one line; nothing written

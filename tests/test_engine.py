@@ -21,11 +21,17 @@ from oracle import cases, reference
 from test_edges import extended_reference
 
 from deconv_cli import DeconvError, conv_transpose2d, phase_sums
-from deconv_cli.core import _plan, size_math
-from deconv_cli.engine import Axis, Plan, _runs, exact_terms
+from deconv_cli import engine
+from deconv_cli.core import Geometry, plan, size_math
+from deconv_cli.engine import Axis, exact_terms, runs
 from deconv_cli.kernels import make_kernel
 
 METHODS = ["terms", "gemm", "planes", "taps"]
+
+
+def _plan(x, k, stride=1, padding=0, output_padding=0, dilation=1, **options):
+    """The plan of conv_transpose2d(x, k, stride, ...), with the engine's options (method, strips, threads)."""
+    return plan(x, k, Geometry.of(stride, padding, output_padding, dilation), **options)
 #: (method, strip_rows, threads): each path, with thin strips and threads.
 PATHS = [(m, rows, threads) for m in METHODS for rows, threads in [(1, 1), (2, 2), (3, 2), (None, 1)]]
 
@@ -76,10 +82,10 @@ def images(draw, min_size=1):
 @given(images())
 def test_every_path_equals_the_reference(method, strip_rows, threads, case):
     x, k, geometry = case
-    plan = _plan(x, k, *geometry, method=method, strip_rows=strip_rows, threads=threads)
-    got = plan.compute_image()
+    p = _plan(x, k, *geometry, method=method, strip_rows=strip_rows, threads=threads)
+    got = p.compute_image()
     want = per_channel_reference(x, k, geometry)
-    assert plan.method == method
+    assert p.method == method
     assert got.shape == want.shape
     assert got.dtype == (np.float64 if x.dtype == np.float64 else np.float32)
     np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want, got.dtype))
@@ -210,9 +216,9 @@ def test_large_images_run_on_several_strips_and_threads():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 256, (300, 257, 3)).astype(np.uint8)
     k = make_kernel("bilinear", 2)
-    plan = _plan(x, k, 2, 1, threads=2)
-    assert len(plan.strips()) > 2 and plan.threads == 2
-    got = plan.compute_image()
+    p = _plan(x, k, 2, 1, threads=2)
+    assert len(p.strips()) > 2 and p.threads == 2
+    got = p.compute_image()
     # the interior is bilinear interpolation of the input at 2x; check a few rows exactly against the loop
     want = per_channel_reference(x[:20], k, ((2, 2), (1, 1), (0, 0), (1, 1)))
     np.testing.assert_allclose(got[:38], want[:38], atol=1e-3)
@@ -220,7 +226,7 @@ def test_large_images_run_on_several_strips_and_threads():
 
 def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
     x = np.zeros((200, 30, 3), np.float32)
-    plan = _plan(x, make_kernel("bilinear", 2), 2, 1, strip_rows=2, threads=2)
+    p = _plan(x, make_kernel("bilinear", 2), 2, 1, strip_rows=2, threads=2)
     seen = []
 
     def sink(o0, strip):
@@ -229,9 +235,9 @@ def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        for _ in plan.run(sink=sink):
+        for _ in p.run(sink=sink):
             pass
-    assert len(plan.strips()) == 200 and len(seen) <= 12  # the window in flight, not all 200
+    assert len(p.strips()) == 200 and len(seen) <= 12  # the window in flight, not all 200
 
 
 # ---------------------------------------------------------------------------- the pieces
@@ -246,12 +252,12 @@ def test_the_cost_model_picks_terms_for_small_kernels_and_gemm_for_large_ones():
 
 def test_a_separable_kernel_is_one_term():
     x = np.zeros((8, 8), np.float32)
-    plan = _plan(x, make_kernel("bilinear", 2), 2, 1, method="terms")
-    assert len(plan.terms) == 1
+    p = _plan(x, make_kernel("bilinear", 2), 2, 1, method="terms")
+    assert len(p.unit.terms) == 1
     same = np.stack([make_kernel("bilinear", 2)] * 3)  # one kernel per channel, all equal: shared
-    assert len(_plan(np.zeros((8, 8, 3)), same, 2, 1, method="terms").terms) == 1
-    plan = _plan(x, np.random.default_rng(0).random((4, 4)), 2, 1, method="terms")
-    assert len(plan.terms) == 4  # one per kernel row
+    assert len(_plan(np.zeros((8, 8, 3)), same, 2, 1, method="terms").unit.terms) == 1
+    p = _plan(x, np.random.default_rng(0).random((4, 4)), 2, 1, method="terms")
+    assert len(p.unit.terms) == 4  # one per kernel row
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -285,27 +291,24 @@ def test_axis_taps_and_sources():
     assert ax.taps == (((0, 0), (2, 1), (4, 2)), ((1, 0), (3, 1)))
     assert ax.reach == 2
     assert ax.source(-3, 5).tolist() == [-1, 2, 1, 0, 1, 2, 1, -1]
-    assert _runs(ax.source(-3, 5)) == [(0, 1, -1), (1, 2, 2), (2, 3, 1), (3, 6, 0), (6, 7, 1), (7, 8, -1)]
+    assert runs(ax.source(-3, 5)) == [(0, 1, -1), (1, 2, 2), (2, 3, 1), (3, 6, 0), (6, 7, 1), (7, 8, -1)]
 
 
-def test_kernels_too_large_to_set_up_take_the_plain_method(monkeypatch):
+def test_kernels_too_large_to_set_up_take_the_plain_method():
     """Weight rows and product matrices grow with the kernel (a 1000x1000 kernel would need
     GBs); past SETUP_BYTES the plan computes tap by tap, which builds nothing."""
-    from deconv_cli import engine
-
     rng = np.random.default_rng(8)
     x, k = rng.standard_normal((5, 4, 2)), rng.standard_normal((2, 30, 20))
     assert _plan(x, k, 1, 3).method != "taps"
-    monkeypatch.setattr(engine, "SETUP_BYTES", 1000)
-    plan = _plan(x, k, 1, 3)
-    assert plan.method == "taps"
+    small = _plan(x, k, 1, 3, setup_bytes=1000)
+    assert small.method == "taps"
     want = per_channel_reference(x, k, ((1, 1), (3, 3), (0, 0), (1, 1)))
-    np.testing.assert_allclose(plan.compute_image(), want, atol=1e-10 * np.abs(want).max())
+    np.testing.assert_allclose(small.compute_image(), want, atol=1e-10 * np.abs(want).max())
 
 
 def test_plan_refuses_an_unknown_method():
     with pytest.raises(ValueError):
-        Plan(np.zeros((2, 2, 1)), np.ones((1, 2, 2)), *(Axis(2, 2, 1, 1, 0, 3),) * 2, np.float32, method="fft")
+        engine.plan(np.zeros((2, 2, 1)), np.ones((1, 2, 2)), *(Axis(2, 2, 1, 1, 0, 3),) * 2, np.float32, method="fft")
 
 
 def test_crop_that_leaves_nothing_is_refused():

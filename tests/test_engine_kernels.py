@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from oracle import reference
 
-from deconv_cli.core import _plan
+from deconv_cli.core import Geometry, plan
 from deconv_cli.kernels import make_kernel
 
 
-@pytest.mark.parametrize("method", ["taps", "terms", "gemm"])
+@pytest.mark.parametrize("method", ["taps", "terms", "gemm", "planes"])
 @pytest.mark.parametrize("name", ["nearest", "bilinear", "bicubic", "lanczos2", "lanczos3", "gaussian:sigma=1.3"])
 @pytest.mark.parametrize("s", [1, 2, 3, 5])
 def test_each_method_on_each_builtin_kernel(method, name, s):
@@ -19,5 +19,5 @@ def test_each_method_on_each_builtin_kernel(method, name, s):
     x = np.random.default_rng(s).random((9, 7))
     p = (k.shape[0] - s) // 2
     want = reference(x, k, (s, s), (p, p), (0, 0), (1, 1))
-    got = _plan(x, k, s, p, dtype=np.float64, method=method).compute().reshape(want.shape)
+    got = plan(x, k, Geometry.of(s, p), dtype=np.float64, method=method).compute().reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)

@@ -470,15 +470,15 @@ def test_hopper(name):
 
 EXT = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif",
        "PPM": ".ppm", "TGA": ".tga"}  # fmt: skip
-SUPPORTED = [(fmt, depth, ch) for fmt, caps in imageio._CAPS.items() for depth, chs in caps.items() for ch in chs]
+SUPPORTED = [(fmt, depth, ch) for fmt, caps in imageio.CAPS.items() for depth, chs in caps.items() for ch in chs]
 LOSSY = ("JPEG", "GIF")
 ALL_DEPTHS = (8, 16, 32, "float")
 UNSUPPORTED = [
     (fmt, depth, ch)
-    for fmt in imageio._CAPS
+    for fmt in imageio.CAPS
     for depth in ALL_DEPTHS
     for ch in ("L", "LA", "RGB", "RGBA")
-    if ch not in imageio._CAPS[fmt].get(depth, ())
+    if ch not in imageio.CAPS[fmt].get(depth, ())
 ]
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from deconv_cli.cli import app
 from deconv_cli.core import auto_crop, border_means, coverage, size_math
-from deconv_cli.pipeline import Params, inspect_image
+from deconv_cli.pipeline import inspect_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_images"
@@ -104,7 +104,7 @@ def test_border_means_by_hand():
 
 
 def test_synthetic_bilinear_stride2_numbers():
-    d = inspect_image(None, size=(16, 16), kernel="bilinear", params=Params.parse("2", "0")).as_dict()
+    d = inspect_image(None, size=(16, 16), kernel="bilinear", stride="2", padding="0").as_dict()
     assert d["output"] == {"height": 34, "width": 34}
     assert d["phases"][0]["sums"] == [[1.0, 1.0], [1.0, 1.0]] and not d["checkerboard"]
     pts = {p["where"]: p for p in d["coverage"]["points"]}
@@ -135,11 +135,11 @@ def inspect_image_with(kernel: np.ndarray, size, stride, padding) -> dict:
     with tempfile.TemporaryDirectory() as td:
         path = Path(td) / "k.npy"
         np.save(path, kernel)
-        return inspect_image(None, size=size, kernel=str(path), params=Params.parse(stride, padding)).as_dict()
+        return inspect_image(None, size=size, kernel=str(path), stride=stride, padding=padding).as_dict()
 
 
 def test_alpha_border_counts_as_darker_as_it_looks():
-    d = inspect_image(SAMPLES / "horse.png", kernel="bilinear", params=Params.parse("2", "1")).as_dict()
+    d = inspect_image(SAMPLES / "horse.png", kernel="bilinear", stride="2", padding="1").as_dict()
     assert d["input"]["channels"] == "RGBA"
     # premultiplied colour keeps its value at the border, alpha fades: the visible intensity drops
     assert all(s["ratio_vs_replicate"] == pytest.approx(0.75) for s in d["bands"]["sides"])

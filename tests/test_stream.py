@@ -27,16 +27,15 @@ from deconv_cli import conv_transpose2d, upsample
 from deconv_cli.core import auto_crop, size_math
 from deconv_cli.imageio import (
     PngStream,
-    _adler32_combine,
-    _write_png,
     load_image,
     save_image,
     storage_dtype,
     store,
     to_storage,
 )
+from deconv_cli.imageio.pngstream import adler32_combine, write_png
 from deconv_cli.kernels import load_kernel
-from deconv_cli.pipeline import Params, upsample_file
+from deconv_cli.pipeline import upsample_file
 
 CHANNELS = ["L", "LA", "RGB", "RGBA"]
 
@@ -92,7 +91,7 @@ def test_whole_array_png_uses_many_pieces_and_threads():
     rng = np.random.default_rng(1)
     stored = rng.integers(0, 256, (700, 600, 3)).astype(np.uint8)  # > 1 MB: several pieces
     f = io.BytesIO()
-    _write_png(f, stored, "RGB", 8, 1, {"dpi": (96.0, 96.0)})
+    write_png(f, stored, "RGB", 8, 1, {"dpi": (96.0, 96.0)})
     pil, ref = decode_both(f.getvalue())
     np.testing.assert_array_equal(ref, stored)
     np.testing.assert_array_equal(pil, stored)
@@ -102,12 +101,12 @@ def test_whole_array_png_uses_many_pieces_and_threads():
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300), st.binary(max_size=300))
 def test_adler32_combine_equals_the_checksum_of_the_concatenation(a, b):
-    assert _adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
 
 
 def test_adler32_combine_on_long_pieces():
     a, b = bytes(range(256)) * 1000, bytes(reversed(range(256))) * 777
-    assert _adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
 
 
 # ---------------------------------------------------------------------------- storage conversion
@@ -151,12 +150,12 @@ def test_store_of_integers_clips_without_rounding():
 # ---------------------------------------------------------------------------- the pipeline
 
 
-def whole_array_result(src, kernel, params, *, alpha, edge, crop, depth):
+def whole_array_result(src, kernel, stride, padding, *, alpha, edge, crop, depth):
     """The pipeline's job done the direct way: the whole float result, cropped, scaled, saved."""
     image = load_image(src)
-    k = load_kernel(kernel, params.stride)
-    params.resolve_same(k.shape)
-    args = (params.stride, params.padding, params.output_padding, params.dilation)
+    k = load_kernel(kernel, stride)
+    rows, cols = size_math(image.size, k.shape[-2:], stride, padding)  # resolves "same"
+    args = (stride, (rows.padding, cols.padding), (rows.output_padding, cols.output_padding), 1)
     premultiply = alpha == "premultiply" and image.alpha_channel is not None
     if premultiply:
         result = upsample(image.array, k, *args, alpha_channel=image.alpha_channel, alpha_max=image.alpha_max, edge=edge)
@@ -214,8 +213,8 @@ def test_pipeline_writes_what_the_whole_array_gives(samples, tmp_path, monkeypat
     monkeypatch.setenv("DECONV_THREADS", "2")
     src = samples[name]
     dst = tmp_path / f"out{ext}"
-    outcome = upsample_file(src, dst, kernel=kernel, params=Params.parse(stride, padding), alpha=alpha, edge=edge, crop=crop, depth=depth)
-    image, result, out_depth = whole_array_result(src, kernel, Params.parse(stride, padding), alpha=alpha, edge=edge, crop=crop, depth=depth)
+    outcome = upsample_file(src, dst, kernel=kernel, stride=stride, padding=padding, alpha=alpha, edge=edge, crop=crop, depth=depth)
+    image, result, out_depth = whole_array_result(src, kernel, stride, padding, alpha=alpha, edge=edge, crop=crop, depth=depth)
     if ext == ".npy":
         got = np.load(dst)
         assert got.dtype == np.float32
@@ -239,7 +238,7 @@ def test_pipeline_peak_memory_is_far_below_one_float_output(tmp_path, monkeypatc
     float_output = 3000 * 3000 * 3 * 4
     tracemalloc.start()
     try:
-        upsample_file(src, tmp_path / "big_x2.png", kernel="bilinear", params=Params.parse("2", "1"))
+        upsample_file(src, tmp_path / "big_x2.png", kernel="bilinear", stride="2", padding="1")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

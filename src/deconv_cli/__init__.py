@@ -28,23 +28,40 @@ _EXPORTS = {
     "size_math": "core",
     "phase_sums": "core",
     "coverage": "core",
+    "plan": "core",
+    "Geometry": "core",
     "load_kernel": "kernels",
     "open_kernel": "kernels",
     "make_kernel": "kernels",
     "load_image": "imageio",
     "save_image": "imageio",
     "ImageData": "imageio",
+    "Settings": "pipeline",
     "upsample_file": "pipeline",
     "inspect_image": "pipeline",
 }
 
-__all__ = ["DeconvError", "__version__", *_EXPORTS]
+__all__ = [
+    "DeconvError", "Geometry", "ImageData", "Settings", "__version__", "conv_transpose2d", "conv_transpose2d_layer",
+    "coverage", "inspect_image", "load_image", "load_kernel", "make_kernel", "open_kernel", "output_size",
+    "phase_sums", "plan", "save_image", "size_math", "upsample", "upsample_file",
+]  # fmt: skip
 
 if TYPE_CHECKING:
-    from .core import conv_transpose2d, conv_transpose2d_layer, coverage, output_size, phase_sums, size_math, upsample
+    from .core import (
+        Geometry,
+        conv_transpose2d,
+        conv_transpose2d_layer,
+        coverage,
+        output_size,
+        phase_sums,
+        plan,
+        size_math,
+        upsample,
+    )
     from .imageio import ImageData, load_image, save_image
     from .kernels import load_kernel, make_kernel, open_kernel
-    from .pipeline import inspect_image, upsample_file
+    from .pipeline import Settings, inspect_image, upsample_file
 
 
 def main() -> None:

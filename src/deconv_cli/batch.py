@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cpus import available_cpus
 from .errors import DeconvError
-from .pipeline import DEFAULT_MAX_PIXELS
+from .pipeline import Settings, default_output, output_suffix, process
 
 #: Extensions picked up from directories (explicit file arguments are read whatever their name).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm", ".pnm", ".pbm", ".tga")
@@ -99,16 +100,20 @@ def _kernel_label(kernel: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "kernel"
 
 
-def output_name(src: str, template: str, *, stride_label: str, kernel: str) -> str:
-    """Fill a ``--name`` template for one input.
+def output_name(src: str, template: str, *, stride: str, kernel: str) -> str:
+    """Fill a ``--name`` template for one input (``stride``: :attr:`Geometry.label`, ``kernel``: the spec).
 
-    >>> output_name("shots/cat.gif", "{parent}_{stem}_x{stride}_{kernel}{ext}", stride_label="2", kernel="k/bilinear.npy")
+    >>> output_name("shots/cat.gif", "{parent}_{stem}_x{stride}_{kernel}{ext}", stride="2", kernel="k/bilinear.npy")
     'shots_cat_x2_bilinear.png'
     """
-    from .pipeline import output_suffix
-
     p = Path(src)
-    values = {"stem": p.stem, "ext": output_suffix(p), "parent": p.resolve().parent.name, "stride": stride_label, "kernel": _kernel_label(kernel)}
+    values = {
+        "stem": p.stem,
+        "ext": output_suffix(p),
+        "parent": p.resolve().parent.name,
+        "stride": stride,
+        "kernel": _kernel_label(kernel),
+    }
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as e:
@@ -124,28 +129,6 @@ class Job:
     src: str
     dst: str
     index: int = 0
-
-
-@dataclass
-class Options:
-    """Everything :func:`run_job` needs besides the job (picklable, sent to every worker)."""
-
-    kernel: str = "bilinear"
-    stride: str = "2"
-    padding: str = "0"
-    output_padding: str = "0"
-    dilation: str = "1"
-    alpha: str = "premultiply"
-    edge: str = "zero"
-    crop: str = "none"
-    dtype: str = "float32"
-    depth: int | str | None = None
-    compress: int | None = None
-    overwrite: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    groups: int | None = None
-    bias: str | None = None
-    two_pass: bool = False
 
 
 @dataclass
@@ -184,8 +167,7 @@ def plan(
     out_dir: str | None,
     name: str | None,
     output: str | None,
-    stride_label: str,
-    kernel: str,
+    settings: Settings,
     shard: tuple[int, int] = (0, 1),
     overwrite: bool = False,
 ) -> list[Job]:
@@ -203,6 +185,7 @@ def plan(
         raise DeconvError("give either -o/--output or --out-dir/--name, not both", usage=True)
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise DeconvError(f"--out-dir {out_dir}: exists and is not a directory", usage=True)
+    label, kernel = settings.geometry.label, settings.kernel.source
     i, n = shard
     jobs = []
     for k, src in enumerate(files):
@@ -213,13 +196,11 @@ def plan(
         elif src == STDIO:
             if out_dir is None and name is None:
                 raise DeconvError("reading an image from stdin (-) needs -o FILE, -o - or --out-dir", usage=True)
-            dst = str(Path(out_dir or ".") / output_name("stdin.png", name or "{stem}{ext}", stride_label=stride_label, kernel=kernel))
+            dst = str(Path(out_dir or ".") / output_name("stdin.png", name or "{stem}{ext}", stride=label, kernel=kernel))
         elif out_dir is None and name is None:
-            from .pipeline import default_output, Params
-
-            dst = str(default_output(src, Params.parse(stride_label.replace("x", ","))))
+            dst = str(default_output(src, label))
         else:
-            filled = output_name(src, name or "{stem}{ext}", stride_label=stride_label, kernel=kernel)
+            filled = output_name(src, name or "{stem}{ext}", stride=label, kernel=kernel)
             dst = str(Path(out_dir) / filled) if out_dir is not None else str(Path(src).parent / filled)
         jobs.append(Job(src, dst, k))
     seen: dict[str, str] = {}
@@ -273,19 +254,11 @@ def _worker_init(threads: int | None = None) -> None:
     signal.signal(signal.SIGTERM, _worker_sigterm)
 
 
-def run_job(job: Job, opts: Options) -> FileResult:
+def run_job(job: Job, settings: Settings) -> FileResult:
     """Process one file; every failure becomes a ``failed`` result, never an exception."""
     t0 = time.perf_counter()
     try:
-        from .pipeline import Params, upsample_file
-
-        params = Params.parse(opts.stride, opts.padding, opts.output_padding, opts.dilation)
-        out = upsample_file(
-            job.src, job.dst, kernel=opts.kernel, params=params, alpha=opts.alpha, edge=opts.edge, crop=opts.crop,
-            dtype=opts.dtype, depth=opts.depth, compress=opts.compress, overwrite=opts.overwrite, max_pixels=opts.max_pixels,
-            groups=opts.groups, bias=opts.bias, two_pass=opts.two_pass,
-        )  # fmt: skip
-        d = out.as_dict()
+        d = process(job.src, job.dst, settings).as_dict()
         return FileResult(
             job.src, job.dst, "ok", None, time.perf_counter() - t0,
             [d["input"]["height"], d["input"]["width"]], [d["output"]["height"], d["output"]["width"]], d, d["warnings"],
@@ -322,17 +295,17 @@ def _mp_context():
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def run_local(jobs: list[Job], opts: Options, workers: int) -> Iterator[FileResult]:
+def run_local(jobs: list[Job], settings: Settings, workers: int) -> Iterator[FileResult]:
     """Results in completion order; one process per worker (in-process for one worker or one job)."""
     if workers <= 1 or len(jobs) <= 1:
         for j in jobs:
-            yield run_job(j, opts)
+            yield run_job(j, settings)
         return
     n = min(workers, len(jobs))
     pool = _mp_context().Pool(processes=n, initializer=_worker_init, initargs=(max(1, default_workers() // n),))
     finished = False
     try:
-        for res in pool.imap_unordered(_run_job_args, [(j, opts) for j in jobs]):
+        for res in pool.imap_unordered(_run_job_args, [(j, settings) for j in jobs]):
             yield res
         finished = True
     finally:
@@ -343,7 +316,7 @@ def run_local(jobs: list[Job], opts: Options, workers: int) -> Iterator[FileResu
         pool.join()
 
 
-def _run_job_args(args: tuple[Job, Options]) -> FileResult:
+def _run_job_args(args: tuple[Job, Settings]) -> FileResult:
     global _IN_TASK
     _IN_TASK = True
     try:
@@ -354,19 +327,21 @@ def _run_job_args(args: tuple[Job, Options]) -> FileResult:
         _IN_TASK = False
 
 
-def run_dask(jobs: list[Job], opts: Options, scheduler: str) -> Iterator[FileResult]:
-    """Each file a task on a Dask distributed cluster; failures come back per file, as locally."""
+def run_dask(jobs: list[Job], settings: Settings, scheduler: str, timeout: float = 10.0) -> Iterator[FileResult]:
+    """Each file a task on a Dask distributed cluster; failures come back per file, as locally.
+
+    ``timeout``: seconds to wait for the scheduler to answer."""
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise DeconvError("--scheduler needs Dask distributed: pip install 'deconv-cli[dask]'") from None
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as e:
-        raise DeconvError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        raise DeconvError(f"--scheduler {scheduler}: cannot connect within {timeout:g} s ({e})") from None
     futures = []
     try:
-        job_of = {client.submit(run_job, j, opts, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False): j for j in jobs}
+        job_of = {client.submit(run_job, j, settings, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False): j for j in jobs}
         futures = list(job_of)
         for fut in as_completed(futures):
             try:
@@ -382,10 +357,11 @@ def run_dask(jobs: list[Job], opts: Options, scheduler: str) -> Iterator[FileRes
 
 def run_batch(
     jobs: list[Job],
-    opts: Options,
+    settings: Settings,
     *,
     workers: int = 1,
     scheduler: str | None = None,
+    scheduler_timeout: float = 10.0,
     skip_existing: bool = False,
     fail_fast: bool = False,
     on_result: Callable[[FileResult], None] = lambda r: None,
@@ -410,7 +386,7 @@ def run_batch(
     if main_thread:
         for s in previous:
             signal.signal(s, _raise_interrupted)
-    results = run_dask(todo, opts, scheduler) if scheduler else run_local(todo, opts, workers)
+    results = run_dask(todo, settings, scheduler, scheduler_timeout) if scheduler else run_local(todo, settings, workers)
     try:
         for res in results:
             counts[res.status] += 1
@@ -438,6 +414,4 @@ def _in_main_thread() -> bool:
 
 def default_workers() -> int:
     """CPUs this process may use."""
-    from .engine import available_cpus
-
     return available_cpus()

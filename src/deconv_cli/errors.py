@@ -12,3 +12,12 @@ class DeconvError(Exception):
     def __init__(self, message: str, *, usage: bool = False):
         super().__init__(message)
         self.usage = usage
+
+
+def one_line(text: object) -> str:
+    """A message (Pillow's, pypng's, numpy's, the OS's) on one line, without a trailing full stop.
+
+    >>> one_line("bad  thing\\n happened.")
+    'bad thing happened'
+    """
+    return " ".join(str(text).split()).rstrip(".")

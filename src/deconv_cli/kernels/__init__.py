@@ -22,20 +22,33 @@ kernel per channel) or 4-D ``(C_in, C_out/groups, kh, kw)``, PyTorch's
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core import Pair
 from ..errors import DeconvError
-from .builtin import BUILTIN, FILTERS, MAX_KERNEL_TAPS, bilinear_1d, intended_padding, kernel_1d, make_kernel, parse_builtin
+from .builtin import (
+    BUILTIN,
+    FILTERS,
+    MAX_KERNEL_TAPS,
+    bilinear_1d,
+    build,
+    intended_padding,
+    kernel_1d,
+    make_kernel,
+    parse_builtin,
+)
 from .formats import FILE_SUFFIXES, NAMED_SUFFIXES, parse_inline, read_file, to_bytes, to_inline
+from .layer import Layer, load_bias, make_layer
+from .source import exists, split_member
 
 __all__ = [
-    "BUILTIN", "FILTERS", "FILE_SUFFIXES", "MAX_KERNEL_TAPS", "Kernel", "bilinear_1d", "intended_padding",
-    "kernel_1d", "kernel_to_bytes", "load_bias", "load_kernel", "make_kernel", "open_kernel", "save_kernel",
-    "to_inline", "validate_kernel",
+    "BUILTIN", "FILTERS", "FILE_SUFFIXES", "MAX_KERNEL_TAPS", "Kernel", "Layer", "bilinear_1d", "intended_padding",
+    "kernel_1d", "kernel_to_bytes", "load_bias", "load_kernel", "make_kernel", "make_layer", "open_kernel",
+    "open_run_kernel", "save_kernel", "to_inline", "validate_kernel",
 ]  # fmt: skip
 
 
@@ -53,11 +66,14 @@ class Kernel:
         source.
     source : str
         The spec as given, for messages.
+    layer : Layer or None
+        For a 4-D weight used as a learned layer: its groups and bias.
     """
 
     weight: np.ndarray
     offset: float = 0.0
     source: str = ""
+    layer: Layer | None = None
 
 
 def validate_kernel(k, source: str) -> np.ndarray:
@@ -81,23 +97,6 @@ def validate_kernel(k, source: str) -> np.ndarray:
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DeconvError(f"kernel {source}: holds {int(bad.sum())} NaN/infinite value(s), the first at index {where}")
     return k
-
-
-def _exists(path: Path) -> bool:
-    """Path.exists that says False for names the OS refuses (a long inline kernel string is not a path)."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
-def _split_member(spec: str) -> tuple[Path, str | None]:
-    path = Path(spec)
-    if not _exists(path) and ":" in spec:
-        head, _, member = spec.rpartition(":")
-        if head and _exists(Path(head)):
-            return Path(head), member
-    return path, None
 
 
 def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel:
@@ -124,11 +123,15 @@ def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel
     >>> open_kernel("0.5,1,0.5").weight.tolist()
     [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
     """
-    text = os.fspath(spec)
+    return _open(os.fspath(spec), lambda name: make_kernel(name, stride))
+
+
+def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
+    """:func:`open_kernel`, with ``builtin(name)`` making a built-in kernel."""
     if not text.strip():
         raise DeconvError("kernel: empty name; give a kernel file or a built-in name", usage=True)
-    path, member = _split_member(text)
-    if _exists(path):
+    path, member = split_member(text)
+    if exists(path):
         if path.is_dir():
             raise DeconvError(f"kernel {path}: is a directory, not a kernel file")
         try:
@@ -137,7 +140,7 @@ def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel
             raise DeconvError(f"kernel {path}: permission denied") from None
         return Kernel(validate_kernel(k, str(path) + (f":{member}" if member else "")), offset, text)
     if parse_builtin(text) is not None:
-        return Kernel(make_kernel(text, stride), 0.0, text)
+        return Kernel(builtin(text), 0.0, text)
     inline = parse_inline(text)
     if inline is not None:
         k = np.outer(inline, inline) if inline.ndim == 1 else inline
@@ -147,6 +150,13 @@ def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel
         "or an inline kernel (WxH:v,v,... or a,b,c,...)",
         usage=True,
     )
+
+
+def open_run_kernel(spec: str | os.PathLike, stride: Pair, *, groups: int | None = None, bias: str | None = None) -> Kernel:
+    """The kernel of a run, resolved once: :func:`open_kernel` for a checked stride, with the
+    :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight."""
+    kern = _open(os.fspath(spec), lambda name: build(name, stride))
+    return replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec)))
 
 
 def load_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> np.ndarray:
@@ -182,51 +192,6 @@ def load_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> np.nda
     (2, 3)
     """
     return open_kernel(spec, stride).weight
-
-
-def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
-    """A learned layer's bias: ``channels`` numbers from a file (``FILE[:NAME]``), an inline list or one number.
-
-    A text file may hold them as one row or one column.
-
-    >>> load_bias("0.1,0.2,0.3", 3).tolist()
-    [0.1, 0.2, 0.3]
-    >>> load_bias("-0.5", 1).tolist()
-    [-0.5]
-    """
-    text = os.fspath(spec)
-    path, member = _split_member(text)
-    source = text
-    from_file = _exists(path) and not path.is_dir()
-    if from_file:
-        try:
-            b, offset = read_file(path, member)
-        except PermissionError:
-            raise DeconvError(f"bias {path}: permission denied") from None
-        if offset:
-            raise DeconvError(f"bias {text}: a .mat offset has no meaning for a bias; give the numbers alone")
-    else:
-        b = parse_inline(text)
-        if b is None:
-            try:
-                b = np.array([float(text)])
-            except ValueError:
-                raise DeconvError(f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True) from None
-    b = np.asarray(b)
-    if b.dtype.kind not in "biuf":
-        raise DeconvError(f"bias {source}: holds {b.dtype} values, not real numbers")
-    if b.ndim == 2 and 1 in b.shape:
-        b = b.ravel()
-    if b.shape != (channels,):
-        raise DeconvError(
-            f"bias {source}: holds shape {b.shape} but the layer has {channels} output channel(s); "
-            f"a bias is one number per output channel, shape ({channels},)",
-            usage=not from_file,
-        )
-    b = b.astype(np.float64)
-    if not np.all(np.isfinite(b)):
-        raise DeconvError(f"bias {source}: holds NaN or infinite values", usage=not from_file)
-    return b
 
 
 def kernel_to_bytes(kernel: np.ndarray, suffix: str, *, name: str | None = None, offset: float = 0.0) -> bytes:

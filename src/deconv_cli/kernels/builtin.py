@@ -248,6 +248,12 @@ def make_kernel(name: str, stride: int | Pair | str = 2, **params: float) -> np.
     sy, sx = as_pair(stride, "stride")
     if sy < 1 or sx < 1:
         raise DeconvError(f"stride must be >= 1 to build a kernel, got {sy},{sx}", usage=True)
+    return build(name, (sy, sx), **params)
+
+
+def build(name: str, stride: Pair, **params: float) -> np.ndarray:
+    """:func:`make_kernel` for a stride already checked (a run's :class:`~deconv_cli.core.Geometry`)."""
+    sy, sx = stride
     rows = kernel_1d(name, sy, **params)
     cols = rows if sx == sy else kernel_1d(name, sx, **params)
     if rows.size * cols.size > MAX_KERNEL_TAPS:

@@ -1,0 +1,10 @@
+"""The ``deconv`` command: parses once into typed values, calls the library, formats, exits.
+
+:mod:`.app` holds the Typer apps and what every command shares; each command module
+registers its commands on them when imported.
+"""
+
+from . import commands, upsample  # noqa: F401  (registers the commands)
+from .app import app, kernel_app, main
+
+__all__ = ["app", "kernel_app", "main"]

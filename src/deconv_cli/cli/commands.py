@@ -1,0 +1,263 @@
+"""``deconv size``, ``deconv inspect`` and ``deconv kernel show|make|convert``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import DeconvError
+from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, Alpha
+from .app import (
+    KERNEL_HELP,
+    DilationOpt,
+    JsonOpt,
+    OutPadOpt,
+    PaddingOpt,
+    SamePaddingOpt,
+    StrideOpt,
+    app,
+    failures,
+    kernel_app,
+    say,
+    show,
+)
+
+
+@app.command()
+def size(
+    image: Annotated[Optional[Path], typer.Argument(help="Image whose size to use (only its header is read).")] = None,
+    input_size: Annotated[
+        Optional[str], typer.Option("--input-size", "-i", help="Input size instead of an image: N or ROWS,COLS.")
+    ] = None,
+    kernel: Annotated[
+        Optional[str], typer.Option("--kernel", "-k", help="Kernel file or built-in name whose size to use. [default: bilinear]")
+    ] = None,
+    kernel_size: Annotated[Optional[str], typer.Option("--kernel-size", help="Kernel size instead of a kernel: N or ROWS,COLS.")] = None,
+    stride: StrideOpt = DEFAULT_STRIDE,
+    padding: PaddingOpt = "0",
+    output_padding: OutPadOpt = "0",
+    dilation: DilationOpt = "1",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the output-size math, N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1, without touching pixels.
+
+    Example: deconv size --input-size 3 --kernel-size 3 --stride 1
+    """
+    with failures():
+        from .. import report
+        from ..core import Geometry, as_pair
+        from ..imageio import image_size
+        from ..kernels import open_kernel
+
+        geometry = Geometry.of(stride, padding, output_padding, dilation)  # parameter errors before any file is read
+        if (image is None) == (input_size is None):
+            raise DeconvError("give either an IMAGE or --input-size, not both or neither", usage=True)
+        if kernel is not None and kernel_size is not None:
+            raise DeconvError("give either --kernel or --kernel-size, not both", usage=True)
+        n_in = image_size(image) if image is not None else as_pair(input_size, "input size")
+        if kernel_size is not None:
+            k = as_pair(kernel_size, "kernel size")
+        else:
+            shape = open_kernel(kernel or DEFAULT_KERNEL, geometry.stride).weight.shape
+            k = (shape[-2], shape[-1])
+        axes = geometry.axes(n_in, k)
+        if as_json:
+            print(json.dumps({"image": str(image) if image else None, "axes": [a.as_dict() for a in axes],
+                              "output": [axes[0].n_out, axes[1].n_out]}))  # fmt: skip
+        else:
+            show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+@app.command("inspect")
+def inspect_cmd(
+    image: Annotated[Optional[Path], typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image.")] = None,
+    kernel: Annotated[
+        str,
+        typer.Option(
+            "--kernel", "-k",
+            help=KERNEL_HELP,
+        ),
+    ] = DEFAULT_KERNEL,
+    stride: StrideOpt = DEFAULT_STRIDE,
+    padding: SamePaddingOpt = "0",
+    output_padding: OutPadOpt = "0",
+    dilation: DilationOpt = "1",
+    size: Annotated[
+        Optional[str],
+        typer.Option("--size", help="Inspect a synthetic constant grey image of WIDTHxHEIGHT (or N) instead of IMAGE: the kernel's pure edge effect."),
+    ] = None,
+    report_dir: Annotated[
+        Optional[Path],
+        typer.Option("--report", help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).")
+    ] = None,
+    alpha: Annotated[
+        Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
+    ] = Alpha.premultiply,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what a kernel does to an image, and where: size math, stride-phase sums and checkerboard
+    amplitude, coverage at corners/edges/interior, border-band brightness vs the interior, and the
+    crop that --crop auto would apply.
+
+    Example: deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
+
+    Example: deconv inspect --size 64x64 --kernel box3.npy --stride 2
+    """
+    with failures():
+        from .. import report
+        from ..core import Geometry
+        from ..kernels import open_kernel
+        from ..pipeline import inspect, parse_size
+
+        geometry = Geometry.of(stride, padding, output_padding, dilation)
+        dims = parse_size(size) if size is not None else None
+        if report_dir is not None:
+            from ..report.pictures import _matplotlib
+
+            _matplotlib()  # a missing extra is reported before any work
+        if (image is None) == (dims is None):
+            raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
+        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha)
+        d = ins.as_dict()
+        if report_dir is not None:
+            from ..report.pictures import write_report
+
+            files = write_report(report_dir, ins, overwrite=overwrite)
+            d["files"] = files
+            say(f"deconv: wrote report: {files['html']} (open it in a browser)")
+        if as_json:
+            print(json.dumps(d))
+        else:
+            show((lambda: report.inspect_table(d), report.inspect_lines(d)), stderr=False)
+
+
+# --------------------------------------------------------------------------- kernel show / make
+
+
+@kernel_app.command("show")
+def kernelshow(
+    kernel: Annotated[str, typer.Argument(help="Kernel file or built-in name.")],
+    stride: StrideOpt = DEFAULT_STRIDE,
+    dilation: DilationOpt = "1",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a kernel, its sum, its per-phase sums for STRIDE, and whether it draws a checkerboard.
+
+    Example: deconv kernel show kernels/bilinear.npy --stride 2
+    """
+    with failures():
+        from rich.console import Group
+
+        from .. import report
+        from ..core import Geometry, phase_sums
+        from ..kernels import open_kernel
+
+        geometry = Geometry.of(stride, 0, 0, dilation)
+        s, d = geometry.stride, geometry.dilation
+        kern = open_kernel(kernel, s)
+        k = kern.weight
+        planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
+        phases = [phase_sums(p, s, d) for p in planes]
+        if as_json:
+            print(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}))
+            return
+        tables, lines = [], []
+        for c, (plane, ph) in enumerate(zip(planes, phases)):
+            name = f"{kernel}" + (f" channel {c}" if k.ndim == 3 else "")
+            name += f" in {c // k.shape[1]} out {c % k.shape[1]}" if k.ndim == 4 else ""
+            tables += [
+                report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"),
+                report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
+                report.verdict(ph),
+            ]
+            lines += [f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"]
+            lines += report.matrix_lines(plane)
+            lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
+            lines += [report.verdict(ph)]
+        if kern.offset:  # a libvips .mat offset
+            tables.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
+            lines.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
+        show((Group(*tables), lines), stderr=False)
+
+
+@kernel_app.command("make")
+def kernel_make(
+    name: Annotated[
+        str,
+        typer.Argument(help="Built-in kernel: nearest, bilinear, bicubic[:a=A], lanczos2, lanczos3 or gaussian[:sigma=S]."),
+    ],
+    stride: StrideOpt = DEFAULT_STRIDE,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Generate a built-in kernel for STRIDE and write it to a file.
+
+    Example: deconv kernel make bilinear --stride 3 -o kernels/bilinear_s3.npy
+    """
+    with failures():
+        from ..imageio import atomic_write
+        from ..kernels import intended_padding, kernel_to_bytes, make_kernel
+
+        k = make_kernel(name, stride)
+        if output is None:
+            sys.stdout.write(kernel_to_bytes(k, ".txt").decode())
+            return
+        data = kernel_to_bytes(k, output.suffix)
+        atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
+        py, px = intended_padding(name, stride)
+        say(f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; --padding {py},{px} gives exactly stride x the input")
+
+
+@kernel_app.command("convert")
+def kernel_convert(
+    source: Annotated[str, typer.Argument(metavar="IN", help="Kernel file, built-in name or inline kernel.")],
+    dest: Annotated[
+        str,
+        typer.Argument(
+            metavar="OUT",
+            help="File to write, format from the extension (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), "
+            "or - for an inline WxH:... string on stdout.",
+        ),
+    ],
+    stride: Annotated[str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")] = "2",
+    drop_offset: Annotated[
+        bool, typer.Option("--drop-offset", help="Write a .mat kernel's weights without its offset to a format that cannot hold it.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Convert a kernel between formats: .npy, .npz, .safetensors, .txt, .csv, libvips .mat, inline strings.
+
+    Values are written exactly (float64, shortest round-trip text); a .mat
+    offset is kept in .mat files. Example: deconv kernel convert blur.mat blur.safetensors:weight
+    """
+    with failures():
+        from ..kernels import open_kernel, save_kernel, to_inline
+
+        kern = open_kernel(source, stride)
+        offset = 0.0 if drop_offset else kern.offset
+        if dest == "-":
+            if offset:
+                raise DeconvError(f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset", usage=True)
+            print(to_inline(kern.weight))
+            return
+        if offset and not dest.lower().endswith(".mat"):
+            raise DeconvError(
+                f"kernel {source} has offset {offset:g}, which only a .mat file can hold; write .mat or pass --drop-offset",
+                usage=True,
+            )
+        path = save_kernel(kern.weight, dest, offset=offset, overwrite=overwrite)
+        shape = "x".join(str(n) for n in kern.weight.shape)
+        say(f"wrote {path}: kernel {shape}" + (f", offset {offset:g}" if offset else ""))
+
+

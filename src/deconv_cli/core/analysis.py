@@ -1,0 +1,370 @@
+"""What a kernel does where: stride-phase sums, the taps and weight reaching each output
+pixel, the border that gets fewer of them, and the factors that make up for it.
+
+One question underlies all of it: which kernel taps reach output ``o`` of an
+axis, and which of those bring a real input pixel. :class:`Reach` answers it
+per axis; :func:`interior_weight` and :func:`received_weight` turn the answer
+into kernel weight, and every user (``--edge renormalize``, ``--crop auto``,
+``deconv inspect``, :func:`coverage`) goes through them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DeconvError
+from .geometry import AxisSize, Box, as_pair, size_math
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """Per-phase kernel sums: what a constant image of value 1 becomes in the interior."""
+
+    sums: np.ndarray  # (sy, sx)
+
+    @property
+    def flat(self) -> bool:
+        """True when every phase sums alike, so a constant image comes out flat."""
+        s = self.sums
+        return bool(np.ptp(s) <= 1e-6 * max(1.0, float(np.max(np.abs(s)))))
+
+    @property
+    def amplitude(self) -> float:
+        """max/min of the phase sums (inf when the smallest is <= 0 and they differ)."""
+        lo, hi = float(self.sums.min()), float(self.sums.max())
+        if self.flat:
+            return 1.0
+        return hi / lo if lo > 0 else math.inf
+
+
+def phase_sums(kernel, stride: object = 2, dilation: object = 1) -> PhaseReport:
+    """Sum of the kernel taps that land on each stride phase of the output.
+
+    A constant image ``c`` comes out as ``c * sums[(o + p) % s]`` away from the
+    borders, so unequal sums draw a checkerboard.
+
+    Parameters
+    ----------
+    kernel : (kh, kw) array_like
+    stride, dilation : int or (int, int)
+
+    Returns
+    -------
+    PhaseReport
+        ``sums`` has shape (sy, sx); ``sums[r, c]`` gathers taps ``(u, v)``
+        with ``u*dy % sy == r`` and ``v*dx % sx == c``.
+
+    Examples
+    --------
+    >>> phase_sums(np.ones((3, 3)), 2).sums.tolist()
+    [[4.0, 2.0], [2.0, 1.0]]
+    >>> phase_sums([[0.25, 0.75, 0.75, 0.25]], (1, 2)).flat
+    True
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2:
+        raise DeconvError(f"phase sums need a 2-D kernel, got shape {k.shape}", usage=True)
+    (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    if min(sy, sx, dy, dx) < 1:
+        raise DeconvError("stride and dilation must be >= 1", usage=True)
+    rows = _of_phase(np.arange(sy), sy, dy, k.shape[0])
+    cols = _of_phase(np.arange(sx), sx, dx, k.shape[1])
+    return PhaseReport(interior_weight(rows, cols, k))
+
+
+def _of_phase(f: np.ndarray, stride: int, dilation: int, k: int) -> np.ndarray:
+    """(len(f), k) bool: tap u reaches full-grid position f from some input (``(f - u*d) % s == 0``)."""
+    return (f[:, None] - np.arange(k)[None, :] * dilation) % stride == 0
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Which kernel taps reach each output position of one axis.
+
+    Output ``o`` lies at ``f = o + start`` on the full grid, where input ``i``
+    lands through tap ``u`` at ``f = i*s + u*d``. ``of_phase[o, u]``: tap u
+    belongs to o's stride phase, so it reaches o in the interior of an image
+    large enough; ``lands[o, u]``: it also brings a real input (``0 <= i <
+    n_in``), as under zero edges. Both are (n_out, k) bool.
+
+    >>> r = Reach.of(AxisSize.compute("rows", 3, 3, stride=1))
+    >>> r.lands.sum(axis=1).tolist(), r.of_phase.sum(axis=1).tolist()
+    ([1, 2, 3, 2, 1], [3, 3, 3, 3, 3])
+    """
+
+    of_phase: np.ndarray
+    lands: np.ndarray
+
+    @classmethod
+    def of(cls, axis: AxisSize, lo: int = 0, hi: int = 0) -> Reach:
+        """The reach of ``axis``'s outputs, of the window left after cutting ``lo`` and ``hi`` from its ends."""
+        f = np.arange(lo, axis.n_out - hi) + axis.padding
+        of_phase = _of_phase(f, axis.stride, axis.dilation, axis.kernel)
+        i = (f[:, None] - np.arange(axis.kernel)[None, :] * axis.dilation) // axis.stride
+        return cls(of_phase, of_phase & (i >= 0) & (i < axis.n_in))
+
+    def complete(self, support) -> np.ndarray:
+        """(n_out,) bool: every tap in ``support`` ((k,) bool) of the output's phase lands, as in the interior."""
+        needed = self.of_phase & np.asarray(support, bool)[None, :]
+        return np.all(self.lands | ~needed, axis=1)
+
+    def rows(self, index) -> Reach:
+        """The reach of some of the outputs only."""
+        return Reach(self.of_phase[index], self.lands[index])
+
+
+def interior_weight(rows: np.ndarray | Reach, cols: np.ndarray | Reach, plane) -> np.ndarray:
+    """Kernel weight an interior pixel of each output's stride phase receives: ``(n_rows, n_cols)``.
+
+    ``rows`` and ``cols`` are :class:`Reach` (or their ``of_phase`` arrays);
+    ``plane`` is a (kh, kw) kernel (its support as 0/1 gives the tap count).
+    """
+    r = rows.of_phase if isinstance(rows, Reach) else rows
+    c = cols.of_phase if isinstance(cols, Reach) else cols
+    return r.astype(np.float64) @ np.asarray(plane, np.float64) @ c.T.astype(np.float64)
+
+
+def received_weight(rows: Reach, cols: Reach, plane) -> np.ndarray:
+    """Kernel weight that reaches each output from real input pixels, under zero edges: ``(n_rows, n_cols)``."""
+    return rows.lands.astype(np.float64) @ np.asarray(plane, np.float64) @ cols.lands.T.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What reaches each output pixel of the plain (zero-edge) operation.
+
+    ``taps`` and ``weight`` are what an output pixel receives from an image of
+    ones; ``full_taps`` and ``full_weight`` what an interior pixel of the same
+    stride phase receives. A pixel is *complete* when ``taps == full_taps``.
+    All four are (H_out, W_out) arrays of float64 (taps hold whole numbers).
+    For a per-channel kernel the weights are averaged over the channels and a
+    tap counts when it is non-zero in any channel.
+    """
+
+    taps: np.ndarray
+    full_taps: np.ndarray
+    weight: np.ndarray
+    full_weight: np.ndarray
+
+    @property
+    def complete(self) -> np.ndarray:
+        """(H_out, W_out) bool: the pixel received every tap an interior pixel of its phase gets."""
+        return self.taps >= self.full_taps
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """weight / full_weight: 1 in the interior; below 1 where a border lost positive taps.
+
+        Where the phase's interior weight is 0 the ratio is 1 if nothing arrived either, else inf.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.weight / self.full_weight
+        same = np.isclose(self.weight, self.full_weight, rtol=1e-9, atol=1e-12)
+        return np.where(same, 1.0, r)
+
+    def window(self, h: int, w: int) -> Coverage:
+        """The top-left ``h x w`` of every grid."""
+        return Coverage(self.taps[:h, :w], self.full_taps[:h, :w], self.weight[:h, :w], self.full_weight[:h, :w])
+
+
+def coverage(
+    n_in: object,
+    kernel,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    dilation: object = 1,
+) -> Coverage:
+    """Taps and kernel weight that reach every output pixel, and what the interior gets.
+
+    Parameters
+    ----------
+    n_in : int or (int, int)
+        Input size (rows, cols).
+    kernel : (kh, kw) or (C, kh, kw) array_like
+    stride, padding, output_padding, dilation : int or (int, int)
+
+    Returns
+    -------
+    Coverage
+
+    Examples
+    --------
+    >>> c = coverage(3, np.ones((3, 3)))
+    >>> c.taps[0].tolist(), c.full_taps[0].tolist()
+    ([1.0, 2.0, 3.0, 2.0, 1.0], [9.0, 9.0, 9.0, 9.0, 9.0])
+    >>> k = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
+    >>> coverage(4, k, 2, 1).ratio[0].tolist()
+    [0.5625, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.5625]
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim not in (2, 3):
+        raise DeconvError(f"coverage needs a (kh, kw) or (C, kh, kw) kernel, got shape {k.shape}", usage=True)
+    return coverage_of(size_math(n_in, k.shape[-2:], stride, padding, output_padding, dilation), k)
+
+
+def coverage_of(axes: tuple[AxisSize, AxisSize], kernel) -> Coverage:
+    """:func:`coverage` from the size math of both axes (a same padding's trim not cut)."""
+    k = np.asarray(kernel, dtype=np.float64)
+    planes = k[None] if k.ndim == 2 else k
+    mean = planes.mean(axis=0)
+    support = np.any(planes != 0, axis=0).astype(np.float64)
+    ry, rx = Reach.of(axes[0]), Reach.of(axes[1])
+    return Coverage(
+        taps=np.rint(received_weight(ry, rx, support)),
+        full_taps=interior_weight(ry, rx, support),
+        weight=received_weight(ry, rx, mean),
+        full_weight=interior_weight(ry, rx, mean),
+    )
+
+
+def _support(kernel) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) bool: which kernel rows and columns hold a non-zero tap in any plane."""
+    nz = np.asarray(kernel) != 0
+    rows = nz.any(axis=tuple(a for a in range(nz.ndim) if a != nz.ndim - 2))
+    cols = nz.any(axis=tuple(range(nz.ndim - 1)))
+    return rows, cols
+
+
+def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
+    """Output rows (or columns) at the start and at the end of one axis that receive
+    fewer kernel taps than an interior pixel of their stride phase, under zero edges.
+
+    Parameters
+    ----------
+    axis : AxisSize
+    support : (k,) array_like of bool
+        Which taps along this axis carry any non-zero weight (zero taps
+        contribute nothing, so they do not count).
+
+    Returns
+    -------
+    (before, after) : (int, int)
+        Cropping these many from each end leaves only fully covered pixels.
+
+    Examples
+    --------
+    >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2), [True] * 4)
+    (2, 2)
+    >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2, padding=1), [True] * 4)
+    (1, 1)
+    """
+    short = np.flatnonzero(~Reach.of(axis).complete(support))
+    half = axis.n_out / 2
+    before = int(short[short < half].max() + 1) if np.any(short < half) else 0
+    after = int(axis.n_out - short[short >= half].min()) if np.any(short >= half) else 0
+    return before, after
+
+
+def auto_crop(axes: tuple[AxisSize, AxisSize], kernel) -> Box:
+    """(top, bottom, left, right): the border rows and columns that receive fewer
+    kernel taps than the interior under zero edges (see :func:`deficient_border`).
+
+    >>> auto_crop(size_math(10, 4, 2, 1), np.ones((4, 4)))
+    (1, 1, 1, 1)
+    """
+    rows_support, cols_support = _support(kernel)
+    top, bottom = deficient_border(axes[0], rows_support)
+    left, right = deficient_border(axes[1], cols_support)
+    return top, bottom, left, right
+
+
+@dataclass(frozen=True)
+class Renormalization:
+    """Factors (interior phase weight) / (weight received) for the pixels of an output window
+    that did not receive every tap; every other pixel is left alone.
+
+    ``rows``: output row -> (n_cols, P) factors for a whole deficient row;
+    ``cols``: the deficient columns, ``col_factors`` (sy, len(cols), P) for them in the
+    complete rows, by row phase. ``P`` is 1 (a shared kernel) or the channels.
+    """
+
+    rows: dict[int, np.ndarray]
+    cols: np.ndarray
+    col_factors: np.ndarray | None
+    row_phase: np.ndarray  # (n_rows,) the stride phase of each output row
+
+    def apply(self, o0: int, o1: int, dst: np.ndarray) -> None:
+        """Multiply the deficient pixels of output rows ``[o0, o1)`` (``dst``: (rows, cols, C)) by their factors."""
+        for o in range(o0, o1):
+            f = self.rows.get(o)
+            if f is not None:
+                dst[o - o0] *= f
+            elif self.col_factors is not None:
+                dst[o - o0, self.cols] *= self.col_factors[self.row_phase[o]]
+
+
+def renormalization(axes: tuple[AxisSize, AxisSize], kernel: np.ndarray, crop: Box, dtype) -> Renormalization:
+    """The :class:`Renormalization` of the output window ``crop`` leaves, for a (P, kh, kw) kernel."""
+    k = np.asarray(kernel, np.float64)
+    top, bottom, left, right = crop
+    ry, rx = Reach.of(axes[0], top, bottom), Reach.of(axes[1], left, right)
+    rows_support, cols_support = _support(k)
+    bad_rows = np.flatnonzero(~ry.complete(rows_support))
+    bad_cols = np.flatnonzero(~rx.complete(cols_support))
+    tiny = 1e-9 * float(np.abs(k).max())
+    row_factors: dict[int, np.ndarray] = {}
+    col_factors = None
+    if len(bad_rows):
+        sub = ry.rows(bad_rows)
+        fac = _ratio(
+            np.stack([interior_weight(sub, rx, p) for p in k], -1), np.stack([received_weight(sub, rx, p) for p in k], -1), tiny
+        ).astype(dtype)
+        row_factors = {int(o): fac[n] for n, o in enumerate(bad_rows)}
+    sy = axes[0].stride
+    if len(bad_cols):
+        # a complete row of phase ph receives every tap of that phase: its landing row is its phase row
+        phase_rows = _of_phase(np.arange(sy), sy, axes[0].dilation, axes[0].kernel)
+        sub = rx.rows(bad_cols)
+        interior = np.stack([interior_weight(phase_rows, sub, p) for p in k], -1)
+        col_factors = _ratio(interior, np.stack([phase_rows.astype(np.float64) @ p @ sub.lands.T for p in k], -1), tiny)
+        col_factors = col_factors.astype(dtype)
+    row_phase = (np.arange(top, axes[0].n_out - bottom) + axes[0].padding) % sy
+    return Renormalization(row_factors, bad_cols, col_factors, row_phase)
+
+
+def _ratio(interior: np.ndarray, reached: np.ndarray, tiny: float) -> np.ndarray:
+    ok = np.abs(reached) > tiny
+    return np.where(ok, interior / np.where(ok, reached, 1), 0)
+
+
+def border_means(out, box: Box) -> tuple[float | None, dict[str, float | None]]:
+    """Mean of the interior and of each border band that ``box`` would crop.
+
+    Parameters
+    ----------
+    out : (H, W) or (H, W, C) array_like
+    box : (top, bottom, left, right)
+        Band widths, e.g. from :func:`auto_crop`.
+
+    Returns
+    -------
+    interior : float or None
+        Mean over what is left after cropping ``box`` (None if nothing is).
+    bands : dict
+        ``{'top': mean, ...}`` over every value of the band between the side
+        bands (corners excluded, so each band shows one side's effect), None
+        for a band of width 0.
+
+    Examples
+    --------
+    >>> out = np.ones((6, 6)); out[0] = 0.5; out[:, -1] = 2.0
+    >>> border_means(out, (1, 0, 0, 1))
+    (1.0, {'top': 0.5, 'bottom': None, 'left': None, 'right': 2.0})
+    """
+    a = np.asarray(out, dtype=np.float64)
+    h, w = a.shape[:2]
+    t, b, l, r = box
+    rows = slice(t, h - b) if t + b < h else slice(0, h)
+    cols = slice(l, w - r) if l + r < w else slice(0, w)
+    interior = float(a[t : h - b, l : w - r].mean()) if t + b < h and l + r < w else None
+    regions = {
+        "top": a[:t, cols],
+        "bottom": a[h - b :, cols] if b else a[:0],
+        "left": a[rows, :l],
+        "right": a[rows, w - r :] if r else a[:, :0],
+    }
+    return interior, {side: (float(v.mean()) if v.size else None) for side, v in regions.items()}

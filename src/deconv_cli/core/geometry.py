@@ -1,0 +1,375 @@
+"""Size math and geometry: the per-axis parameters, validated once, and the output size they give.
+
+Plain Python (no numpy). Every geometric parameter is a ``(rows, cols)``
+pair. :class:`Geometry` holds the parameters of one run and refuses what
+PyTorch refuses when it is made; :meth:`Geometry.axes` gives, for one input
+and kernel size, the :class:`AxisSize` of each axis with every term of
+``N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1``.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+from ..errors import DeconvError
+
+AXES = ("rows", "cols")
+SIDES = ("top", "bottom", "left", "right")
+
+Pair = tuple[int, int]
+#: (top, bottom, left, right)
+Box = tuple[int, int, int, int]
+
+
+def as_pair(value: object, name: str) -> Pair:
+    """Read one int, a ``(rows, cols)`` pair, or a string ``"2"``/``"2,3"``/``"2x3"``.
+
+    The coercion of the Python API and the command line's parser for per-axis
+    parameters; it checks the form, not the range (see :class:`Geometry`).
+
+    >>> as_pair(2, "stride"), as_pair("2,3", "stride"), as_pair((1, 4), "padding")
+    ((2, 2), (2, 3), (1, 4))
+    """
+    nums: list[int]
+    if isinstance(value, str):
+        parts = [p.strip() for p in re.split(r"[,x]", value.strip())]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise DeconvError(
+                f"{name} {value!r} is not an integer or a rows,cols pair of integers (e.g. 2 or 2,3)",
+                usage=True,
+            ) from None
+    elif isinstance(value, bool):
+        raise DeconvError(f"{name} {value!r} is not an int or a (rows, cols) pair", usage=True)
+    elif hasattr(value, "__index__"):
+        nums = [operator.index(value)]  # type: ignore[arg-type]
+    else:
+        try:
+            items = list(value)  # type: ignore[call-overload]
+            nums = [int(v) for v in items]
+        except (TypeError, ValueError):
+            raise DeconvError(f"{name} {value!r} is not an int or a (rows, cols) pair", usage=True) from None
+        if any(int(v) != v for v in items):
+            raise DeconvError(f"{name} {value!r} must hold integers", usage=True)
+    if len(nums) == 1:
+        return (nums[0], nums[0])
+    if len(nums) == 2:
+        return (nums[0], nums[1])
+    raise DeconvError(f"{name} {value!r} must be one integer or a rows,cols pair, not {len(nums)} numbers", usage=True)
+
+
+def check_axis(axis: str, stride: int, padding: int, output_padding: int, dilation: int) -> None:
+    """PyTorch's rules for the parameters of one axis, whatever the sizes."""
+    where = f" ({axis})" if axis else ""
+    limits = (("stride", stride, 1), ("dilation", dilation, 1), ("padding", padding, 0), ("output_padding", output_padding, 0))
+    for name, val, low in limits:
+        if val < low:
+            raise DeconvError(f"{name}{where} must be >= {low}, got {val}", usage=True)
+    if output_padding >= stride and output_padding >= dilation:
+        raise DeconvError(
+            f"output_padding{where} must be smaller than the stride or the dilation, "
+            f"got output_padding={output_padding}, stride={stride}, dilation={dilation}",
+            usage=True,
+        )
+
+
+@dataclass(frozen=True)
+class AxisSize:
+    """The size math of one axis, every term kept for reports.
+
+    ``trim_end`` is one row (or column) cut at the end on top of the padding,
+    which ``--padding same`` needs in one case (see :func:`same_padding`);
+    ``n_out`` is the size before that trim, as the formula gives it.
+
+    >>> AxisSize.compute("rows", 3, 3, stride=1).n_out
+    5
+    """
+
+    axis: str
+    n_in: int
+    kernel: int
+    stride: int
+    padding: int
+    output_padding: int
+    dilation: int
+    n_out: int
+    trim_end: int = 0
+
+    @classmethod
+    def compute(
+        cls,
+        axis: str,
+        n_in: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        dilation: int = 1,
+    ) -> AxisSize:
+        """Validate one axis as PyTorch does and compute its output size."""
+        check_axis(axis, stride, padding, output_padding, dilation)
+        return _axis(axis, n_in, kernel, stride, padding, output_padding, dilation)
+
+    @property
+    def full(self) -> int:
+        """Size before padding is cut and output_padding added: ``(N_in - 1)*s + d*(k - 1) + 1``."""
+        return (self.n_in - 1) * self.stride + self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def kept(self) -> int:
+        """Size after the ``trim_end``."""
+        return self.n_out - self.trim_end
+
+    def formula(self) -> str:
+        """The formula with this axis' numbers filled in.
+
+        >>> AxisSize.compute("rows", 3, 3, stride=1).formula()
+        'N_out = (3 - 1) x 1 - 2x0 + 3 = 5'
+        >>> AxisSize.compute("rows", 4, 3, stride=2, padding=1, output_padding=1, dilation=2).formula()
+        'N_out = (4 - 1) x 2 - 2x1 + 2x(3 - 1) + 1 + 1 = 10'
+        """
+        head = f"N_out = ({self.n_in} - 1) x {self.stride} - 2x{self.padding}"
+        if self.dilation == 1 and self.output_padding == 0:
+            return f"{head} + {self.kernel} = {self.n_out}"
+        return f"{head} + {self.dilation}x({self.kernel} - 1) + {self.output_padding} + 1 = {self.n_out}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "axis": self.axis,
+            "input": self.n_in,
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "padding": self.padding,
+            "output_padding": self.output_padding,
+            "dilation": self.dilation,
+            "output": self.n_out,
+            "terms": {
+                "(N_in - 1)*s": (self.n_in - 1) * self.stride,
+                "-2p": -2 * self.padding,
+                "d*(k - 1)": self.dilation * (self.kernel - 1),
+                "a": self.output_padding,
+                "+1": 1,
+            },
+            "formula": self.formula(),
+        }
+
+
+def _axis(
+    axis: str, n_in: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int, trim_end: int = 0
+) -> AxisSize:
+    """The size math of one axis whose parameters are known to be valid; refuses sizes below 1."""
+    where = f" ({axis})" if axis else ""
+    for name, val in (("input size", n_in), ("kernel size", kernel)):
+        if val < 1:
+            raise DeconvError(f"{name}{where} must be >= 1, got {val}", usage=True)
+    spread = (n_in - 1) * stride + dilation * (kernel - 1) + output_padding + 1
+    n_out = spread - 2 * padding
+    if n_out <= 0:
+        raise DeconvError(
+            f"padding={padding}{where} is too large: N_out = {spread} - 2x{padding} = {n_out} <= 0; "
+            f"the padding term -2p removes all {spread} pixels that (N_in - 1)*s + d*(k - 1) + a + 1 "
+            f"spreads, so use padding <= {(spread - 1) // 2}",
+            usage=True,
+        )
+    return AxisSize(axis, n_in, kernel, stride, padding, output_padding, dilation, n_out, trim_end)
+
+
+def same_padding(kernel_size: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
+    """(padding, output_padding, extra trim at the end) giving exactly ``stride x`` the input.
+
+    The trim needed is ``t = d*(k - 1) + 1 - s``: an even t is cut evenly
+    (``p = t/2``); an odd t as ``p = (t + 1)/2`` with one row given back by
+    ``output_padding = 1``, which PyTorch allows when ``s > 1`` or ``d > 1``;
+    with ``s = d = 1`` (so no output_padding) as ``p = (t - 1)/2`` plus one row
+    trimmed at the end: the only case that is not symmetric. A negative t
+    (kernel shorter than the stride) is filled by ``output_padding = -t``.
+
+    >>> same_padding(4, 2), same_padding(3, 2), same_padding(1, 4), same_padding(2, 1)
+    ((1, 0, 0), (1, 1, 0), (0, 3, 0), (0, 0, 1))
+    """
+    t = dilation * (kernel_size - 1) + 1 - stride
+    if t < 0:
+        return 0, -t, 0
+    if t % 2 == 0:
+        return t // 2, 0, 0
+    if stride > 1 or dilation > 1:
+        return (t + 1) // 2, 1, 0
+    return (t - 1) // 2, 0, 1
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The per-axis parameters of a transpose convolution, validated when made.
+
+    ``padding`` None means *same*: the padding (and output padding, and a
+    one-row trim where needed) that makes the output exactly ``stride x`` the
+    input, chosen per kernel size by :func:`same_padding` in :meth:`axes`.
+    A Geometry that exists is valid, so it travels through batches and
+    workers without being checked again.
+
+    >>> g = Geometry(stride=(2, 2), padding=(1, 1))
+    >>> [ax.n_out for ax in g.axes((3, 4), (4, 4))]
+    [6, 8]
+    >>> [(ax.padding, ax.output_padding) for ax in Geometry((2, 2), None).axes((3, 3), (3, 3))]
+    [(1, 1), (1, 1)]
+    """
+
+    stride: Pair = (1, 1)
+    padding: Pair | None = (0, 0)
+    output_padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+
+    def __post_init__(self) -> None:
+        if self.padding is None and self.output_padding != (0, 0):
+            raise DeconvError("--padding same chooses the output_padding itself; drop --output-padding", usage=True)
+        pad = self.padding or (0, 0)
+        for i, axis in enumerate(AXES):
+            check_axis(axis, self.stride[i], pad[i], self.output_padding[i], self.dilation[i])
+
+    @classmethod
+    def of(cls, stride: object = 1, padding: object = 0, output_padding: object = 0, dilation: object = 1) -> Geometry:
+        """The Python API's and the command line's boundary: ints, pairs or strings, ``"same"`` for the padding.
+
+        >>> Geometry.of("2,3", "same").stride, Geometry.of(2, "same").same
+        ((2, 3), True)
+        """
+        same = isinstance(padding, str) and padding.strip().lower() == "same"
+        return cls(
+            as_pair(stride, "stride"),
+            None if same else as_pair(padding, "padding"),
+            as_pair(output_padding, "output_padding"),
+            as_pair(dilation, "dilation"),
+        )
+
+    @property
+    def same(self) -> bool:
+        return self.padding is None
+
+    @property
+    def label(self) -> str:
+        """The stride as output names show it: ``2``, or ``2x3`` (rows x cols) when the axes differ."""
+        sy, sx = self.stride
+        return str(sy) if sy == sx else f"{sy}x{sx}"
+
+    def axes(self, n_in: Pair, kernel: Pair) -> tuple[AxisSize, AxisSize]:
+        """The size math of both axes for an input of ``n_in`` (rows, cols) and a kernel of ``kernel``.
+
+        Raises :class:`DeconvError` (usage) when a size is below 1 or the padding leaves no output.
+        """
+        out = []
+        for i, axis in enumerate(AXES):
+            s, d = self.stride[i], self.dilation[i]
+            if self.padding is None:
+                p, a, trim = same_padding(kernel[i], s, d)
+            else:
+                p, a, trim = self.padding[i], self.output_padding[i], 0
+            out.append(_axis(axis, n_in[i], kernel[i], s, p, a, d, trim))
+        return out[0], out[1]
+
+
+def size_math(
+    input_size: object,
+    kernel_size: object,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    dilation: object = 1,
+) -> tuple[AxisSize, AxisSize]:
+    """Validate the parameters and return the size math of both axes.
+
+    >>> rows, cols = size_math((3, 4), 3, stride=(1, 2))
+    >>> rows.n_out, cols.n_out
+    (5, 9)
+    """
+    geometry = Geometry.of(stride, padding, output_padding, dilation)
+    return geometry.axes(as_pair(input_size, "input size"), as_pair(kernel_size, "kernel size"))
+
+
+def output_size(
+    input_size: object,
+    kernel_size: object,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    dilation: object = 1,
+) -> Pair:
+    """Output ``(H_out, W_out)`` of a transpose convolution, per axis
+    ``(N_in - 1)*s - 2p + d*(k - 1) + a + 1``.
+
+    Parameters
+    ----------
+    input_size, kernel_size : int or (int, int)
+        ``N_in`` and ``k`` per axis (rows, cols).
+    stride, padding, output_padding, dilation : int or (int, int)
+        As in PyTorch's ``conv_transpose2d``.
+
+    Raises
+    ------
+    DeconvError
+        (``usage=True``) for a parameter PyTorch would refuse or an output of
+        size <= 0.
+
+    Examples
+    --------
+    >>> output_size(3, 3, stride=1)
+    (5, 5)
+    >>> output_size((512, 384), 4, stride=2, padding=1)
+    (1024, 768)
+    """
+    rows, cols = size_math(input_size, kernel_size, stride, padding, output_padding, dilation)
+    return rows.n_out, cols.n_out
+
+
+def edge_extension(axis: AxisSize) -> tuple[int, int]:
+    """Input pixels to add before and after one axis so that every kept output pixel
+    receives all the taps an interior pixel of its stride phase receives.
+
+    >>> edge_extension(AxisSize.compute("rows", 10, 4, stride=2, padding=1))
+    (1, 1)
+    >>> edge_extension(AxisSize.compute("rows", 10, 4, stride=2, padding=3))
+    (0, 0)
+    """
+    reach = axis.dilation * (axis.kernel - 1)
+    before = max(0, -((axis.padding - reach) // axis.stride))  # ceil((reach - p) / s)
+    after = max(0, (reach + axis.output_padding - axis.padding) // axis.stride)
+    return before, after
+
+
+@dataclass(frozen=True)
+class Crop:
+    """What is cut from the result: nothing, the deficient border (``auto``), or a box.
+
+    >>> Crop.parse("auto").auto, Crop.parse("2").box, Crop.parse("1,2,3,4").box, Crop.parse(None).mode
+    (True, (2, 2, 2, 2), (1, 2, 3, 4), 'none')
+    """
+
+    auto: bool = False
+    box: Box = (0, 0, 0, 0)
+
+    @classmethod
+    def parse(cls, spec: object) -> Crop:
+        """``none``, ``auto``, ``N`` (every side) or ``T,B,L,R``; a Crop passes through."""
+        if isinstance(spec, Crop):
+            return spec
+        text = "none" if spec is None else str(spec).strip().lower()
+        if text == "none":
+            return cls()
+        if text == "auto":
+            return cls(auto=True)
+        try:
+            nums = [int(v) for v in text.split(",")]
+        except ValueError:
+            nums = []
+        if len(nums) == 1:
+            nums *= 4
+        if len(nums) != 4 or min(nums) < 0:
+            raise DeconvError(f"crop {spec!r} must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT (integers >= 0)", usage=True)
+        return cls(box=(nums[0], nums[1], nums[2], nums[3]))
+
+    @property
+    def mode(self) -> str:
+        """``auto``, ``explicit`` or ``none``."""
+        return "auto" if self.auto else ("explicit" if any(self.box) else "none")

@@ -1,0 +1,77 @@
+"""One axis of the operation as the engine sees it: where each output lies on the full
+grid, which taps reach each stride phase, and where its input comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis: output ``o`` (``0 <= o < n_out``) lies at ``f = o + start``, input ``i`` reaches
+    ``f = i*stride + u*dilation`` through tap ``u``. ``ext`` input pixels before/after the image
+    repeat it as numpy's pad ``mode`` would (the edge modes); beyond them lies zero.
+
+    >>> ax = Axis(n_in=4, kernel=4, stride=2, dilation=1, start=1, n_out=8)
+    >>> ax.taps
+    (((0, 0), (2, 1)), ((1, 0), (3, 1)))
+    >>> ax.reach, ax.q(0), ax.q(7)
+    (1, 0, 4)
+    """
+
+    n_in: int
+    kernel: int
+    stride: int
+    dilation: int
+    start: int
+    n_out: int
+    ext: tuple[int, int] = (0, 0)
+    mode: str = "constant"
+
+    @cached_property
+    def taps(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per phase, the ``(u, m)`` pairs: tap ``u`` brings input ``q - m`` to ``f = q*s + phase``."""
+        s, d = self.stride, self.dilation
+        return tuple(
+            tuple((u, (u * d - ph) // s) for u in range(self.kernel) if (u * d) % s == ph) for ph in range(s)
+        )
+
+    @property
+    def reach(self) -> int:
+        """The largest ``m``: how many inputs before ``q`` can reach ``f = q*s + phase``."""
+        return self.dilation * (self.kernel - 1) // self.stride
+
+    def q(self, o: int) -> int:
+        return (o + self.start) // self.stride
+
+    def phase(self, o) -> int:
+        return (o + self.start) % self.stride
+
+    def source(self, lo: int, hi: int) -> np.ndarray:
+        """Which input index supplies each of the (extended) inputs ``lo..hi-1``; -1 for zero."""
+        idx = np.arange(lo, hi)
+        before, after = self.ext
+        inside = (idx >= -before) & (idx < self.n_in + after)
+        if before or after:
+            mode = "edge" if self.mode == "reflect" and self.n_in == 1 else self.mode
+            mapped = np.pad(np.arange(self.n_in), (before, after), mode=mode)
+            return np.where(inside, mapped[np.clip(idx + before, 0, len(mapped) - 1)], -1)
+        return np.where(inside, idx, -1)
+
+def runs(src: np.ndarray) -> list[tuple[int, int, int]]:
+    """Split a source-index map into ``(dst0, dst1, src0)`` runs of consecutive sources (src0 -1: zeros).
+
+    >>> runs(np.array([-1, -1, 0, 1, 2, 2, 1]))
+    [(0, 2, -1), (2, 5, 0), (5, 6, 2), (6, 7, 1)]
+    """
+    src = np.asarray(src)
+    if len(src) == 0:
+        return []
+    step = np.diff(src)
+    # a run continues while both are zeros (-1) or the source advances by one
+    cont = ((src[1:] < 0) & (src[:-1] < 0)) | ((src[:-1] >= 0) & (step == 1))
+    starts = np.concatenate(([0], np.flatnonzero(~cont) + 1))
+    ends = np.concatenate((starts[1:], [len(src)]))
+    return [(int(a), int(b), int(src[a])) for a, b in zip(starts, ends)]

@@ -1,0 +1,173 @@
+"""Running a plan: strips of output rows on a pool of threads, each from a block of input
+rows gathered once, with bounded work in flight."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+
+import numpy as np
+
+from .axis import runs
+from .methods.base import Method, Problem
+
+#: ``prepare(block)``: a step on each gathered (rows, cols, C) input block, in place.
+Prepare = Callable[[np.ndarray], None]
+#: ``finish(o0, o1, strip)``: a step on each computed strip of output rows ``[o0, o1)``, in place.
+Finish = Callable[[int, int, np.ndarray], None]
+
+
+class Plan:
+    """A transpose convolution ready to run strip by strip; made by :func:`~.planner.plan`.
+
+    Attributes
+    ----------
+    method : str
+        The name of the method unit computing the strips (``unit``).
+    shape : (H_out, W_out, C)
+    dtype : numpy dtype
+        Computation and result dtype.
+    threads, strip_rows : int
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        problem: Problem,
+        unit: Method,
+        *,
+        strip_rows: int,
+        threads: int,
+        prepare: Prepare | None = None,
+        finish: Finish | None = None,
+        squeeze: bool = False,
+    ):
+        self.x = x
+        self.problem = problem
+        self.unit = unit
+        self.method = unit.name
+        self.rows, self.cols = problem.rows, problem.cols
+        self.channels = problem.channels
+        self.dtype = problem.dtype
+        self.shape = (self.rows.n_out, self.cols.n_out, self.channels)
+        self.strip_rows = strip_rows
+        self.threads = threads
+        self.prepare = prepare
+        self.finish = finish
+        self.squeeze = squeeze
+        self._col_runs = runs(self.cols.source(unit.j_lo, unit.j_lo + unit.nj))
+        self._local = threading.local()
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A per-thread buffer, grown as needed, returned as a C-contiguous view of ``shape``."""
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            bufs = self._local.bufs = {}
+        n = int(np.prod(shape))
+        buf = bufs.get(name)
+        if buf is None or buf.size < n:
+            buf = bufs[name] = np.empty(max(n, 1), self.dtype)
+        return buf[:n].reshape(shape)
+
+    def strips(self) -> list[tuple[int, int]]:
+        n, h = self.rows.n_out, self.strip_rows
+        return [(o, min(o + h, n)) for o in range(0, n, h)]
+
+    def run(self, out: np.ndarray | None = None, sink: Callable | None = None) -> Iterator:
+        """Compute every strip; yield ``sink(o0, strip)`` for each, in order.
+
+        ``out`` (``self.shape``, ``self.dtype``) receives the result when given;
+        otherwise each strip lives in a per-thread buffer that is only valid
+        inside ``sink``. Strips are computed on :attr:`threads` threads.
+        """
+
+        def one(span):
+            o0, o1 = span
+            dst = out[o0:o1] if out is not None else self.scratch("strip", (o1 - o0,) + self.shape[1:])
+            self._compute(o0, o1, dst)
+            return sink(o0, dst) if sink is not None else None
+
+        spans = self.strips()
+        if self.threads <= 1 or len(spans) == 1:
+            for span in spans:
+                yield one(span)
+            return
+        # A window of 2 strips per thread in flight: results wait for the consumer in bounded
+        # number, and an error or Ctrl-C cancels what has not started instead of finishing it.
+        threads = min(self.threads, len(spans))
+        ex = ThreadPoolExecutor(threads)
+        pending: deque = deque()
+        todo = iter(spans)
+        try:
+            for span in islice(todo, 2 * threads):
+                pending.append(ex.submit(one, span))
+            while pending:
+                result = pending.popleft().result()
+                span = next(todo, None)
+                if span is not None:
+                    pending.append(ex.submit(one, span))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
+            ex.shutdown(wait=True)
+
+    def compute(self) -> np.ndarray:
+        """The whole result as one (H_out, W_out, C) array."""
+        out = np.empty(self.shape, self.dtype)
+        for _ in self.run(out=out):
+            pass
+        return out
+
+    def compute_image(self) -> np.ndarray:
+        """:meth:`compute`, as (H_out, W_out) when the image was (H, W) (``squeeze``)."""
+        out = self.compute()
+        return out[:, :, 0] if self.squeeze else out
+
+    def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
+        blk, q0 = self._block(o0, o1, self.unit.repeat)
+        self.unit.strip(o0, o1, blk, q0, dst, self.scratch)
+        if self.finish is not None:
+            self.finish(o0, o1, dst)
+
+    def _block(self, o0: int, o1: int, repeat: int = 1) -> tuple[np.ndarray, int]:
+        """The input rows strip ``[o0, o1)`` needs, gathered into a float block (ni, nj, C), and
+        the first q. With ``repeat`` > 1 the block is (ni, nj, repeat, C), every pixel repeated:
+        filled straight from the image when no ``prepare`` step must see the block first."""
+        r = self.rows
+        q0, q1 = r.q(o0), r.q(o1 - 1)
+        i_lo = q0 - r.reach
+        ni = q1 - i_lo + 1
+        nj, C = self.unit.nj, self.channels
+        direct = repeat > 1 and self.prepare is None
+        blk = self.scratch("rep" if direct else "block", (ni, nj, repeat, C) if direct else (ni, nj, C))
+        x = self.x
+        inside = 0 <= i_lo and i_lo + ni <= r.n_in  # the common case: one run of real rows
+        for a0, a1, s0 in [(0, ni, i_lo)] if inside else runs(r.source(i_lo, i_lo + ni)):
+            if s0 < 0:
+                blk[a0:a1] = 0
+                continue
+            src = x[s0 : s0 + a1 - a0]
+            for b0, b1, t0 in self._col_runs:
+                if t0 < 0:
+                    blk[a0:a1, b0:b1] = 0
+                elif direct:  # one strided copy per (copy, channel): inner loops stay long
+                    for t in range(repeat):
+                        for ch in range(C):
+                            blk[a0:a1, b0:b1, t, ch] = src[:, t0 : t0 + b1 - b0, ch]
+                else:
+                    blk[a0:a1, b0:b1] = src[:, t0 : t0 + b1 - b0]
+        if direct:
+            return blk, q0
+        if self.prepare is not None:
+            self.prepare(blk)
+        if repeat > 1:
+            rep = self.scratch("rep", (ni, nj, repeat, C))
+            for t in range(repeat):
+                for ch in range(C):
+                    rep[:, :, t, ch] = blk[:, :, ch]
+            return rep, q0
+        return blk, q0

@@ -1,0 +1,51 @@
+"""The decoded image: its samples in their own units, and what is needed to save it faithfully."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Channel count -> layout.
+CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclass
+class ImageData:
+    """Pixels and what is needed to save them faithfully.
+
+    Attributes
+    ----------
+    array : (H, W) or (H, W, C) ndarray
+        uint8 (depth 8), uint16 (depth 16), int32 (depth 32) or float32
+        (depth ``"float"``), channels last, EXIF orientation applied.
+    channels : {'L', 'LA', 'RGB', 'RGBA'}
+    depth : {8, 16, 32, 'float'}
+    """
+
+    array: np.ndarray
+    channels: str
+    depth: int | str
+    format: str | None = None
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def alpha_channel(self) -> int | None:
+        return self.array.shape[2] - 1 if self.channels in ("LA", "RGBA") else None
+
+    @property
+    def alpha_max(self) -> float:
+        return float(depth_max(self.depth))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)"""
+        return self.array.shape[0], self.array.shape[1]
+
+
+
+def depth_max(depth: int | str) -> float:
+    return {8: 255.0, 16: 65535.0, 32: 2.0**31 - 1}.get(depth, 1.0)  # type: ignore[call-overload]

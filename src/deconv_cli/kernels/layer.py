@@ -1,0 +1,98 @@
+"""Learned layers: a 4-D weight ``(C_in, C_out/groups, kh, kw)`` with its groups and bias."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DeconvError
+from .formats import parse_inline, read_file
+from .source import exists, split_member
+
+
+@dataclass(frozen=True)
+class Layer:
+    """How a 4-D kernel is applied: its channel groups and bias (see
+    :func:`deconv_cli.core.conv_transpose2d_layer`)."""
+
+    groups: int
+    c_in: int
+    c_out: int
+    bias: np.ndarray | None = None  # (C_out,), in [0, 1] units
+    bias_spec: str | None = None
+
+    @property
+    def channels(self) -> str:
+        """Layout of the output: L, RGB, RGBA, or 'N channels' (only .npy can hold those)."""
+        return {1: "L", 3: "RGB", 4: "RGBA"}.get(self.c_out, f"{self.c_out} channels")
+
+
+def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel: str) -> Layer | None:
+    """None for a 2-D/3-D kernel (refusing groups and bias there); the :class:`Layer` of a 4-D one.
+
+    ``groups`` defaults to C_in when the weight's second dimension is 1 (depthwise), else 1;
+    ``bias`` is ``FILE[:NAME]``, a list or a number (see :func:`load_bias`).
+    """
+    if weight.ndim != 4:
+        for name, given in (("--groups", groups), ("--bias", bias)):
+            if given is not None:
+                raise DeconvError(
+                    f"{name} applies to a learned layer, a 4-D weight (C_in, C_out/groups, kh, kw); kernel {kernel} "
+                    f"has shape {weight.shape} (reshape a per-channel kernel to (C, 1, kh, kw) to use it)",
+                    usage=True,
+                )
+        return None
+    c_in, cog = weight.shape[0], weight.shape[1]
+    if groups is None:
+        groups = c_in if cog == 1 else 1
+    if groups < 1 or c_in % groups:
+        raise DeconvError(f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True)
+    c_out = cog * groups
+    return Layer(groups, c_in, c_out, None if bias is None else load_bias(bias, c_out), bias)
+
+
+def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
+    """A learned layer's bias: ``channels`` numbers from a file (``FILE[:NAME]``), an inline list or one number.
+
+    A text file may hold them as one row or one column.
+
+    >>> load_bias("0.1,0.2,0.3", 3).tolist()
+    [0.1, 0.2, 0.3]
+    >>> load_bias("-0.5", 1).tolist()
+    [-0.5]
+    """
+    text = os.fspath(spec)
+    path, member = split_member(text)
+    source = text
+    from_file = exists(path) and not path.is_dir()
+    if from_file:
+        try:
+            b, offset = read_file(path, member)
+        except PermissionError:
+            raise DeconvError(f"bias {path}: permission denied") from None
+        if offset:
+            raise DeconvError(f"bias {text}: a .mat offset has no meaning for a bias; give the numbers alone")
+    else:
+        b = parse_inline(text)
+        if b is None:
+            try:
+                b = np.array([float(text)])
+            except ValueError:
+                raise DeconvError(f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True) from None
+    b = np.asarray(b)
+    if b.dtype.kind not in "biuf":
+        raise DeconvError(f"bias {source}: holds {b.dtype} values, not real numbers")
+    if b.ndim == 2 and 1 in b.shape:
+        b = b.ravel()
+    if b.shape != (channels,):
+        raise DeconvError(
+            f"bias {source}: holds shape {b.shape} but the layer has {channels} output channel(s); "
+            f"a bias is one number per output channel, shape ({channels},)",
+            usage=not from_file,
+        )
+    b = b.astype(np.float64)
+    if not np.all(np.isfinite(b)):
+        raise DeconvError(f"bias {source}: holds NaN or infinite values", usage=not from_file)
+    return b

@@ -1,0 +1,90 @@
+"""The choices and defaults of deconv, each defined once.
+
+The command line offers these as its choices, the library checks against
+them, and the README table test and the error messages list them from here.
+Plain Python (no numpy), so that ``deconv --help`` can import it cheaply.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from .errors import DeconvError
+
+#: Default limit on the pixels of an input, and of an output as the size formula predicts it
+#: before anything is allocated (16384 x 16384; a float32 RGB result that size takes 3 GiB).
+DEFAULT_MAX_PIXELS = 1 << 28
+
+#: The command line's default stride and kernel.
+DEFAULT_STRIDE = "2"
+DEFAULT_KERNEL = "bilinear"
+
+
+class Choice(str, Enum):
+    """A string enumeration whose members are checked with one clear message."""
+
+    @classmethod
+    def of(cls, value: str | Choice, what: str | None = None):
+        """The member named ``value`` (a member passes through), or a usage error listing the choices.
+
+        >>> Edge.of("wrap") is Edge.wrap, Edge.of(Edge.zero) is Edge.zero
+        (True, True)
+        """
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            raise DeconvError(
+                f"{what or cls.__name__.lower()} must be one of {', '.join(cls.values())}, got {value!r}", usage=True
+            ) from None
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Edge(Choice):
+    """What lies beyond the image (see :func:`deconv_cli.core.conv_transpose2d`)."""
+
+    zero = "zero"
+    replicate = "replicate"
+    reflect = "reflect"
+    wrap = "wrap"
+    renormalize = "renormalize"
+
+    @property
+    def pad_mode(self) -> str | None:
+        """numpy's ``np.pad`` mode that extends the input for this edge, or None when nothing is added."""
+        return {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}.get(self.value)
+
+
+class Alpha(Choice):
+    """How an alpha channel is treated."""
+
+    premultiply = "premultiply"
+    separate = "separate"
+
+
+class DType(Choice):
+    """Computation precision."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
+class Depth(Choice):
+    """Output bits per channel; ``auto`` keeps the input's."""
+
+    auto = "auto"
+    d8 = "8"
+    d16 = "16"
+    float = "float"
+
+    @property
+    def bits(self) -> int | str | None:
+        """None (keep the input's), 8, 16 or ``"float"``."""
+        return {"auto": None, "8": 8, "16": 16, "float": "float"}[self.value]

@@ -1,0 +1,249 @@
+"""``deconv inspect``: what a kernel does to an image, and where: the result under three edge
+modes, the coverage of every output pixel, the border bands and the crop that removes them."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_sums, plan
+from ..errors import DeconvError
+from ..imageio import ImageData, load_image
+from ..kernels import Kernel, open_kernel
+from ..modes import DEFAULT_KERNEL, Alpha, Edge
+
+#: Grey level of the synthetic image ``deconv inspect --size`` uses (8-bit, mid-grey,
+#: so both darkened and brightened borders stay visible in the pictures).
+SYNTHETIC_VALUE = 128
+#: Largest synthetic image, per side.
+SYNTHETIC_MAX_SIDE = 4096
+
+
+def parse_size(spec: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (ImageMagick's order) or ``N`` -> (rows, cols).
+
+    >>> parse_size("64x48"), parse_size("32")
+    ((48, 64), (32, 32))
+    """
+    text = str(spec).strip().lower()
+    try:
+        parts = [int(v) for v in text.split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or not all(1 <= v <= SYNTHETIC_MAX_SIDE for v in parts):
+        raise DeconvError(
+            f"size {spec!r} must be WIDTHxHEIGHT or N, each 1..{SYNTHETIC_MAX_SIDE} (e.g. --size 64x64)", usage=True
+        )
+    return parts[1], parts[0]
+
+
+@dataclass
+class Inspection:
+    """The numbers and pictures of ``deconv inspect``: what a kernel does to an image, and where."""
+
+    source: str | None
+    image: ImageData
+    kernel_spec: str
+    kernel: object  # (kh, kw) or (C, kh, kw) ndarray
+    geometry: Geometry
+    axes: tuple[AxisSize, AxisSize]
+    results: dict  # edge mode -> (H_out, W_out[, C]) float array (zero, replicate, renormalize)
+    coverage: Coverage
+    box: tuple[int, int, int, int]  # what --crop auto cuts: top, bottom, left, right
+
+    @property
+    def colour(self) -> list[int] | None:
+        """Indices of the colour channels (alpha left out), None for a one-channel image."""
+        a = self.image.array
+        if a.ndim == 2:
+            return None
+        return [c for c in range(a.shape[2]) if c != self.image.alpha_channel]
+
+    def intensity(self, edge: str = "zero"):
+        """(H_out, W_out) mean over the colour channels, in the image's units.
+
+        With alpha, the colour is weighted by alpha (composited over black), so a
+        border that turns transparent counts as darker, as it looks.
+        """
+        out = self.results[edge]
+        if out.ndim == 2:
+            return out
+        mean = out[..., self.colour].mean(axis=2)
+        a = self.image.alpha_channel
+        return mean if a is None else mean * (out[..., a] / self.image.alpha_max)
+
+    def points(self) -> list[tuple[str, int, int]]:
+        h, w = self.coverage.taps.shape
+        return [
+            ("top-left corner", 0, 0), ("top edge", 0, w // 2), ("top-right corner", 0, w - 1),
+            ("left edge", h // 2, 0), ("interior", h // 2, w // 2), ("right edge", h // 2, w - 1),
+            ("bottom-left corner", h - 1, 0), ("bottom edge", h - 1, w // 2), ("bottom-right corner", h - 1, w - 1),
+        ]  # fmt: skip
+
+    def as_dict(self) -> dict:
+        im, cov, g, rows, cols = self.image, self.coverage, self.geometry, self.axes[0], self.axes[1]
+        k = np.asarray(self.kernel)
+        planes = [k] if k.ndim == 2 else list(k)
+        phases = []
+        for c, plane in enumerate(planes):
+            ph = phase_sums(plane, g.stride, g.dilation)
+            phases.append({
+                "channel": None if k.ndim == 2 else c,
+                "sums": ph.sums.tolist(),
+                "min": float(ph.sums.min()),
+                "max": float(ph.sums.max()),
+                "flat": ph.flat,
+                "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
+            })  # fmt: skip
+        points = []
+        for where, r, c in self.points():
+            points.append({
+                "where": where, "row": r, "col": c,
+                "taps": int(cov.taps[r, c]), "full_taps": int(cov.full_taps[r, c]),
+                "weight": float(cov.weight[r, c]), "full_weight": float(cov.full_weight[r, c]),
+                "ratio": _finite(float(cov.ratio[r, c])),
+            })  # fmt: skip
+        zero, rep = self.intensity("zero"), self.intensity("replicate")
+        interior, bands = border_means(zero, self.box)
+        rep_interior, rep_bands = border_means(rep, self.box)
+        sides = []
+        for side, width in zip(SIDES, self.box):
+            m, rm = bands[side], rep_bands[side]
+            sides.append({
+                "side": side, "width": width, "mean": m, "replicate_mean": rm,
+                "ratio": _ratio(m, interior), "ratio_vs_replicate": _ratio(m, rm),
+            })  # fmt: skip
+        diff = zero - rep
+        t, b, l, r = self.box
+        h, w = diff.shape
+        inner = diff[t : h - b, l : w - r]
+        kept = [h - t - b, w - l - r]
+        return {
+            "input": {
+                "path": self.source,
+                "synthetic": self.source is None,
+                "value": SYNTHETIC_VALUE if self.source is None else None,
+                "height": im.size[0],
+                "width": im.size[1],
+                "channels": im.channels,
+                "depth": im.depth,
+            },
+            "kernel": {"spec": self.kernel_spec, "shape": list(k.shape), "sum": float(k.sum())},
+            "params": {
+                "stride": list(g.stride),
+                "padding": [rows.padding, cols.padding],
+                "output_padding": [rows.output_padding, cols.output_padding],
+                "dilation": list(g.dilation),
+                "same": g.same,
+                "trim_end": [rows.trim_end, cols.trim_end],
+            },
+            "size_math": [a.as_dict() for a in self.axes],
+            "output": {"height": h, "width": w},
+            "phases": phases,
+            "checkerboard": not all(ph["flat"] for ph in phases),
+            "coverage": {
+                "interior_taps": [int(cov.full_taps.min()), int(cov.full_taps.max())],
+                "interior_weight": [float(cov.full_weight.min()), float(cov.full_weight.max())],
+                "complete_pixels": int(cov.complete.sum()),
+                "pixels": int(cov.complete.size),
+                "points": points,
+            },
+            "bands": {"interior_mean": interior, "replicate_interior_mean": rep_interior, "sides": sides},
+            "difference": {
+                "what": "zero-edge minus replicate-edge result: mean of the colour channels (times alpha/max when there is alpha), in the image's units",
+                "max_abs": float(np.abs(diff).max()),
+                "min": float(diff.min()),
+                "max": float(diff.max()),
+                "interior_max_abs": float(np.abs(inner).max()) if inner.size else None,
+            },
+            "crop_auto": {
+                "top": t, "bottom": b, "left": l, "right": r, "kept": kept,
+                "reason": "border rows/cols that receive fewer kernel taps than an interior pixel of their stride phase",
+            },  # fmt: skip
+        }
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def inspect_image(
+    src: str | os.PathLike | None,
+    *,
+    size: tuple[int, int] | None = None,
+    kernel: str = DEFAULT_KERNEL,
+    stride: object = 2,
+    padding: object = 0,
+    output_padding: object = 0,
+    dilation: object = 1,
+    alpha: Alpha | str = Alpha.premultiply,
+    max_pixels: int | None = None,
+) -> Inspection:
+    """Upsample an image (or a synthetic constant one of ``size``) with zero,
+    replicate and renormalize edges, and measure where the border differs.
+
+    ``src`` None uses a ``size`` (rows, cols) grey image of
+    :data:`SYNTHETIC_VALUE`, so only the kernel's own edge effect shows.
+    ``padding`` may be ``"same"``.
+
+    >>> d = inspect_image(None, size=(8, 8), kernel="bilinear", stride=2, padding=1).as_dict()
+    >>> d["crop_auto"]["kept"], d["checkerboard"]
+    ([14, 14], False)
+    """
+    geometry = Geometry.of(stride, padding, output_padding, dilation)
+    alpha_ = Alpha.of(alpha, "alpha")
+    return inspect(src, size, open_kernel(kernel, geometry.stride), geometry, alpha_, max_pixels)
+
+
+def inspect(
+    src: str | os.PathLike | None,
+    size: tuple[int, int] | None,
+    kern: Kernel,
+    geometry: Geometry,
+    alpha: Alpha,
+    max_pixels: int | None = None,
+) -> Inspection:
+    """:func:`inspect_image` with checked settings: a resolved kernel, a geometry and an alpha mode."""
+    if (src is None) == (size is None):
+        raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
+    k = kern.weight
+    if k.ndim == 4 and k.shape[1] == 1:
+        k = k[:, 0]  # a depthwise layer: one kernel per channel
+    elif k.ndim == 4:
+        raise DeconvError(
+            f"kernel {kern.source}: inspect looks at one kernel per channel; a layer that mixes channels "
+            f"(weight shape {k.shape}) has no single edge pattern. Use deconv upsample with it",
+            usage=True,
+        )
+    if src is None:
+        assert size is not None
+        image = ImageData(np.full(size, SYNTHETIC_VALUE, np.uint8), "L", 8, source="synthetic")
+    else:
+        image = load_image(src, max_pixels=max_pixels)
+    axes = geometry.axes(image.size, k.shape[-2:])
+    rows, cols = axes
+    premultiply = image.alpha_channel if alpha is Alpha.premultiply else None
+    results = {}
+    for edge in (Edge.zero, Edge.replicate, Edge.renormalize):
+        try:
+            results[edge.value] = plan(
+                image.array, k, axes, edge=edge, dtype="float64",
+                alpha=(premultiply, image.alpha_max) if premultiply is not None else None,
+            ).compute_image()  # fmt: skip
+        except DeconvError as e:
+            raise DeconvError(f"{src or 'synthetic image'} with kernel {kern.source}: {e}", usage=e.usage) from None
+    cov = coverage_of(axes, k).window(rows.kept, cols.kept)
+    t, b, l, r = auto_crop(axes, k)
+    box = (t, max(b - rows.trim_end, 0), l, max(r - cols.trim_end, 0))
+    return Inspection(None if src is None else str(src), image, kern.source, k, geometry, axes, results, cov, box)

@@ -1,0 +1,275 @@
+"""One file in, one file out: check, load, compute in strips, save; and the report of it."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core import AxisSize, Box, auto_crop, plan
+from ..core.ops import apply_layer, apply_two_pass, separable_factors
+from ..errors import DeconvError
+from ..imageio import (
+    WRITE_FORMATS,
+    ImageData,
+    SaveReport,
+    check_writable,
+    depth_max,
+    load_image,
+    output_format,
+    save_image,
+    save_strips,
+)
+from ..modes import Alpha
+from .settings import Settings
+
+
+@dataclass
+class Outcome:
+    """Everything a report of one upsample needs."""
+
+    input: str
+    output: str
+    settings: Settings
+    axes: tuple[AxisSize, AxisSize]
+    image: ImageData
+    out_shape: tuple[int, ...]
+    saved: SaveReport
+    crop: Box = (0, 0, 0, 0)  # what was cut: the crop asked for, plus a same padding's trim
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.image.warnings + self.saved.warnings
+
+    def as_dict(self) -> dict:
+        im, s, rows, cols = self.image, self.settings, self.axes[0], self.axes[1]
+        kern, layer = s.kernel, s.kernel.layer
+        return {
+            "input": {
+                "path": self.input,
+                "format": im.format,
+                "height": im.size[0],
+                "width": im.size[1],
+                "channels": im.channels,
+                "depth": im.depth,
+            },
+            "output": {
+                "path": self.output,
+                "format": self.saved.format,
+                "height": self.out_shape[0],
+                "width": self.out_shape[1],
+                "channels": layer.channels if layer else im.channels,
+                "depth": self.saved.depth,
+            },
+            "kernel": {
+                "spec": kern.source,
+                "shape": list(kern.weight.shape),
+                "sum": float(kern.weight.sum()),
+                "offset": kern.offset,
+                "groups": layer.groups if layer else None,
+                "bias": layer.bias_spec if layer else None,
+            },
+            "params": {
+                "stride": list(s.geometry.stride),
+                "padding": [rows.padding, cols.padding],
+                "output_padding": [rows.output_padding, cols.output_padding],
+                "dilation": list(s.geometry.dilation),
+                "same": s.geometry.same,
+                "edge": s.edge.value,
+                "alpha": "none (learned layer: every channel is data)" if layer else s.alpha.value,
+                "dtype": s.dtype.value,
+            },
+            "size_math": [a.as_dict() for a in self.axes],
+            "crop": {
+                "mode": s.crop.mode,
+                "top": self.crop[0],
+                "bottom": self.crop[1],
+                "left": self.crop[2],
+                "right": self.crop[3],
+                "reason": self._crop_reason(),
+            },
+            "clipped": {"below": self.saved.clipped_low, "above": self.saved.clipped_high, "total": self.saved.clipped},
+            "warnings": self.warnings,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+    def _crop_reason(self) -> str:
+        mode, edge = self.settings.crop.mode, self.settings.edge
+        parts = []
+        if mode == "auto" and edge.pad_mode:
+            parts.append(f"none needed: --edge {edge.value} gives every kept pixel all its kernel taps")
+        elif mode == "auto":
+            parts.append("border rows/cols that receive fewer kernel taps than the interior")
+        elif mode == "explicit":
+            parts.append("as requested")
+        if any(a.trim_end for a in self.axes):
+            parts.append("one row/col trimmed at the end for an exact --padding same (stride 1, odd trim)")
+        return "; ".join(parts) or "none"
+
+
+def output_suffix(src: str | os.PathLike) -> str:
+    """The extension of an image's default output: its own, except GIF (which would quantise
+    the result to 256 colours) and extensions deconv does not write, which become ``.png``.
+
+    >>> output_suffix("a.JPG"), output_suffix("b.gif"), output_suffix("c.ico")
+    ('.jpg', '.png', '.png')
+    """
+    suffix = Path(src).suffix.lower()
+    return ".png" if WRITE_FORMATS.get(suffix) in (None, "GIF", "NPY") else suffix
+
+
+def default_output(src: str | os.PathLike, label: str) -> Path:
+    """``photo.jpg`` -> ``photo_x2.jpg`` beside it (``label``: the stride, see :attr:`Geometry.label`).
+
+    >>> default_output("shots/cat.gif", "2").as_posix()
+    'shots/cat_x2.png'
+    """
+    p = Path(src)
+    return p.with_name(f"{p.stem}_x{label}{output_suffix(p)}")
+
+
+def upsample_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, **options) -> Outcome:
+    """Upsample one image file into another.
+
+    ``options`` are those of :meth:`Settings.of` (``kernel``, ``stride``,
+    ``padding`` (an int, a pair or ``"same"``), ``edge``, ``crop``, ``depth``,
+    ...). ``dst`` None writes ``IMAGE_x2.EXT`` beside the input. See :func:`process`.
+
+    >>> # upsample_file("photo.png", "big.png", kernel="bicubic", stride=2, padding="same")
+    """
+    return process(src, dst, Settings.of(**options))
+
+
+def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Settings) -> Outcome:
+    """Upsample one image file into another with the settings of a run.
+
+    Everything is checked (output path and format, the image's size against
+    the limit and the padding, the crop) before the pixels are computed, and
+    the output is written atomically: on any error nothing is left behind.
+
+    A 4-D kernel is a learned layer (:func:`~deconv_cli.core.conv_transpose2d_layer`):
+    its bias is in [0, 1] units (the image's range, as PyTorch's ToTensor feeds a
+    network) and is scaled to the image's units; every channel is data (no alpha
+    premultiplication). A ``.mat`` kernel's offset is added after the convolution, in
+    the image's units, to every channel but alpha under ``premultiply``.
+    """
+    t0 = time.perf_counter()
+    s = settings
+    kern = s.kernel
+    k, layer = kern.weight, kern.layer
+    dst = Path(dst) if dst is not None else default_output(src, s.geometry.label)
+    if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
+        raise DeconvError(f"{dst}: is the input file itself; choose another output")
+    check_writable(dst, overwrite=s.overwrite)
+    if layer and layer.c_out not in (1, 3, 4) and output_format(dst) != "NPY":
+        raise DeconvError(
+            f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
+        )
+    image = load_image(src, max_pixels=s.max_pixels)
+    n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
+    if layer and n_channels != layer.c_in:
+        raise DeconvError(
+            f"{src}: has {image.channels} ({n_channels} channel(s)) but the "
+            f"layer {kern.source} takes C_in = {layer.c_in} (weight shape {k.shape})",
+            usage=True,
+        )
+    axes = s.geometry.axes(image.size, k.shape[-2:])
+    rows, cols = axes
+    if s.max_pixels and rows.n_out * cols.n_out > s.max_pixels:
+        raise DeconvError(
+            f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
+            f"over the limit of {s.max_pixels}; raise --max-pixels if you have the memory"
+        )
+    if s.crop.auto:  # under replicate/reflect/wrap every kept pixel already has all its taps
+        box = auto_crop(axes, k) if not s.edge.pad_mode else (0, 0, 0, 0)
+    else:
+        box = s.crop.box
+    cut = (box[0], box[1] + rows.trim_end, box[2], box[3] + cols.trim_end)
+    if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
+        raise DeconvError(
+            f"crop {cut[0]},{cut[1]},{cut[2]},{cut[3]} (top,bottom,left,right) leaves nothing "
+            f"of the {rows.n_out}x{cols.n_out} output",
+            usage=not s.crop.auto,
+        )
+    out_depth = image.depth if s.depth.bits is None else s.depth.bits
+    out_channels = layer.channels if layer else image.channels
+    check_writable(dst, overwrite=s.overwrite, depth=out_depth, channels=out_channels)
+    t1 = time.perf_counter()
+    alpha = (image.alpha_channel, image.alpha_max) if s.alpha is Alpha.premultiply and image.alpha_channel is not None else None
+    scale = _depth_scale(image.depth, out_depth)
+    in_memory = bool(layer or kern.offset or s.two_pass)  # else: strips computed while saving
+    try:
+        if in_memory:
+            result = _in_memory(image, s, axes, alpha)
+        else:
+            strips = plan(image.array, k, axes, edge=s.edge, dtype=s.dtype.value, crop=box, alpha=alpha)
+    except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
+        raise DeconvError(f"{src} with kernel {kern.source}: {e}", usage=e.usage) from None
+    if in_memory:
+        t, b, l, r = box
+        result = result[t : result.shape[0] - b, l : result.shape[1] - r]
+        if scale != 1.0:
+            result *= scale
+        t2 = time.perf_counter()
+        saved = save_image(dst, result, channels=out_channels, depth=out_depth, like=image, compress=s.compress,
+                           overwrite=s.overwrite)  # fmt: skip
+        out_shape = result.shape
+    else:
+        t2 = time.perf_counter()
+        saved = save_strips(dst, strips, channels=image.channels, depth=out_depth, like=image, compress=s.compress,
+                            overwrite=s.overwrite, scale=scale)  # fmt: skip
+        out_shape = strips.shape if strips.shape[2] > 1 else strips.shape[:2]
+    t3 = time.perf_counter()
+    return Outcome(
+        input=str(src),
+        output=str(dst),
+        settings=s,
+        axes=axes,
+        image=image,
+        out_shape=out_shape,
+        saved=saved,
+        crop=cut,
+        # strips are computed, converted and (PNG) compressed together: "compute" is that loop
+        seconds={"load": t1 - t0, "compute": t2 - t1 + saved.strip_seconds, "save": t3 - t2 - saved.strip_seconds,
+                 "total": t3 - t0},  # fmt: skip
+    )
+
+
+def _in_memory(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], alpha) -> np.ndarray:
+    """The whole result in memory: learned layers, ``.mat`` offsets and the two-pass computation."""
+    kern = s.kernel
+    layer, x, dtype = kern.layer, image.array, s.dtype.value
+    if layer:
+        bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
+        x3 = x if x.ndim == 3 else x[:, :, None]
+        result = apply_layer(x3, kern.weight, bias, axes, layer.groups, edge=s.edge, dtype=dtype)
+    elif s.two_pass:
+        if image.depth not in (8, 16):
+            raise DeconvError(
+                f"--two-pass stores the intermediate in the image's integer range; this image is {image.depth}"
+                f"{'-bit' if isinstance(image.depth, int) else ''} (use the default, exact computation)",
+                usage=True,
+            )
+        if image.alpha_channel is not None and s.alpha is Alpha.premultiply:
+            raise DeconvError("--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True)
+        factors = separable_factors(kern.weight)
+        assert factors is not None  # Settings checked it
+        result = apply_two_pass(x, factors, axes, edge=s.edge, clip=(0.0, depth_max(image.depth)), dtype=dtype)
+    else:
+        result = plan(x, kern.weight, axes, edge=s.edge, dtype=dtype, alpha=alpha).compute_image()
+    if kern.offset:
+        keep_alpha = not layer and alpha is not None
+        result[..., : result.shape[-1] - 1 if keep_alpha else None] += kern.offset
+    return result
+
+
+def _depth_scale(src: int | str, dst: int | str) -> float:
+    """Factor that carries values from one integer depth's units to another's (8 -> 16: 257)."""
+    if src == dst or "float" in (src, dst) or 32 in (src, dst):
+        return 1.0
+    return {(8, 16): 257.0, (16, 8): 1 / 257.0}[(src, dst)]
+
