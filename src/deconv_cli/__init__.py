@@ -42,10 +42,27 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "DeconvError", "Geometry", "ImageData", "Settings", "__version__", "conv_transpose2d", "conv_transpose2d_layer",
-    "coverage", "inspect_image", "load_image", "load_kernel", "make_kernel", "open_kernel", "output_size",
-    "phase_sums", "plan", "save_image", "size_math", "upsample", "upsample_file",
-]  # fmt: skip
+    "DeconvError",
+    "Geometry",
+    "ImageData",
+    "Settings",
+    "__version__",
+    "conv_transpose2d",
+    "conv_transpose2d_layer",
+    "coverage",
+    "inspect_image",
+    "load_image",
+    "load_kernel",
+    "make_kernel",
+    "open_kernel",
+    "output_size",
+    "phase_sums",
+    "plan",
+    "save_image",
+    "size_math",
+    "upsample",
+    "upsample_file",
+]
 
 if TYPE_CHECKING:
     from .core import (

@@ -25,7 +25,21 @@ from .errors import DeconvError
 from .pipeline import Settings, default_output, output_suffix, process
 
 #: Extensions picked up from directories (explicit file arguments are read whatever their name).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm", ".pnm", ".pbm", ".tga")
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".ppm",
+    ".pgm",
+    ".pnm",
+    ".pbm",
+    ".tga",
+)
 TEMPLATE_FIELDS = ("stem", "ext", "parent", "stride", "kernel")
 STDIO = "-"
 
@@ -53,7 +67,13 @@ def expand_inputs(items: Iterable[str], *, recursive: bool = False) -> tuple[lis
             walk = sorted(p.rglob("*") if recursive else p.iterdir())
             found = [str(f) for f in walk if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
             if not found:
-                problems.append((item, "directory holds no image files" + ("" if recursive else " (add --recursive for subdirectories)")))
+                problems.append(
+                    (
+                        item,
+                        "directory holds no image files"
+                        + ("" if recursive else " (add --recursive for subdirectories)"),
+                    )
+                )
             files += found
         elif not p.exists() and _has_magic(item):
             found = sorted(f for f in glob.glob(item, recursive=True) if Path(f).is_file())
@@ -75,7 +95,9 @@ def expand_inputs(items: Iterable[str], *, recursive: bool = False) -> tuple[lis
 def read_file_list(source: str) -> list[str]:
     """``--files-from FILE`` or ``-`` (stdin): one path per line; blank lines ignored."""
     try:
-        text = sys.stdin.read() if source == STDIO else Path(source).read_text(encoding="utf-8", errors="surrogateescape")
+        text = (
+            sys.stdin.read() if source == STDIO else Path(source).read_text(encoding="utf-8", errors="surrogateescape")
+        )
     except OSError as e:
         raise DeconvError(f"--files-from {source}: cannot read it ({e.strerror or e})", usage=True) from None
     return [line.rstrip("\r\n") for line in text.splitlines() if line.strip()]
@@ -118,7 +140,8 @@ def output_name(src: str, template: str, *, stride: str, kernel: str) -> str:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as e:
         raise DeconvError(
-            f"--name {template!r}: {e} is not a field; use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}", usage=True
+            f"--name {template!r}: {e} is not a field; use {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}",
+            usage=True,
         ) from None
 
 
@@ -180,7 +203,9 @@ def plan(
     cannot destroy anything. Nothing is processed when the plan is refused.
     """
     if output is not None and len(files) != 1:
-        raise DeconvError(f"-o/--output names one file but there are {len(files)} inputs; use --out-dir DIR (and --name)", usage=True)
+        raise DeconvError(
+            f"-o/--output names one file but there are {len(files)} inputs; use --out-dir DIR (and --name)", usage=True
+        )
     if output is not None and (out_dir or name):
         raise DeconvError("give either -o/--output or --out-dir/--name, not both", usage=True)
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
@@ -196,7 +221,9 @@ def plan(
         elif src == STDIO:
             if out_dir is None and name is None:
                 raise DeconvError("reading an image from stdin (-) needs -o FILE, -o - or --out-dir", usage=True)
-            dst = str(Path(out_dir or ".") / output_name("stdin.png", name or "{stem}{ext}", stride=label, kernel=kernel))
+            dst = str(
+                Path(out_dir or ".") / output_name("stdin.png", name or "{stem}{ext}", stride=label, kernel=kernel)
+            )
         elif out_dir is None and name is None:
             dst = str(default_output(src, label))
         else:
@@ -211,12 +238,16 @@ def plan(
         key = os.path.abspath(j.dst)
         if key in seen:
             raise DeconvError(
-                f"{seen[key]} and {j.src} would both be written to {j.dst}; add {{parent}} to --name or use separate runs",
+                f"{seen[key]} and {j.src} would both be written to {j.dst}; "
+                f"add {{parent}} to --name or use separate runs",
                 usage=True,
             )
         seen[key] = j.src
         if key in inputs and overwrite:
-            raise DeconvError(f"{j.dst}: is one of the inputs; writing it would destroy an input (choose another -o, --out-dir or --name)")
+            raise DeconvError(
+                f"{j.dst}: is one of the inputs; writing it would destroy an input "
+                f"(choose another -o, --out-dir or --name)"
+            )
     return jobs
 
 
@@ -260,15 +291,24 @@ def run_job(job: Job, settings: Settings) -> FileResult:
     try:
         d = process(job.src, job.dst, settings).as_dict()
         return FileResult(
-            job.src, job.dst, "ok", None, time.perf_counter() - t0,
-            [d["input"]["height"], d["input"]["width"]], [d["output"]["height"], d["output"]["width"]], d, d["warnings"],
-        )  # fmt: skip
+            job.src,
+            job.dst,
+            "ok",
+            None,
+            time.perf_counter() - t0,
+            [d["input"]["height"], d["input"]["width"]],
+            [d["output"]["height"], d["output"]["width"]],
+            d,
+            d["warnings"],
+        )
     except DeconvError as e:
         return FileResult(job.src, job.dst, "failed", str(e), time.perf_counter() - t0, usage=e.usage)
     except MemoryError:
         return FileResult(job.src, job.dst, "failed", f"{job.src}: not enough memory", time.perf_counter() - t0)
     except Exception as e:  # a bug: still this file's failure, not the batch's
-        return FileResult(job.src, job.dst, "failed", f"{job.src}: internal error: {type(e).__name__}: {e}", time.perf_counter() - t0)
+        return FileResult(
+            job.src, job.dst, "failed", f"{job.src}: internal error: {type(e).__name__}: {e}", time.perf_counter() - t0
+        )
 
 
 def sweep_temporaries(jobs: Iterable[Job]) -> int:
@@ -305,8 +345,7 @@ def run_local(jobs: list[Job], settings: Settings, workers: int) -> Iterator[Fil
     pool = _mp_context().Pool(processes=n, initializer=_worker_init, initargs=(max(1, default_workers() // n),))
     finished = False
     try:
-        for res in pool.imap_unordered(_run_job_args, [(j, settings) for j in jobs]):
-            yield res
+        yield from pool.imap_unordered(_run_job_args, [(j, settings) for j in jobs])
         finished = True
     finally:
         if finished:
@@ -341,7 +380,10 @@ def run_dask(jobs: list[Job], settings: Settings, scheduler: str, timeout: float
         raise DeconvError(f"--scheduler {scheduler}: cannot connect within {timeout:g} s ({e})") from None
     futures = []
     try:
-        job_of = {client.submit(run_job, j, settings, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False): j for j in jobs}
+        job_of = {
+            client.submit(run_job, j, settings, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False): j
+            for j in jobs
+        }
         futures = list(job_of)
         for fut in as_completed(futures):
             try:
@@ -386,7 +428,9 @@ def run_batch(
     if main_thread:
         for s in previous:
             signal.signal(s, _raise_interrupted)
-    results = run_dask(todo, settings, scheduler, scheduler_timeout) if scheduler else run_local(todo, settings, workers)
+    results = (
+        run_dask(todo, settings, scheduler, scheduler_timeout) if scheduler else run_local(todo, settings, workers)
+    )
     try:
         for res in results:
             counts[res.status] += 1

@@ -102,19 +102,23 @@ def _main(
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride: N or ROWS,COLS.")]
 PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Padding cut from each side: N or ROWS,COLS.")]
 OutPadOpt = Annotated[
-    str, typer.Option("--output-padding", help="Extra rows/cols at the bottom/right: N or ROWS,COLS (< stride or < dilation).")
+    str,
+    typer.Option(
+        "--output-padding", help="Extra rows/cols at the bottom/right: N or ROWS,COLS (< stride or < dilation)."
+    ),
 ]
 DilationOpt = Annotated[str, typer.Option("--dilation", "-d", help="Spacing of the kernel taps: N or ROWS,COLS.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 SamePaddingOpt = Annotated[
-    str, typer.Option("--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input).")
+    str,
+    typer.Option(
+        "--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input)."
+    ),
 ]
 KERNEL_HELP = (
     "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
     "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25)."
 )
-
-
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -34,9 +34,12 @@ def size(
         Optional[str], typer.Option("--input-size", "-i", help="Input size instead of an image: N or ROWS,COLS.")
     ] = None,
     kernel: Annotated[
-        Optional[str], typer.Option("--kernel", "-k", help="Kernel file or built-in name whose size to use. [default: bilinear]")
+        Optional[str],
+        typer.Option("--kernel", "-k", help="Kernel file or built-in name whose size to use. [default: bilinear]"),
     ] = None,
-    kernel_size: Annotated[Optional[str], typer.Option("--kernel-size", help="Kernel size instead of a kernel: N or ROWS,COLS.")] = None,
+    kernel_size: Annotated[
+        Optional[str], typer.Option("--kernel-size", help="Kernel size instead of a kernel: N or ROWS,COLS.")
+    ] = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: PaddingOpt = "0",
     output_padding: OutPadOpt = "0",
@@ -66,8 +69,15 @@ def size(
             k = (shape[-2], shape[-1])
         axes = geometry.axes(n_in, k)
         if as_json:
-            print(json.dumps({"image": str(image) if image else None, "axes": [a.as_dict() for a in axes],
-                              "output": [axes[0].n_out, axes[1].n_out]}))  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "image": str(image) if image else None,
+                        "axes": [a.as_dict() for a in axes],
+                        "output": [axes[0].n_out, axes[1].n_out],
+                    }
+                )
+            )
         else:
             show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
 
@@ -77,11 +87,15 @@ def size(
 
 @app.command("inspect")
 def inspect_cmd(
-    image: Annotated[Optional[Path], typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image.")] = None,
+    image: Annotated[
+        Optional[Path],
+        typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image."),
+    ] = None,
     kernel: Annotated[
         str,
         typer.Option(
-            "--kernel", "-k",
+            "--kernel",
+            "-k",
             help=KERNEL_HELP,
         ),
     ] = DEFAULT_KERNEL,
@@ -91,16 +105,28 @@ def inspect_cmd(
     dilation: DilationOpt = "1",
     size: Annotated[
         Optional[str],
-        typer.Option("--size", help="Inspect a synthetic constant grey image of WIDTHxHEIGHT (or N) instead of IMAGE: the kernel's pure edge effect."),
+        typer.Option(
+            "--size",
+            help="Inspect a synthetic constant grey image of WIDTHxHEIGHT (or N) "
+            "instead of IMAGE: the kernel's pure edge effect.",
+        ),
     ] = None,
     report_dir: Annotated[
         Optional[Path],
-        typer.Option("--report", help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).")
+        typer.Option(
+            "--report",
+            help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).",
+        ),
     ] = None,
     alpha: Annotated[
-        Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
+        Alpha,
+        typer.Option(
+            "--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel."
+        ),
     ] = Alpha.premultiply,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show what a kernel does to an image, and where: size math, stride-phase sums and checkerboard
@@ -124,7 +150,10 @@ def inspect_cmd(
 
             _matplotlib()  # a missing extra is reported before any work
         if (image is None) == (dims is None):
-            raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
+            raise DeconvError(
+                "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither",
+                usage=True,
+            )
         ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha)
         d = ins.as_dict()
         if report_dir is not None:
@@ -169,12 +198,15 @@ def kernelshow(
         if as_json:
             print(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}))
             return
-        tables, lines = [], []
-        for c, (plane, ph) in enumerate(zip(planes, phases)):
+        tables: list[Any] = []
+        lines: list[str] = []
+        for c, (plane, ph) in enumerate(zip(planes, phases, strict=True)):
             name = f"{kernel}" + (f" channel {c}" if k.ndim == 3 else "")
             name += f" in {c // k.shape[1]} out {c % k.shape[1]}" if k.ndim == 4 else ""
             tables += [
-                report.matrix_table(plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"),
+                report.matrix_table(
+                    plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"
+                ),
                 report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
                 report.verdict(ph),
             ]
@@ -192,12 +224,16 @@ def kernelshow(
 def kernel_make(
     name: Annotated[
         str,
-        typer.Argument(help="Built-in kernel: nearest, bilinear, bicubic[:a=A], lanczos2, lanczos3 or gaussian[:sigma=S]."),
+        typer.Argument(
+            help="Built-in kernel: nearest, bilinear, bicubic[:a=A], lanczos2, lanczos3 or gaussian[:sigma=S]."
+        ),
     ],
     stride: StrideOpt = DEFAULT_STRIDE,
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."),
+        typer.Option(
+            "--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
@@ -216,7 +252,10 @@ def kernel_make(
         data = kernel_to_bytes(k, output.suffix)
         atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
         py, px = intended_padding(name, stride)
-        say(f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; --padding {py},{px} gives exactly stride x the input")
+        say(
+            f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; "
+            f"--padding {py},{px} gives exactly stride x the input"
+        )
 
 
 @kernel_app.command("convert")
@@ -230,9 +269,14 @@ def kernel_convert(
             "or - for an inline WxH:... string on stdout.",
         ),
     ],
-    stride: Annotated[str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")] = "2",
+    stride: Annotated[
+        str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")
+    ] = "2",
     drop_offset: Annotated[
-        bool, typer.Option("--drop-offset", help="Write a .mat kernel's weights without its offset to a format that cannot hold it.")
+        bool,
+        typer.Option(
+            "--drop-offset", help="Write a .mat kernel's weights without its offset to a format that cannot hold it."
+        ),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
@@ -248,16 +292,18 @@ def kernel_convert(
         offset = 0.0 if drop_offset else kern.offset
         if dest == "-":
             if offset:
-                raise DeconvError(f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset", usage=True)
+                raise DeconvError(
+                    f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset",
+                    usage=True,
+                )
             print(to_inline(kern.weight))
             return
         if offset and not dest.lower().endswith(".mat"):
             raise DeconvError(
-                f"kernel {source} has offset {offset:g}, which only a .mat file can hold; write .mat or pass --drop-offset",
+                f"kernel {source} has offset {offset:g}, which only a .mat file can hold; "
+                f"write .mat or pass --drop-offset",
                 usage=True,
             )
         path = save_kernel(kern.weight, dest, offset=offset, overwrite=overwrite)
         shape = "x".join(str(n) for n in kern.weight.shape)
         say(f"wrote {path}: kernel {shape}" + (f", offset {offset:g}" if offset else ""))
-
-

@@ -39,27 +39,47 @@ def upsample(
     ] = None,
     output: Annotated[
         Optional[str],
-        typer.Option("--output", "-o", help="Output file for a single input; format from the extension, .npy for the raw float array, - for stdout. [default: IMAGE_x2.EXT]"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file for a single input; format from the extension, "
+            ".npy for the raw float array, - for stdout. [default: IMAGE_x2.EXT]",
+        ),
     ] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write every output into this directory (created if missing).")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out-dir", help="Write every output into this directory (created if missing).")
+    ] = None,
     name: Annotated[
         Optional[str],
-        typer.Option("--name", help="Output file name template: {stem} {ext} {parent} {stride} {kernel}. [default: {stem}{ext} with --out-dir]"),
+        typer.Option(
+            "--name",
+            help="Output file name template: {stem} {ext} {parent} {stride} {kernel}. "
+            "[default: {stem}{ext} with --out-dir]",
+        ),
     ] = None,
     kernel: Annotated[
         str,
         typer.Option(
-            "--kernel", "-k",
+            "--kernel",
+            "-k",
             help=KERNEL_HELP + " A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
         ),
     ] = DEFAULT_KERNEL,
     groups: Annotated[
         Optional[int],
-        typer.Option("--groups", min=1, help="Learned layer (4-D weight) only: channel groups. [default: C_in if the weight's 2nd dim is 1, else 1]"),
+        typer.Option(
+            "--groups",
+            min=1,
+            help="Learned layer (4-D weight) only: channel groups. "
+            "[default: C_in if the weight's 2nd dim is 1, else 1]",
+        ),
     ] = None,
     bias: Annotated[
         Optional[str],
-        typer.Option("--bias", help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units."),
+        typer.Option(
+            "--bias",
+            help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
+        ),
     ] = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
@@ -69,58 +89,96 @@ def upsample(
         Edge,
         typer.Option(
             "--edge",
-            help="Beyond the image: zero (PyTorch's), replicate, reflect, wrap (extend the input so borders get every tap), "
+            help="Beyond the image: zero (PyTorch's), replicate, reflect, "
+            "wrap (extend the input so borders get every tap), "
             "or renormalize (divide by the weight that arrived, as Pillow does).",
         ),
     ] = Edge.zero,
     crop: Annotated[
         str,
-        typer.Option("--crop", help="Cut the result: none, auto (the border that got fewer kernel taps), N, or TOP,BOTTOM,LEFT,RIGHT."),
+        typer.Option(
+            "--crop",
+            help="Cut the result: none, auto (the border that got fewer kernel taps), N, or TOP,BOTTOM,LEFT,RIGHT.",
+        ),
     ] = "none",
     alpha: Annotated[
-        Alpha, typer.Option("--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel.")
+        Alpha,
+        typer.Option(
+            "--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel."
+        ),
     ] = Alpha.premultiply,
     dtype: Annotated[DType, typer.Option("--dtype", help="Computation precision.")] = DType.float32,
     two_pass: Annotated[
         bool,
         typer.Option(
             "--two-pass",
-            help="Apply a separable kernel as a row pass then a column pass, storing the intermediate rounded and clipped to the "
-            "image's integer range, as Pillow's resize does (with --edge renormalize: Pillow's 8-bit result within 1 level).",
+            help="Apply a separable kernel as a row pass then a column pass, "
+            "storing the intermediate rounded and clipped to the "
+            "image's integer range, as Pillow's resize does "
+            "(with --edge renormalize: Pillow's 8-bit result within 1 level).",
         ),
     ] = False,
-    depth: Annotated[Depth, typer.Option("--depth", help="Output bits per channel; auto keeps the input's.")] = Depth.auto,
+    depth: Annotated[
+        Depth, typer.Option("--depth", help="Output bits per channel; auto keeps the input's.")
+    ] = Depth.auto,
     compress: Annotated[
         Optional[int],
-        typer.Option("--compress", min=0, max=9, help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]"),
+        typer.Option(
+            "--compress", min=0, max=9, help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]"
+        ),
     ] = None,
     out_format: Annotated[
-        Optional[str], typer.Option("--format", help="Format of -o - (stdout): png, tif, jpg, webp, bmp, ppm, tga, npy. [default: png]")
+        Optional[str],
+        typer.Option(
+            "--format", help="Format of -o - (stdout): png, tif, jpg, webp, bmp, ppm, tga, npy. [default: png]"
+        ),
     ] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Take images from subdirectories of directory inputs too.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Take images from subdirectories of directory inputs too.")
+    ] = False,
     files_from: Annotated[
         Optional[str], typer.Option("--files-from", help="Read input paths from FILE, one per line (- for stdin).")
     ] = None,
     jobs: Annotated[
-        Optional[int], typer.Option("--jobs", "-j", min=1, help="Files processed in parallel (processes). [default: number of CPUs]")
+        Optional[int],
+        typer.Option("--jobs", "-j", min=1, help="Files processed in parallel (processes). [default: number of CPUs]"),
     ] = None,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose output exists alone (resume a run).")] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave inputs whose output exists alone (resume a run).")
+    ] = False,
     shard: Annotated[
-        Optional[str], typer.Option("--shard", help="I/N: process only every N-th file starting at the I-th (0-based), to split a list across machines.")
+        Optional[str],
+        typer.Option(
+            "--shard",
+            help="I/N: process only every N-th file starting at the I-th (0-based), to split a list across machines.",
+        ),
     ] = None,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed file (default: go on and report each).")] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failed file (default: go on and report each).")
+    ] = False,
     max_pixels: Annotated[
-        int, typer.Option("--max-pixels", min=0, help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit).")
+        int,
+        typer.Option(
+            "--max-pixels",
+            min=0,
+            help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit).",
+        ),
     ] = DEFAULT_MAX_PIXELS,
     scheduler: Annotated[
-        Optional[str], typer.Option("--scheduler", help="Run the files as tasks on a Dask distributed scheduler at this address (deconv-cli[dask]).")
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="Run the files as tasks on a Dask distributed scheduler at this address (deconv-cli[dask]).",
+        ),
     ] = None,
     scheduler_timeout: Annotated[
         float, typer.Option("--scheduler-timeout", min=0.1, help="Seconds to wait for the --scheduler to answer.")
     ] = 10.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file on stdout (JSON lines).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per file on stdout (JSON lines).")
+    ] = False,
 ) -> None:
     """Upsample images by transpose convolution with a kernel, and report the size math.
 
@@ -150,22 +208,40 @@ def upsample(
         if skip_existing and overwrite:
             raise DeconvError("--skip-existing and --overwrite contradict each other; choose one", usage=True)
         if out_format is not None and output != "-":
-            raise DeconvError("--format applies to -o - only; elsewhere the output's extension names the format", usage=True)
+            raise DeconvError(
+                "--format applies to -o - only; elsewhere the output's extension names the format", usage=True
+            )
         files, problems = expand_inputs(items, recursive=recursive)
         if "-" in files and len(files) > 1:
             raise DeconvError("- (an image on stdin) must be the only input", usage=True)
         # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file
         settings = Settings(
-            open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias), geometry, edge, alpha, crop_spec,
-            dtype, depth, compress, two_pass, max_pixels, overwrite,
-        )  # fmt: skip
+            open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias),
+            geometry,
+            edge,
+            alpha,
+            crop_spec,
+            dtype,
+            depth,
+            compress,
+            two_pass,
+            max_pixels,
+            overwrite,
+        )
         if output == "-" or files == ["-"]:
-            _upsample_stdio(files, output, out_format, settings, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name)
+            _upsample_stdio(
+                files, output, out_format, settings, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name
+            )
             return
         jobs_list = plan(
-            files, out_dir=str(out_dir) if out_dir is not None else None, name=name, output=output,
-            settings=settings, shard=parse_shard(shard), overwrite=overwrite,
-        )  # fmt: skip
+            files,
+            out_dir=str(out_dir) if out_dir is not None else None,
+            name=name,
+            output=output,
+            settings=settings,
+            shard=parse_shard(shard),
+            overwrite=overwrite,
+        )
         if out_dir is not None:
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,13 +250,35 @@ def upsample(
             for j in jobs_list:  # subdirectories a --name template asks for
                 Path(j.dst).parent.mkdir(parents=True, exist_ok=True)
         single = len(files) == 1 and not problems and out_dir is None and name is None and shard is None
-        _run_upsample_batch(jobs_list, problems, settings, single=single, workers=jobs, scheduler=scheduler,
-                            scheduler_timeout=scheduler_timeout, skip_existing=skip_existing, fail_fast=fail_fast,
-                            quiet=quiet, as_json=as_json)  # fmt: skip
+        _run_upsample_batch(
+            jobs_list,
+            problems,
+            settings,
+            single=single,
+            workers=jobs,
+            scheduler=scheduler,
+            scheduler_timeout=scheduler_timeout,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            quiet=quiet,
+            as_json=as_json,
+        )
 
 
-def _run_upsample_batch(jobs_list, problems, settings, *, single, workers, scheduler, scheduler_timeout, skip_existing,
-                        fail_fast, quiet, as_json):  # fmt: skip
+def _run_upsample_batch(
+    jobs_list,
+    problems,
+    settings,
+    *,
+    single,
+    workers,
+    scheduler,
+    scheduler_timeout,
+    skip_existing,
+    fail_fast,
+    quiet,
+    as_json,
+):
     """Run the planned files, report each (one line per failure, JSON lines), and exit 0 / 1 / 130 / 143."""
     import time
 
@@ -192,12 +290,26 @@ def _run_upsample_batch(jobs_list, problems, settings, *, single, workers, sched
         say(f"deconv: error: {item}: {problem}")
     progress = None
     if not single and not quiet and stream_is_tty(sys.stderr) and len(jobs_list) > 1:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         progress = Progress(
-            TextColumn("upsampling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console(stderr=True), transient=False,
-        )  # fmt: skip
+            TextColumn("upsampling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console(stderr=True),
+            transient=False,
+        )
         task = progress.add_task("files", total=len(jobs_list), rate="")
 
     def tell(line: str) -> None:  # above the progress bar when there is one
@@ -224,13 +336,20 @@ def _run_upsample_batch(jobs_list, problems, settings, *, single, workers, sched
             progress.update(task, advance=1, rate=f"{done / elapsed:.1f} files/s" if elapsed > 0 else "")
 
     counts = None
-    usage = []
+    usage: list[bool] = []
     try:
         if progress is not None:
             progress.start()
-        counts = run_batch(jobs_list, settings, workers=workers or default_workers(), scheduler=scheduler,
-                           scheduler_timeout=scheduler_timeout,
-                           skip_existing=skip_existing, fail_fast=fail_fast, on_result=on_result)  # fmt: skip
+        counts = run_batch(
+            jobs_list,
+            settings,
+            workers=workers or default_workers(),
+            scheduler=scheduler,
+            scheduler_timeout=scheduler_timeout,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            on_result=on_result,
+        )
     except Interrupted as e:
         if progress is not None:
             progress.stop()
@@ -242,7 +361,10 @@ def _run_upsample_batch(jobs_list, problems, settings, *, single, workers, sched
     failed = counts["failed"] + len(problems)
     if not single and not quiet:
         took = time.perf_counter() - t0
-        say(f"deconv: {counts['ok']} done, {counts['skipped']} skipped, {failed} failed, of {len(jobs_list) + len(problems)} in {took:.1f} s")
+        say(
+            f"deconv: {counts['ok']} done, {counts['skipped']} skipped, {failed} failed, "
+            f"of {len(jobs_list) + len(problems)} in {took:.1f} s"
+        )
     if failed:
         raise typer.Exit(2 if single and all(usage) and usage else 1)
 
@@ -260,12 +382,17 @@ def _upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_
         if as_json:
             raise DeconvError("-o - writes the image on stdout, so --json cannot; drop one of them", usage=True)
         if stream_is_tty(sys.stdout):
-            raise DeconvError("refusing to write an image to a terminal; redirect stdout (> out.png) or give -o FILE", usage=True)
+            raise DeconvError(
+                "refusing to write an image to a terminal; redirect stdout (> out.png) or give -o FILE", usage=True
+            )
         if len(files) != 1:
             raise DeconvError(f"-o - takes exactly one input, got {len(files)}", usage=True)
     ext = "." + (out_format or "png").lower().lstrip(".")
     if output == "-" and ext not in WRITE_FORMATS:
-        raise DeconvError(f"--format {out_format}: not a format deconv writes ({', '.join(sorted({e[1:] for e in WRITE_FORMATS}))})", usage=True)
+        raise DeconvError(
+            f"--format {out_format}: not a format deconv writes ({', '.join(sorted({e[1:] for e in WRITE_FORMATS}))})",
+            usage=True,
+        )
     with tempfile.TemporaryDirectory(prefix="deconv-") as tmp:
         src = files[0]
         if src == "-":
@@ -279,7 +406,9 @@ def _upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_
         elif output is not None:
             dst = output
         else:
-            dst = plan(["-"], out_dir=str(out_dir) if out_dir else None, name=name, output=None, settings=settings)[0].dst
+            dst = plan(["-"], out_dir=str(out_dir) if out_dir else None, name=name, output=None, settings=settings)[
+                0
+            ].dst
         res = run_job(Job(src, dst), settings)
         if res.status == "failed":
             raise DeconvError((res.error or "failed").replace(src, files[0] if files[0] != "-" else "stdin"))
@@ -293,5 +422,3 @@ def _upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_
             show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
         if as_json:
             print(json.dumps(res.as_json()))
-
-

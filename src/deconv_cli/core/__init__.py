@@ -1,5 +1,5 @@
 """The operation in pure numpy: size math and geometry (:mod:`.geometry`), the public
-functions (:mod:`.ops`) and the plan behind them (:mod:`.plan`), and what a kernel does
+functions (:mod:`.ops`) and the plan behind them (:mod:`.planning`), and what a kernel does
 where (:mod:`.analysis`). No file access, no printing."""
 
 from .analysis import (
@@ -40,12 +40,41 @@ from .ops import (
     separable_factors,
     upsample,
 )
-from .plan import plan, result_dtype
+from .planning import plan, result_dtype
 
 __all__ = [
-    "AXES", "SIDES", "AxisSize", "Box", "Coverage", "Crop", "Geometry", "Pair", "PhaseReport", "Reach",
-    "Renormalization", "as_pair", "auto_crop", "border_means", "check_axis", "check_layer_edge", "conv_transpose2d",
-    "conv_transpose2d_layer", "conv_transpose2d_two_pass", "coverage", "coverage_of", "deficient_border", "edge_extension",
-    "interior_weight", "output_size", "phase_sums", "plan", "received_weight", "renormalization", "result_dtype",
-    "same_padding", "separable_factors", "size_math", "upsample",
-]  # fmt: skip
+    "AXES",
+    "SIDES",
+    "AxisSize",
+    "Box",
+    "Coverage",
+    "Crop",
+    "Geometry",
+    "Pair",
+    "PhaseReport",
+    "Reach",
+    "Renormalization",
+    "as_pair",
+    "auto_crop",
+    "border_means",
+    "check_axis",
+    "check_layer_edge",
+    "conv_transpose2d",
+    "conv_transpose2d_layer",
+    "conv_transpose2d_two_pass",
+    "coverage",
+    "coverage_of",
+    "deficient_border",
+    "edge_extension",
+    "interior_weight",
+    "output_size",
+    "phase_sums",
+    "plan",
+    "received_weight",
+    "renormalization",
+    "result_dtype",
+    "same_padding",
+    "separable_factors",
+    "size_math",
+    "upsample",
+]

@@ -311,7 +311,9 @@ def renormalization(axes: tuple[AxisSize, AxisSize], kernel: np.ndarray, crop: B
     if len(bad_rows):
         sub = ry.rows(bad_rows)
         fac = _ratio(
-            np.stack([interior_weight(sub, rx, p) for p in k], -1), np.stack([received_weight(sub, rx, p) for p in k], -1), tiny
+            np.stack([interior_weight(sub, rx, p) for p in k], -1),
+            np.stack([received_weight(sub, rx, p) for p in k], -1),
+            tiny,
         ).astype(dtype)
         row_factors = {int(o): fac[n] for n, o in enumerate(bad_rows)}
     sy = axes[0].stride

@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 from ..errors import DeconvError
 
@@ -44,11 +45,11 @@ def as_pair(value: object, name: str) -> Pair:
             ) from None
     elif isinstance(value, bool):
         raise DeconvError(f"{name} {value!r} is not an int or a (rows, cols) pair", usage=True)
-    elif hasattr(value, "__index__"):
-        nums = [operator.index(value)]  # type: ignore[arg-type]
+    elif isinstance(value, SupportsIndex):
+        nums = [operator.index(value)]
     else:
         try:
-            items = list(value)  # type: ignore[call-overload]
+            items = list(value)  # type: ignore[call-overload]  # anything iterable; refused below if not
             nums = [int(v) for v in items]
         except (TypeError, ValueError):
             raise DeconvError(f"{name} {value!r} is not an int or a (rows, cols) pair", usage=True) from None
@@ -64,7 +65,12 @@ def as_pair(value: object, name: str) -> Pair:
 def check_axis(axis: str, stride: int, padding: int, output_padding: int, dilation: int) -> None:
     """PyTorch's rules for the parameters of one axis, whatever the sizes."""
     where = f" ({axis})" if axis else ""
-    limits = (("stride", stride, 1), ("dilation", dilation, 1), ("padding", padding, 0), ("output_padding", output_padding, 0))
+    limits = (
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+        ("padding", padding, 0),
+        ("output_padding", output_padding, 0),
+    )
     for name, val, low in limits:
         if val < low:
             raise DeconvError(f"{name}{where} must be >= {low}, got {val}", usage=True)
@@ -366,7 +372,9 @@ class Crop:
         if len(nums) == 1:
             nums *= 4
         if len(nums) != 4 or min(nums) < 0:
-            raise DeconvError(f"crop {spec!r} must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT (integers >= 0)", usage=True)
+            raise DeconvError(
+                f"crop {spec!r} must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT (integers >= 0)", usage=True
+            )
         return cls(box=(nums[0], nums[1], nums[2], nums[3]))
 
     @property

@@ -2,7 +2,7 @@
 layer, and Pillow's two-pass variant.
 
 Each validates its own arguments (this is a boundary of the library) and
-computes through :func:`.plan.plan`; nothing here is below another boundary.
+computes through :func:`.planning.plan`; nothing here is below another boundary.
 Everything raises :class:`~deconv_cli.errors.DeconvError` (with
 ``usage=True`` for bad parameters) and nothing else for bad input.
 
@@ -21,13 +21,15 @@ kept where ``0 <= i*s - p + u*d < N_out`` with
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..errors import DeconvError
 from ..modes import Edge
 from .geometry import AxisSize, Geometry, Pair
+from .planning import check_array, plan
 
 Axes = tuple[AxisSize, AxisSize]
-from .plan import check_array, plan
+
 
 def conv_transpose2d(
     x,
@@ -38,7 +40,7 @@ def conv_transpose2d(
     dilation: int | Pair | str = 1,
     *,
     edge: str = "zero",
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> np.ndarray:
     """Transpose convolution of every channel: each input pixel scales the
     whole kernel, the scaled kernels are placed ``stride`` apart and summed.
@@ -101,7 +103,6 @@ def conv_transpose2d(
     return plan(x, kernel, geometry, edge=Edge.of(edge, "edge"), dtype=dtype).compute_image()
 
 
-
 def upsample(
     x,
     kernel,
@@ -113,7 +114,7 @@ def upsample(
     alpha_channel: int | None = None,
     alpha_max: float = 1.0,
     edge: str = "zero",
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> np.ndarray:
     """:func:`conv_transpose2d` with colour premultiplied by alpha.
 
@@ -177,7 +178,7 @@ def conv_transpose2d_layer(
     groups: int = 1,
     *,
     edge: str = "zero",
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> np.ndarray:
     """A trained transposed-convolution layer that mixes channels, channels last.
 
@@ -244,8 +245,8 @@ def conv_transpose2d_layer(
         )
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or c_in % groups:
         raise DeconvError(f"groups must be a positive divisor of C_in = {c_in}, got {groups}", usage=True)
-    edge = Edge.of(edge, "edge")
-    check_layer_edge(edge, f"a layer's weight {w.shape}")
+    mode = Edge.of(edge, "edge")
+    check_layer_edge(mode, f"a layer's weight {w.shape}")
     geometry = Geometry.of(stride, padding, output_padding, dilation)
     c_out = cog * groups
     b = None
@@ -253,14 +254,24 @@ def conv_transpose2d_layer(
         b = np.asarray(bias)
         check_array(b, "bias")
         if b.shape != (c_out,):
-            raise DeconvError(f"bias must have shape ({c_out},), one value per output channel, got {b.shape}", usage=True)
+            raise DeconvError(
+                f"bias must have shape ({c_out},), one value per output channel, got {b.shape}", usage=True
+            )
         if not np.all(np.isfinite(b)):
             raise DeconvError("bias holds NaN or infinite values", usage=True)
-    return apply_layer(x, w, b, geometry.axes(x.shape[:2], w.shape[-2:]), groups, edge=edge, dtype=dtype)
+    return apply_layer(x, w, b, geometry.axes(x.shape[:2], w.shape[-2:]), groups, edge=mode, dtype=dtype)
 
 
-def apply_layer(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, axes: Axes, groups: int, *,
-                edge: Edge, dtype: object) -> np.ndarray:  # fmt: skip
+def apply_layer(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    axes: Axes,
+    groups: int,
+    *,
+    edge: Edge,
+    dtype: DTypeLike | None,
+) -> np.ndarray:
     """:func:`conv_transpose2d_layer` on checked arguments: an (H, W, C_in) image, the layer's
     weight and bias, and the size math of both axes; one input channel at a time against its
     ``C_out/groups`` kernels."""
@@ -314,7 +325,7 @@ def conv_transpose2d_two_pass(
     *,
     edge: str = "zero",
     clip: tuple[float, float] = (0.0, 255.0),
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> np.ndarray:
     """A separable kernel as a horizontal pass then a vertical one, the intermediate
     rounded half up and clipped to ``clip``, the way Pillow's resize works on 8-bit
@@ -350,19 +361,34 @@ def conv_transpose2d_two_pass(
     --------
     >>> k = np.outer([-0.25, 1.5, -0.25], [-0.25, 1.5, -0.25])
     >>> x = np.zeros((3, 3)); x[1, 1] = 255.0     # the row pass overshoots to 382.5 and is clipped to 255
-    >>> conv_transpose2d(x, k, padding=1)[1].tolist(), np.round(conv_transpose2d_two_pass(x, k, padding=1)[1], 6).tolist()
-    ([-95.625, 573.75, -95.625], [0.0, 382.5, 0.0])
+    >>> conv_transpose2d(x, k, padding=1)[1].tolist()
+    [-95.625, 573.75, -95.625]
+    >>> np.round(conv_transpose2d_two_pass(x, k, padding=1)[1], 6).tolist()
+    [0.0, 382.5, 0.0]
     """
     f = separable_factors(kernel)
     if f is None:
-        raise DeconvError(f"the two-pass (Pillow-style) computation needs a separable kernel; this {np.shape(kernel)} one is not rank 1", usage=True)
+        raise DeconvError(
+            f"the two-pass (Pillow-style) computation needs a separable kernel; "
+            f"this {np.shape(kernel)} one is not rank 1",
+            usage=True,
+        )
     geometry = Geometry.of(stride, padding, output_padding, dilation)
     x = np.asarray(x)
-    return apply_two_pass(x, f, geometry.axes(x.shape[:2], np.shape(kernel)), edge=Edge.of(edge, "edge"), clip=clip, dtype=dtype)
+    return apply_two_pass(
+        x, f, geometry.axes(x.shape[:2], np.shape(kernel)), edge=Edge.of(edge, "edge"), clip=clip, dtype=dtype
+    )
 
 
-def apply_two_pass(x: np.ndarray, factors: tuple[np.ndarray, np.ndarray], axes: Axes, *, edge: Edge,
-                   clip: tuple[float, float], dtype: object) -> np.ndarray:  # fmt: skip
+def apply_two_pass(
+    x: np.ndarray,
+    factors: tuple[np.ndarray, np.ndarray],
+    axes: Axes,
+    *,
+    edge: Edge,
+    clip: tuple[float, float],
+    dtype: DTypeLike | None,
+) -> np.ndarray:
     """:func:`conv_transpose2d_two_pass` on checked arguments: the kernel's (column, row)
     factors (:func:`separable_factors`) and the size math of both axes."""
     u, v = factors

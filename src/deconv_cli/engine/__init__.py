@@ -26,5 +26,17 @@ from .methods import METHODS, SETUP_BYTES, Method, Problem, exact_terms, registe
 from .planner import choose, cost, plan
 from .runner import Plan
 
-__all__ = ["METHODS", "SETUP_BYTES", "Axis", "Method", "Plan", "Problem", "choose", "cost", "exact_terms", "plan",
-           "register", "runs"]  # fmt: skip
+__all__ = [
+    "METHODS",
+    "SETUP_BYTES",
+    "Axis",
+    "Method",
+    "Plan",
+    "Problem",
+    "choose",
+    "cost",
+    "exact_terms",
+    "plan",
+    "register",
+    "runs",
+]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+
 
 @dataclass(frozen=True)
 class Axis:
@@ -34,9 +36,7 @@ class Axis:
     def taps(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """Per phase, the ``(u, m)`` pairs: tap ``u`` brings input ``q - m`` to ``f = q*s + phase``."""
         s, d = self.stride, self.dilation
-        return tuple(
-            tuple((u, (u * d - ph) // s) for u in range(self.kernel) if (u * d) % s == ph) for ph in range(s)
-        )
+        return tuple(tuple((u, (u * d - ph) // s) for u in range(self.kernel) if (u * d) % s == ph) for ph in range(s))
 
     @property
     def reach(self) -> int:
@@ -46,7 +46,8 @@ class Axis:
     def q(self, o: int) -> int:
         return (o + self.start) // self.stride
 
-    def phase(self, o) -> int:
+    def phase(self, o: Any) -> Any:
+        """The stride phase of output ``o`` (an int, or an array of them)."""
         return (o + self.start) % self.stride
 
     def source(self, lo: int, hi: int) -> np.ndarray:
@@ -55,10 +56,11 @@ class Axis:
         before, after = self.ext
         inside = (idx >= -before) & (idx < self.n_in + after)
         if before or after:
-            mode = "edge" if self.mode == "reflect" and self.n_in == 1 else self.mode
+            mode: Any = "edge" if self.mode == "reflect" and self.n_in == 1 else self.mode  # a numpy pad mode
             mapped = np.pad(np.arange(self.n_in), (before, after), mode=mode)
             return np.where(inside, mapped[np.clip(idx + before, 0, len(mapped) - 1)], -1)
         return np.where(inside, idx, -1)
+
 
 def runs(src: np.ndarray) -> list[tuple[int, int, int]]:
     """Split a source-index map into ``(dst0, dst1, src0)`` runs of consecutive sources (src0 -1: zeros).
@@ -74,4 +76,4 @@ def runs(src: np.ndarray) -> list[tuple[int, int, int]]:
     cont = ((src[1:] < 0) & (src[:-1] < 0)) | ((src[:-1] >= 0) & (step == 1))
     starts = np.concatenate(([0], np.flatnonzero(~cont) + 1))
     ends = np.concatenate((starts[1:], [len(src)]))
-    return [(int(a), int(b), int(src[a])) for a, b in zip(starts, ends)]
+    return [(int(a), int(b), int(src[a])) for a, b in zip(starts, ends, strict=True)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..cpus import default_threads
 from .axis import Axis
@@ -41,7 +42,7 @@ def plan(
     kernel: np.ndarray,
     rows: Axis,
     cols: Axis,
-    dtype: object,
+    dtype: DTypeLike,
     *,
     prepare: Prepare | None = None,
     finish: Finish | None = None,
@@ -96,6 +97,12 @@ def plan(
         strip_rows = min(STRIP_ELEMENTS // max(1, problem.row_len), -(-rows.n_out // (4 * threads)))
         strip_rows = max(sy, strip_rows // sy * sy)
     return Plan(
-        x, problem, unit, strip_rows=max(1, int(strip_rows)), threads=threads,
-        prepare=prepare, finish=finish, squeeze=squeeze,
-    )  # fmt: skip
+        x,
+        problem,
+        unit,
+        strip_rows=max(1, int(strip_rows)),
+        threads=threads,
+        prepare=prepare,
+        finish=finish,
+        squeeze=squeeze,
+    )

@@ -106,9 +106,9 @@ class Plan:
                 pending.append(ex.submit(one, span))
             while pending:
                 result = pending.popleft().result()
-                span = next(todo, None)
-                if span is not None:
-                    pending.append(ex.submit(one, span))
+                following = next(todo, None)
+                if following is not None:
+                    pending.append(ex.submit(one, following))
                 yield result
         finally:
             for fut in pending:
@@ -145,7 +145,7 @@ class Plan:
         direct = repeat > 1 and self.prepare is None
         blk = self.scratch("rep" if direct else "block", (ni, nj, repeat, C) if direct else (ni, nj, C))
         x = self.x
-        inside = 0 <= i_lo and i_lo + ni <= r.n_in  # the common case: one run of real rows
+        inside = i_lo >= 0 and i_lo + ni <= r.n_in  # the common case: one run of real rows
         for a0, a1, s0 in [(0, ni, i_lo)] if inside else runs(r.source(i_lo, i_lo + ni)):
             if s0 < 0:
                 blk[a0:a1] = 0

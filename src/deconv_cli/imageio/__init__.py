@@ -22,7 +22,25 @@ from .write import (
 )
 
 __all__ = [
-    "CAPS", "CHANNELS", "DEFAULT_PNG_COMPRESS", "DEFAULT_PNG_STRATEGY", "READ_FORMATS", "WRITE_FORMATS", "ImageData",
-    "PngStream", "SaveReport", "atomic_write", "check_writable", "depth_max", "image_size", "load_image",
-    "output_format", "png_pieces", "save_image", "save_strips", "storage_dtype", "store", "to_storage",
-]  # fmt: skip
+    "CAPS",
+    "CHANNELS",
+    "DEFAULT_PNG_COMPRESS",
+    "DEFAULT_PNG_STRATEGY",
+    "READ_FORMATS",
+    "WRITE_FORMATS",
+    "ImageData",
+    "PngStream",
+    "SaveReport",
+    "atomic_write",
+    "check_writable",
+    "depth_max",
+    "image_size",
+    "load_image",
+    "output_format",
+    "png_pieces",
+    "save_image",
+    "save_strips",
+    "storage_dtype",
+    "store",
+    "to_storage",
+]

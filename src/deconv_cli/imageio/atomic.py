@@ -22,7 +22,7 @@ def _create_temp(p: Path, parent: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {p}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *, overwrite: bool = False) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], *, overwrite: bool = False) -> None:
     """Write a file through a temporary file in the same directory, then move it into place.
 
     The data is flushed and fsynced before the rename, so the target is either

@@ -46,6 +46,10 @@ class ImageData:
         return self.array.shape[0], self.array.shape[1]
 
 
-
 def depth_max(depth: int | str) -> float:
-    return {8: 255.0, 16: 65535.0, 32: 2.0**31 - 1}.get(depth, 1.0)  # type: ignore[call-overload]
+    """The value of a full-scale sample: 255 (8-bit), 65535 (16-bit), 2**31 - 1 (32-bit), 1 (float).
+
+    >>> depth_max(8), depth_max("float")
+    (255.0, 1.0)
+    """
+    return {8: 255.0, 16: 65535.0, 32: 2.0**31 - 1}.get(depth, 1.0) if isinstance(depth, int) else 1.0

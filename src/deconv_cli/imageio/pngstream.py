@@ -78,7 +78,15 @@ class PngStream:
         if self.dpi:  # as Pillow writes it: pixels per metre
             ppm = [int(d / 0.0254 + 0.5) for d in self.dpi]
             _chunk(f, b"pHYs", ppm[0].to_bytes(4, "big") + ppm[1].to_bytes(4, "big") + b"\x01")
-        flevel = 0 if self.level < 2 or self.strategy >= zlib.Z_HUFFMAN_ONLY else 1 if self.level < 6 else 2 if self.level == 6 else 3
+        flevel = (
+            0
+            if self.level < 2 or self.strategy >= zlib.Z_HUFFMAN_ONLY
+            else 1
+            if self.level < 6
+            else 2
+            if self.level == 6
+            else 3
+        )
         head = (0x78 << 8) | (flevel << 6)
         head += 31 - head % 31
         _chunk(f, b"IDAT", head.to_bytes(2, "big"))
@@ -108,7 +116,8 @@ class PngStream:
         """
         data = self.filtered(stored)
         z = zlib.compressobj(self.level, zlib.DEFLATED, -15, 8, self.strategy)
-        return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH), zlib.adler32(data), data.size
+        raw = data.data  # a memoryview: zlib reads the array's buffer without a copy
+        return z.compress(raw) + z.flush(zlib.Z_SYNC_FLUSH), zlib.adler32(raw), data.size
 
     def write(self, piece: tuple[bytes, int, int], rows: int) -> None:
         data, adler, length = piece
@@ -135,7 +144,15 @@ def write_png(f: IO[bytes], stored: np.ndarray, channels: str, depth: int, level
 
     h, w = stored.shape[:2]
     png = PngStream(
-        f, w, h, channels, depth, level, icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy")
+        f,
+        w,
+        h,
+        channels,
+        depth,
+        level,
+        icc_profile=opts.get("icc_profile"),
+        dpi=opts.get("dpi"),
+        strategy=opts.get("strategy"),
     )
     png.start()
     rows = max(1, (1 << 20) // max(1, stored[0].nbytes))
@@ -143,7 +160,7 @@ def write_png(f: IO[bytes], stored: np.ndarray, channels: str, depth: int, level
     threads = min(default_threads(), len(pieces))
     if threads > 1:
         with ThreadPoolExecutor(threads) as ex:
-            for piece, part in zip(ex.map(png.encode, pieces), pieces):
+            for piece, part in zip(ex.map(png.encode, pieces), pieces, strict=True):
                 png.write(piece, len(part))
     else:
         for part in pieces:

@@ -22,6 +22,7 @@ from .image import CHANNELS, ImageData
 #: Pillow decoders deconv lets run (Pillow's ``formats=`` allow-list).
 READ_FORMATS = ("PNG", "JPEG", "MPO", "TIFF", "BMP", "WEBP", "GIF", "PPM", "TGA")
 
+
 def _open(p: Path):
     """``Image.open`` restricted to :data:`READ_FORMATS` (those this Pillow can open).
 
@@ -339,7 +340,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
         depth=depth,
         format=fmt,
         icc_profile=info.get("icc_profile") or None,
-        dpi=tuple(float(v) for v in dpi) if dpi else None,  # type: ignore[arg-type]
+        dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
         source=str(p),
         warnings=notes,
     )

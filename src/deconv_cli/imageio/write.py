@@ -9,7 +9,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -72,7 +72,6 @@ class SaveReport:
     @property
     def clipped(self) -> int:
         return self.clipped_low + self.clipped_high
-
 
 
 def output_format(path: str | os.PathLike) -> str:
@@ -180,12 +179,14 @@ def to_storage(result: np.ndarray, depth: int | str) -> tuple[np.ndarray, int, i
     return out, low, high
 
 
-def _save_options(p: Path, fmt: str, depth, channels: str, like: ImageData | None, compress: int | None) -> tuple[dict, list[str]]:
+def _save_options(
+    p: Path, fmt: str, depth, channels: str, like: ImageData | None, compress: int | None
+) -> tuple[dict[str, Any], list[str]]:
     """Pillow's save options for a format, and warnings."""
     _check_caps(p, fmt, depth, channels)
     if compress is not None and not 0 <= compress <= 9:
         raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
-    opts: dict[str, object] = {}
+    opts: dict[str, Any] = {}
     if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
         opts["icc_profile"] = like.icc_profile
     if like is not None and like.dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
@@ -202,14 +203,16 @@ def _save_options(p: Path, fmt: str, depth, channels: str, like: ImageData | Non
         opts["optimize"] = False  # keep the identity grey palette, which Pillow reads back as L
     elif fmt == "TIFF":
         opts["compression"] = "tiff_deflate" if depth != "float" else None
-    notes = [f"{p}: GIF stores at most 256 colours; the result was quantised"] if fmt == "GIF" and channels != "L" else []
+    notes = (
+        [f"{p}: GIF stores at most 256 colours; the result was quantised"] if fmt == "GIF" and channels != "L" else []
+    )
     return opts, notes
 
 
-def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, depth, opts: dict) -> None:
+def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, depth, opts: dict[str, Any]) -> None:
     """Write samples already in their storage dtype."""
     if fmt == "PNG":
-        write_png(f, stored, channels, depth, int(opts["compress_level"]), opts)  # type: ignore[call-overload]
+        write_png(f, stored, channels, depth, int(opts["compress_level"]), opts)
         return
     from PIL import Image
 
@@ -329,15 +332,22 @@ def save_strips(
         return store(strip if c > 1 else strip[:, :, 0], depth, out)
 
     if fmt == "PNG":
-        level = int(opts["compress_level"])  # type: ignore[call-overload]
+        level = int(opts["compress_level"])
         local = threading.local()
 
         def write_png(f: IO[bytes]) -> None:
             t0 = time.perf_counter()
             png = PngStream(
-                f, w, h, channels, int(depth), level,  # type: ignore[arg-type]
-                icc_profile=opts.get("icc_profile"), dpi=opts.get("dpi"), strategy=opts.get("strategy"),  # type: ignore[arg-type]
-            )  # fmt: skip
+                f,
+                w,
+                h,
+                channels,
+                int(depth),
+                level,
+                icc_profile=opts.get("icc_profile"),
+                dpi=opts.get("dpi"),
+                strategy=opts.get("strategy"),
+            )
             png.start()
 
             def sink(o0: int, strip: np.ndarray):
@@ -350,7 +360,7 @@ def save_strips(
 
             for piece, found, rows in plan.run(sink=sink):
                 png.write(piece, rows)
-                counts[:] = [a + b for a, b in zip(counts, found)]
+                counts[:] = [a + b for a, b in zip(counts, found, strict=True)]
             png.finish()
             report.strip_seconds = time.perf_counter() - t0
 
@@ -359,7 +369,7 @@ def save_strips(
         stored = np.empty(shape, dtype)
         t0 = time.perf_counter()
         for found in plan.run(sink=lambda o0, strip: convert(strip, stored[o0 : o0 + strip.shape[0]])):
-            counts[:] = [a + b for a, b in zip(counts, found)]
+            counts[:] = [a + b for a, b in zip(counts, found, strict=True)]
         report.strip_seconds = time.perf_counter() - t0
         atomic_write(p, lambda f: _write_stored(f, fmt, stored, channels, depth, opts), overwrite=overwrite)
     report.clipped_low, report.clipped_high = counts[0], counts[1]

@@ -46,10 +46,26 @@ from .layer import Layer, load_bias, make_layer
 from .source import exists, split_member
 
 __all__ = [
-    "BUILTIN", "FILTERS", "FILE_SUFFIXES", "MAX_KERNEL_TAPS", "Kernel", "Layer", "bilinear_1d", "intended_padding",
-    "kernel_1d", "kernel_to_bytes", "load_bias", "load_kernel", "make_kernel", "make_layer", "open_kernel",
-    "open_run_kernel", "save_kernel", "to_inline", "validate_kernel",
-]  # fmt: skip
+    "BUILTIN",
+    "FILTERS",
+    "FILE_SUFFIXES",
+    "MAX_KERNEL_TAPS",
+    "Kernel",
+    "Layer",
+    "bilinear_1d",
+    "intended_padding",
+    "kernel_1d",
+    "kernel_to_bytes",
+    "load_bias",
+    "load_kernel",
+    "make_kernel",
+    "make_layer",
+    "open_kernel",
+    "open_run_kernel",
+    "save_kernel",
+    "to_inline",
+    "validate_kernel",
+]
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,9 @@ def validate_kernel(k, source: str) -> np.ndarray:
     if k.size == 0:
         raise DeconvError(f"kernel {source}: is empty (shape {k.shape})")
     if k.size > MAX_KERNEL_TAPS:
-        raise DeconvError(f"kernel {source}: {k.size} taps (shape {k.shape}) is more than the {MAX_KERNEL_TAPS} allowed")
+        raise DeconvError(
+            f"kernel {source}: {k.size} taps (shape {k.shape}) is more than the {MAX_KERNEL_TAPS} allowed"
+        )
     k = k.astype(np.float64)
     bad = ~np.isfinite(k)
     if bad.any():
@@ -152,7 +170,9 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
     )
 
 
-def open_run_kernel(spec: str | os.PathLike, stride: Pair, *, groups: int | None = None, bias: str | None = None) -> Kernel:
+def open_run_kernel(
+    spec: str | os.PathLike, stride: Pair, *, groups: int | None = None, bias: str | None = None
+) -> Kernel:
     """The kernel of a run, resolved once: :func:`open_kernel` for a checked stride, with the
     :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight."""
     kern = _open(os.fspath(spec), lambda name: build(name, stride))
@@ -215,4 +235,3 @@ def save_kernel(kernel: np.ndarray, dst: str | os.PathLike, *, offset: float = 0
     data = to_bytes(kernel, path.suffix, name=name, offset=offset)
     atomic_write(path, lambda f: f.write(data), overwrite=overwrite)
     return path
-

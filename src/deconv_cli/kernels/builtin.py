@@ -196,7 +196,9 @@ def kernel_1d(name: str, stride: int, **params: float) -> np.ndarray:
             phase = np.exp(phase - phase.max())
         total = phase.sum()
         if not abs(total) > 1e-9 * float(np.abs(phase).sum()):
-            raise DeconvError(f"kernel {name}: stride phase {r} of {stride} sums to 0 and cannot be normalised", usage=True)
+            raise DeconvError(
+                f"kernel {name}: stride phase {r} of {stride} sums to 0 and cannot be normalised", usage=True
+            )
         out[r::stride] = phase / total
     return (out + out[::-1]) / 2  # mirrored phases are normalised by sums added in another order: equalise the last bit
 

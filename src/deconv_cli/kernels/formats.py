@@ -111,7 +111,9 @@ def load_mat(path: Path) -> tuple[np.ndarray, float]:
     if not all(math.isfinite(v) for v in values):
         raise DeconvError(f"kernel {path}: line {head_no}: the header holds a NaN or infinite number")
     if scale == 0:
-        raise DeconvError(f"kernel {path}: line {head_no}: scale is 0; the matrix is divided by it, so it must be non-zero")
+        raise DeconvError(
+            f"kernel {path}: line {head_no}: scale is 0; the matrix is divided by it, so it must be non-zero"
+        )
     w, h = int(width), int(height)
     rows = lines[1:]
     if len(rows) != h:
@@ -132,7 +134,9 @@ def load_npy(path: Path) -> np.ndarray:
         head = f.read(6)
         if head != b"\x93NUMPY":
             if head[:1] in _PICKLE_START:
-                raise DeconvError(f"kernel {path}: holds a Python pickle, which deconv never loads; save it with np.save")
+                raise DeconvError(
+                    f"kernel {path}: holds a Python pickle, which deconv never loads; save it with np.save"
+                )
             raise DeconvError(f"kernel {path}: is not a .npy file (no NUMPY header)")
         f.seek(0)
         try:
@@ -171,7 +175,8 @@ def load_npz(path: Path, name: str | None) -> np.ndarray:
 
 
 def load_safetensors(path: Path, name: str | None) -> np.ndarray:
-    """One tensor of a ``.safetensors`` file, through the safetensors package's numpy API (never torch, never pickle)."""
+    """One tensor of a ``.safetensors`` file, through the safetensors package's numpy API
+    (never torch, never pickle)."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -193,7 +198,9 @@ def load_safetensors(path: Path, name: str | None) -> np.ndarray:
                 + _EXPORT_HINT
             ) from None
         if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-            raise DeconvError(f"kernel {path}: holds a Python pickle, which deconv never loads; " + _EXPORT_HINT) from None
+            raise DeconvError(
+                f"kernel {path}: holds a Python pickle, which deconv never loads; " + _EXPORT_HINT
+            ) from None
         raise DeconvError(f"kernel {path}: is not a valid .safetensors file ({_one_line(e)})") from None
     except (TypeError, ValueError) as e:  # a dtype numpy does not know
         raise DeconvError(f"kernel {path}: cannot be read as numpy arrays ({_one_line(e)})") from None
@@ -277,7 +284,10 @@ def to_inline(kernel: np.ndarray) -> str:
     """
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 2:
-        raise DeconvError(f"an inline kernel string holds a 2-D kernel only; shape {k.shape} needs .npy, .npz or .safetensors", usage=True)
+        raise DeconvError(
+            f"an inline kernel string holds a 2-D kernel only; shape {k.shape} needs .npy, .npz or .safetensors",
+            usage=True,
+        )
     return f"{k.shape[1]}x{k.shape[0]}:" + ",".join(repr(float(v)) for v in k.ravel())
 
 
@@ -305,20 +315,30 @@ def to_bytes(kernel: np.ndarray, suffix: str, *, name: str | None = None, offset
     k = np.ascontiguousarray(kernel, dtype=np.float64)
     suffix = suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise DeconvError(f"cannot write a kernel as {suffix or '(no extension)'!r}; use one of {', '.join(FILE_SUFFIXES)}", usage=True)
+        raise DeconvError(
+            f"cannot write a kernel as {suffix or '(no extension)'!r}; use one of {', '.join(FILE_SUFFIXES)}",
+            usage=True,
+        )
     if name is not None and suffix not in NAMED_SUFFIXES:
-        raise DeconvError(f"only .npz and .safetensors files hold named arrays; drop ':{name}' for {suffix}", usage=True)
+        raise DeconvError(
+            f"only .npz and .safetensors files hold named arrays; drop ':{name}' for {suffix}", usage=True
+        )
     if suffix in FLAT_SUFFIXES and k.ndim != 2:
-        raise DeconvError(f"{suffix} kernel files hold 2-D kernels only; save shape {k.shape} as .npy, .npz or .safetensors", usage=True)
+        raise DeconvError(
+            f"{suffix} kernel files hold 2-D kernels only; save shape {k.shape} as .npy, .npz or .safetensors",
+            usage=True,
+        )
     if offset and suffix != ".mat":
-        raise DeconvError(f"the kernel has offset {offset:g}, which only a .mat file can hold, not {suffix}", usage=True)
+        raise DeconvError(
+            f"the kernel has offset {offset:g}, which only a .mat file can hold, not {suffix}", usage=True
+        )
     if suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, k, allow_pickle=False)
         return buf.getvalue()
     if suffix == ".npz":
         buf = io.BytesIO()
-        np.savez(buf, **{name or DEFAULT_NAME: k})
+        np.savez(buf, **{name or DEFAULT_NAME: k})  # type: ignore[arg-type]  # numpy's stub types **kwds as its flags
         return buf.getvalue()
     if suffix == ".safetensors":
         from safetensors.numpy import save

@@ -48,7 +48,9 @@ def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel:
     if groups is None:
         groups = c_in if cog == 1 else 1
     if groups < 1 or c_in % groups:
-        raise DeconvError(f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True)
+        raise DeconvError(
+            f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True
+        )
     c_out = cog * groups
     return Layer(groups, c_in, c_out, None if bias is None else load_bias(bias, c_out), bias)
 
@@ -69,19 +71,23 @@ def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
     from_file = exists(path) and not path.is_dir()
     if from_file:
         try:
-            b, offset = read_file(path, member)
+            values, offset = read_file(path, member)
         except PermissionError:
             raise DeconvError(f"bias {path}: permission denied") from None
         if offset:
             raise DeconvError(f"bias {text}: a .mat offset has no meaning for a bias; give the numbers alone")
     else:
-        b = parse_inline(text)
-        if b is None:
+        inline = parse_inline(text)
+        if inline is not None:
+            values = inline
+        else:
             try:
-                b = np.array([float(text)])
+                values = np.array([float(text)])
             except ValueError:
-                raise DeconvError(f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True) from None
-    b = np.asarray(b)
+                raise DeconvError(
+                    f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True
+                ) from None
+    b = np.asarray(values)
     if b.dtype.kind not in "biuf":
         raise DeconvError(f"bias {source}: holds {b.dtype} values, not real numbers")
     if b.ndim == 2 and 1 in b.shape:

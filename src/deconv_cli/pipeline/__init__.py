@@ -5,5 +5,17 @@ from .inspect import SYNTHETIC_MAX_SIDE, SYNTHETIC_VALUE, Inspection, inspect, i
 from .settings import Settings
 from .upsample import Outcome, default_output, output_suffix, process, upsample_file
 
-__all__ = ["SYNTHETIC_MAX_SIDE", "SYNTHETIC_VALUE", "Inspection", "Outcome", "Settings", "default_output", "inspect",
-           "inspect_image", "output_suffix", "parse_size", "process", "upsample_file"]  # fmt: skip
+__all__ = [
+    "SYNTHETIC_MAX_SIDE",
+    "SYNTHETIC_VALUE",
+    "Inspection",
+    "Outcome",
+    "Settings",
+    "default_output",
+    "inspect",
+    "inspect_image",
+    "output_suffix",
+    "parse_size",
+    "process",
+    "upsample_file",
+]

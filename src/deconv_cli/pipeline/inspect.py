@@ -80,10 +80,16 @@ class Inspection:
     def points(self) -> list[tuple[str, int, int]]:
         h, w = self.coverage.taps.shape
         return [
-            ("top-left corner", 0, 0), ("top edge", 0, w // 2), ("top-right corner", 0, w - 1),
-            ("left edge", h // 2, 0), ("interior", h // 2, w // 2), ("right edge", h // 2, w - 1),
-            ("bottom-left corner", h - 1, 0), ("bottom edge", h - 1, w // 2), ("bottom-right corner", h - 1, w - 1),
-        ]  # fmt: skip
+            ("top-left corner", 0, 0),
+            ("top edge", 0, w // 2),
+            ("top-right corner", 0, w - 1),
+            ("left edge", h // 2, 0),
+            ("interior", h // 2, w // 2),
+            ("right edge", h // 2, w - 1),
+            ("bottom-left corner", h - 1, 0),
+            ("bottom edge", h - 1, w // 2),
+            ("bottom-right corner", h - 1, w - 1),
+        ]
 
     def as_dict(self) -> dict:
         im, cov, g, rows, cols = self.image, self.coverage, self.geometry, self.axes[0], self.axes[1]
@@ -92,32 +98,46 @@ class Inspection:
         phases = []
         for c, plane in enumerate(planes):
             ph = phase_sums(plane, g.stride, g.dilation)
-            phases.append({
-                "channel": None if k.ndim == 2 else c,
-                "sums": ph.sums.tolist(),
-                "min": float(ph.sums.min()),
-                "max": float(ph.sums.max()),
-                "flat": ph.flat,
-                "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
-            })  # fmt: skip
+            phases.append(
+                {
+                    "channel": None if k.ndim == 2 else c,
+                    "sums": ph.sums.tolist(),
+                    "min": float(ph.sums.min()),
+                    "max": float(ph.sums.max()),
+                    "flat": ph.flat,
+                    "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
+                }
+            )
         points = []
         for where, r, c in self.points():
-            points.append({
-                "where": where, "row": r, "col": c,
-                "taps": int(cov.taps[r, c]), "full_taps": int(cov.full_taps[r, c]),
-                "weight": float(cov.weight[r, c]), "full_weight": float(cov.full_weight[r, c]),
-                "ratio": _finite(float(cov.ratio[r, c])),
-            })  # fmt: skip
+            points.append(
+                {
+                    "where": where,
+                    "row": r,
+                    "col": c,
+                    "taps": int(cov.taps[r, c]),
+                    "full_taps": int(cov.full_taps[r, c]),
+                    "weight": float(cov.weight[r, c]),
+                    "full_weight": float(cov.full_weight[r, c]),
+                    "ratio": _finite(float(cov.ratio[r, c])),
+                }
+            )
         zero, rep = self.intensity("zero"), self.intensity("replicate")
         interior, bands = border_means(zero, self.box)
         rep_interior, rep_bands = border_means(rep, self.box)
         sides = []
-        for side, width in zip(SIDES, self.box):
+        for side, width in zip(SIDES, self.box, strict=True):
             m, rm = bands[side], rep_bands[side]
-            sides.append({
-                "side": side, "width": width, "mean": m, "replicate_mean": rm,
-                "ratio": _ratio(m, interior), "ratio_vs_replicate": _ratio(m, rm),
-            })  # fmt: skip
+            sides.append(
+                {
+                    "side": side,
+                    "width": width,
+                    "mean": m,
+                    "replicate_mean": rm,
+                    "ratio": _ratio(m, interior),
+                    "ratio_vs_replicate": _ratio(m, rm),
+                }
+            )
         diff = zero - rep
         t, b, l, r = self.box
         h, w = diff.shape
@@ -155,16 +175,22 @@ class Inspection:
             },
             "bands": {"interior_mean": interior, "replicate_interior_mean": rep_interior, "sides": sides},
             "difference": {
-                "what": "zero-edge minus replicate-edge result: mean of the colour channels (times alpha/max when there is alpha), in the image's units",
+                "what": "zero-edge minus replicate-edge result: mean of the colour channels "
+                "(times alpha/max when there is alpha), in the image's units",
                 "max_abs": float(np.abs(diff).max()),
                 "min": float(diff.min()),
                 "max": float(diff.max()),
                 "interior_max_abs": float(np.abs(inner).max()) if inner.size else None,
             },
             "crop_auto": {
-                "top": t, "bottom": b, "left": l, "right": r, "kept": kept,
-                "reason": "border rows/cols that receive fewer kernel taps than an interior pixel of their stride phase",
-            },  # fmt: skip
+                "top": t,
+                "bottom": b,
+                "left": l,
+                "right": r,
+                "kept": kept,
+                "reason": "border rows/cols that receive fewer kernel taps "
+                "than an interior pixel of their stride phase",
+            },
         }
 
 
@@ -216,7 +242,9 @@ def inspect(
 ) -> Inspection:
     """:func:`inspect_image` with checked settings: a resolved kernel, a geometry and an alpha mode."""
     if (src is None) == (size is None):
-        raise DeconvError("give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True)
+        raise DeconvError(
+            "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True
+        )
     k = kern.weight
     if k.ndim == 4 and k.shape[1] == 1:
         k = k[:, 0]  # a depthwise layer: one kernel per channel
@@ -238,9 +266,13 @@ def inspect(
     for edge in (Edge.zero, Edge.replicate, Edge.renormalize):
         try:
             results[edge.value] = plan(
-                image.array, k, axes, edge=edge, dtype="float64",
+                image.array,
+                k,
+                axes,
+                edge=edge,
+                dtype="float64",
                 alpha=(premultiply, image.alpha_max) if premultiply is not None else None,
-            ).compute_image()  # fmt: skip
+            ).compute_image()
         except DeconvError as e:
             raise DeconvError(f"{src or 'synthetic image'} with kernel {kern.source}: {e}", usage=e.usage) from None
     cov = coverage_of(axes, k).window(rows.kept, cols.kept)

@@ -59,7 +59,8 @@ class Settings:
                 raise DeconvError(f"--two-pass needs one separable 2-D kernel, got shape {k.shape}", usage=True)
             if separable_factors(k) is None:
                 raise DeconvError(
-                    f"the two-pass (Pillow-style) computation needs a separable kernel; this {k.shape} one is not rank 1",
+                    f"the two-pass (Pillow-style) computation needs a separable kernel; "
+                    f"this {k.shape} one is not rank 1",
                     usage=True,
                 )
         if self.compress is not None and not 0 <= self.compress <= 9:
@@ -104,6 +105,15 @@ class Settings:
         depth_ = Depth.auto if depth is None else Depth.of(str(depth), "depth")
         kern = open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias)
         return cls(
-            kern, geometry, edge_, alpha_, crop_, dtype_, depth_, compress, two_pass,
-            DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, overwrite,
-        )  # fmt: skip
+            kern,
+            geometry,
+            edge_,
+            alpha_,
+            crop_,
+            dtype_,
+            depth_,
+            compress,
+            two_pass,
+            DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
+            overwrite,
+        )

@@ -184,10 +184,9 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
             f"over the limit of {s.max_pixels}; raise --max-pixels if you have the memory"
         )
+    box = s.crop.box
     if s.crop.auto:  # under replicate/reflect/wrap every kept pixel already has all its taps
-        box = auto_crop(axes, k) if not s.edge.pad_mode else (0, 0, 0, 0)
-    else:
-        box = s.crop.box
+        box = (0, 0, 0, 0) if s.edge.pad_mode else auto_crop(axes, k)
     cut = (box[0], box[1] + rows.trim_end, box[2], box[3] + cols.trim_end)
     if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
         raise DeconvError(
@@ -199,7 +198,11 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
     out_channels = layer.channels if layer else image.channels
     check_writable(dst, overwrite=s.overwrite, depth=out_depth, channels=out_channels)
     t1 = time.perf_counter()
-    alpha = (image.alpha_channel, image.alpha_max) if s.alpha is Alpha.premultiply and image.alpha_channel is not None else None
+    alpha = (
+        (image.alpha_channel, image.alpha_max)
+        if s.alpha is Alpha.premultiply and image.alpha_channel is not None
+        else None
+    )
     scale = _depth_scale(image.depth, out_depth)
     in_memory = bool(layer or kern.offset or s.two_pass)  # else: strips computed while saving
     try:
@@ -215,13 +218,22 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
         if scale != 1.0:
             result *= scale
         t2 = time.perf_counter()
-        saved = save_image(dst, result, channels=out_channels, depth=out_depth, like=image, compress=s.compress,
-                           overwrite=s.overwrite)  # fmt: skip
+        saved = save_image(
+            dst, result, channels=out_channels, depth=out_depth, like=image, compress=s.compress, overwrite=s.overwrite
+        )
         out_shape = result.shape
     else:
         t2 = time.perf_counter()
-        saved = save_strips(dst, strips, channels=image.channels, depth=out_depth, like=image, compress=s.compress,
-                            overwrite=s.overwrite, scale=scale)  # fmt: skip
+        saved = save_strips(
+            dst,
+            strips,
+            channels=image.channels,
+            depth=out_depth,
+            like=image,
+            compress=s.compress,
+            overwrite=s.overwrite,
+            scale=scale,
+        )
         out_shape = strips.shape if strips.shape[2] > 1 else strips.shape[:2]
     t3 = time.perf_counter()
     return Outcome(
@@ -234,8 +246,12 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
         saved=saved,
         crop=cut,
         # strips are computed, converted and (PNG) compressed together: "compute" is that loop
-        seconds={"load": t1 - t0, "compute": t2 - t1 + saved.strip_seconds, "save": t3 - t2 - saved.strip_seconds,
-                 "total": t3 - t0},  # fmt: skip
+        seconds={
+            "load": t1 - t0,
+            "compute": t2 - t1 + saved.strip_seconds,
+            "save": t3 - t2 - saved.strip_seconds,
+            "total": t3 - t0,
+        },
     )
 
 
@@ -255,7 +271,9 @@ def _in_memory(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], a
                 usage=True,
             )
         if image.alpha_channel is not None and s.alpha is Alpha.premultiply:
-            raise DeconvError("--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True)
+            raise DeconvError(
+                "--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True
+            )
         factors = separable_factors(kern.weight)
         assert factors is not None  # Settings checked it
         result = apply_two_pass(x, factors, axes, edge=s.edge, clip=(0.0, depth_max(image.depth)), dtype=dtype)
@@ -271,5 +289,4 @@ def _depth_scale(src: int | str, dst: int | str) -> float:
     """Factor that carries values from one integer depth's units to another's (8 -> 16: 257)."""
     if src == dst or "float" in (src, dst) or 32 in (src, dst):
         return 1.0
-    return {(8, 16): 257.0, (16, 8): 1 / 257.0}[(src, dst)]
-
+    return 257.0 if (src, dst) == (8, 16) else 1 / 257.0  # 8 -> 16 or 16 -> 8

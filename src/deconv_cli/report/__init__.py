@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,9 +26,15 @@ def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None) -> Tab
         t.add_column(name, justify="left" if name in ("axis",) or name.startswith("N_out") else "right")
     for ax in axes:
         t.add_row(
-            ax.axis, str(ax.n_in), str(ax.kernel), str(ax.stride), str(ax.padding),
-            str(ax.output_padding), str(ax.dilation), ax.formula(),
-        )  # fmt: skip
+            ax.axis,
+            str(ax.n_in),
+            str(ax.kernel),
+            str(ax.stride),
+            str(ax.padding),
+            str(ax.output_padding),
+            str(ax.dilation),
+            ax.formula(),
+        )
     return t
 
 
@@ -47,7 +53,8 @@ def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
 
 def verdict(phases: PhaseReport) -> str:
     if phases.flat:
-        return f"flat: every stride phase sums to {fmt_num(float(phases.sums.flat[0]))}, so a constant image comes out constant"
+        total = fmt_num(float(phases.sums.flat[0]))
+        return f"flat: every stride phase sums to {total}, so a constant image comes out constant"
     lo, hi = float(phases.sums.min()), float(phases.sums.max())
     amp = "inf" if phases.amplitude == float("inf") else f"{phases.amplitude:.4g}"
     return f"checkerboard: stride phase sums range {fmt_num(lo)} .. {fmt_num(hi)} (max/min = {amp})"
@@ -100,19 +107,30 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
     rows = [(ax["axis"], ax["formula"]) for ax in d["size_math"]]
     rows.append(("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit"))
     rows.append(("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit"))
-    rows.append(("kernel", f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}"))
+    rows.append(
+        (
+            "kernel",
+            f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}",
+        )
+    )
     if p["same"]:
-        rows.append((
-            "same",
-            f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
-            f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input",
-        ))  # fmt: skip
+        rows.append(
+            (
+                "same",
+                f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
+                f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input",
+            )
+        )
     if p["edge"] != "zero":
         rows.append(("edge", p["edge"]))
     if cr["mode"] != "none" or any(cr[k] for k in ("top", "bottom", "left", "right")):
-        rows.append(("crop", f"top {cr['top']}, bottom {cr['bottom']}, left {cr['left']}, right {cr['right']} ({cr['reason']})"))
+        rows.append(
+            ("crop", f"top {cr['top']}, bottom {cr['bottom']}, left {cr['left']}, right {cr['right']} ({cr['reason']})")
+        )
     rows.append(("clipped", f"{c['total']} values ({c['below']} below the range, {c['above']} above)"))
-    rows.append(("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})"))
+    rows.append(
+        ("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
+    )
     return rows
 
 
@@ -155,44 +173,87 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     ]
     p = d["params"]
     if p["same"]:
-        setup.append(["same", f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
-                              f"{p['output_padding'][0]},{p['output_padding'][1]}, trim at end "
-                              f"{p['trim_end'][0]},{p['trim_end'][1]}"])  # fmt: skip
+        setup.append(
+            [
+                "same",
+                f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
+                f"{p['output_padding'][0]},{p['output_padding'][1]}, trim at end "
+                f"{p['trim_end'][0]},{p['trim_end'][1]}",
+            ]
+        )
     setup += [[ax["axis"], ax["formula"]] for ax in d["size_math"]]
     setup.append(["output", f"{d['output']['width']}x{d['output']['height']} (width x height)"])
     for ph in d["phases"]:
         name = "phases" if ph["channel"] is None else f"phases ch {ph['channel']}"
-        setup.append([name, "  |  ".join(" ".join(fmt_num(v) for v in row) for row in ph["sums"]) + "  (rows of the sy x sx phase-sum grid)"])
+        setup.append(
+            [
+                name,
+                "  |  ".join(" ".join(fmt_num(v) for v in row) for row in ph["sums"])
+                + "  (rows of the sy x sx phase-sum grid)",
+            ]
+        )
         setup.append(["verdict", phase_verdict(ph)])
     lo, hi = cov["interior_taps"]
-    wlo, whi = cov["interior_weight"]
-    setup.append(["interior", f"{lo if lo == hi else f'{lo}..{hi}'} taps, weight {fmt_num(wlo) if fmt_num(wlo) == fmt_num(whi) else f'{fmt_num(wlo)}..{fmt_num(whi)}'} "
-                              f"(by stride phase); {cov['complete_pixels']} of {cov['pixels']} output pixels get all their taps"])  # fmt: skip
+    wlo, whi = (fmt_num(w) for w in cov["interior_weight"])
+    taps = lo if lo == hi else f"{lo}..{hi}"
+    weight = wlo if wlo == whi else f"{wlo}..{whi}"
+    setup.append(
+        [
+            "interior",
+            f"{taps} taps, weight {weight} (by stride phase); "
+            f"{cov['complete_pixels']} of {cov['pixels']} output pixels get all their taps",
+        ]
+    )
     points = [
-        [pt["where"], f"{pt['row']},{pt['col']}", f"{pt['taps']}/{pt['full_taps']}", fmt_num(pt["weight"]), fmt_num(pt["full_weight"]), _opt(pt["ratio"])]
+        [
+            pt["where"],
+            f"{pt['row']},{pt['col']}",
+            f"{pt['taps']}/{pt['full_taps']}",
+            fmt_num(pt["weight"]),
+            fmt_num(pt["full_weight"]),
+            _opt(pt["ratio"]),
+        ]
         for pt in cov["points"]
-    ]  # fmt: skip
+    ]
     sides = [
-        [s["side"], str(s["width"]), _opt(s["mean"], "{:.2f}"), _opt(bands["interior_mean"], "{:.2f}"), _opt(s["ratio"]),
-         _opt(s["replicate_mean"], "{:.2f}"), _opt(s["ratio_vs_replicate"])]
+        [
+            s["side"],
+            str(s["width"]),
+            _opt(s["mean"], "{:.2f}"),
+            _opt(bands["interior_mean"], "{:.2f}"),
+            _opt(s["ratio"]),
+            _opt(s["replicate_mean"], "{:.2f}"),
+            _opt(s["ratio_vs_replicate"]),
+        ]
         for s in bands["sides"]
-    ]  # fmt: skip
+    ]
     diff = d["difference"]
-    crop_rows = [[
-        f"{crop['top']},{crop['bottom']},{crop['left']},{crop['right']}",
-        f"{crop['kept'][1]}x{crop['kept'][0]}",
-        _opt(diff["max_abs"], "{:.3g}"),
-        _opt(diff["interior_max_abs"], "{:.3g}"),
-    ]]  # fmt: skip
+    crop_rows = [
+        [
+            f"{crop['top']},{crop['bottom']},{crop['left']},{crop['right']}",
+            f"{crop['kept'][1]}x{crop['kept'][0]}",
+            _opt(diff["max_abs"], "{:.3g}"),
+            _opt(diff["interior_max_abs"], "{:.3g}"),
+        ]
+    ]
     return [
         ("deconv inspect", ["", ""], setup),
-        ("coverage (zero edges): taps and kernel weight reaching each pixel",
-         ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"], points),
-        ("border bands (what --crop auto removes) vs the interior, mean intensity",
-         ["side", "width", "zero mean", "interior", "ratio", "replicate mean", "zero/replicate"], sides),
-        ("--crop auto (top,bottom,left,right) and the edge effect",
-         ["crop", "keeps (w x h)", "max |zero - replicate|", "same, inside the crop"], crop_rows),
-    ]  # fmt: skip
+        (
+            "coverage (zero edges): taps and kernel weight reaching each pixel",
+            ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"],
+            points,
+        ),
+        (
+            "border bands (what --crop auto removes) vs the interior, mean intensity",
+            ["side", "width", "zero mean", "interior", "ratio", "replicate mean", "zero/replicate"],
+            sides,
+        ),
+        (
+            "--crop auto (top,bottom,left,right) and the edge effect",
+            ["crop", "keeps (w x h)", "max |zero - replicate|", "same, inside the crop"],
+            crop_rows,
+        ),
+    ]
 
 
 def inspect_lines(d: dict) -> list[str]:
@@ -213,12 +274,21 @@ def inspect_table(d: dict) -> Group:
     from rich.table import Table
     from rich.text import Text
 
-    parts = []
+    parts: list[Any] = []
     for n, (title, header, rows) in enumerate(_inspect_sections(d)):
-        t = Table(title=title, title_justify="left", title_style="bold", show_header=any(header), header_style="bold",
-                  box=None if n == 0 else None, pad_edge=False)  # fmt: skip
+        t = Table(
+            title=title,
+            title_justify="left",
+            title_style="bold",
+            show_header=any(header),
+            header_style="bold",
+            box=None if n == 0 else None,
+            pad_edge=False,
+        )
         for j, name in enumerate(header):
-            t.add_column(name, style="bold" if n == 0 and j == 0 else None, justify="left" if j == 0 or n == 0 else "right")
+            t.add_column(
+                name, style="bold" if n == 0 and j == 0 else None, justify="left" if j == 0 or n == 0 else "right"
+            )
         for r in rows:
             t.add_row(*r)
         parts += [t, Text("")]

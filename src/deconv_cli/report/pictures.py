@@ -9,7 +9,9 @@ from __future__ import annotations
 import html
 import io
 import json
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -31,8 +33,8 @@ CAPTIONS = {
     "coverage": "Kernel weight and number of taps reaching each output pixel from an image of ones. "
     "From the left: the whole output grid (or its top-left 64x64 corner when the grid is large, where "
     "a few border pixels would not show), the top-left corner pixel by pixel (weight, then taps), and the "
-    "bottom-right corner. The dashed line encloses the pixels that receive every tap (what --crop auto keeps); outside it the "
-    "border gets fewer overlapping kernel copies.",
+    "bottom-right corner. The dashed line encloses the pixels that receive every tap (what --crop auto keeps); "
+    "outside it the border gets fewer overlapping kernel copies.",
     "difference": "Zero-edge result minus replicate-edge result (mean of the colour channels). The "
     "colour scale is stretched to the largest difference so small ones show; zero inside the dashed line "
     "means the edge mode changes only the border.",
@@ -84,6 +86,7 @@ def _views(ins) -> list[tuple[int | None, str, str]]:
     first = (64, "top-left", "top-left 64x64") if max(h, w) > 256 else (None, "", f"whole output {w}x{h}")
     return [first, (z, "top-left", f"top-left {z}x{z}"), (z, "bottom-right", f"bottom-right {z}x{z}")]
 
+
 def _annotate(ax, ins, values: np.ndarray, zoom: int, corner: str, fmt: str, lo: float, hi: float) -> None:
     """Write each value of a close-up into its cell (up to 16x16), dark on the bright end of the colour map."""
     if zoom > 16:
@@ -124,7 +127,9 @@ def coverage_png(ins) -> bytes:
         fig.colorbar(im, ax=ax, shrink=0.85, label="sum of kernel taps" if data is cov.weight else "number of taps")
         if zoom:
             _annotate(ax, ins, data, zoom, corner, "{:.2g}" if data is cov.weight else "{:.0f}", lo, hi)
-    fig.suptitle("Coverage: what reaches each output pixel from an image of ones (zero edges); dashed = every tap arrives")
+    fig.suptitle(
+        "Coverage: what reaches each output pixel from an image of ones (zero edges); dashed = every tap arrives"
+    )
     return _png(fig)
 
 
@@ -134,14 +139,17 @@ def difference_png(ins) -> bytes:
     lim = float(np.abs(diff).max()) or 1.0
     fig = Figure(figsize=(16, 4.8), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, (zoom, corner, title) in zip(axes, _views(ins)):
+    for ax, (zoom, corner, title) in zip(axes, _views(ins), strict=True):
         im = ax.imshow(diff, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         _outline(ax, ins, zoom, corner)
         ax.set_title(title)
         ax.set_xlabel("output column")
         ax.set_ylabel("output row")
         fig.colorbar(im, ax=ax, shrink=0.85, label="zero - replicate (image units)")
-    fig.suptitle(f"Edge effect: zero edges minus replicate edges; blue = darker at the border; colour scale stretched to ±{lim:.3g}")
+    fig.suptitle(
+        "Edge effect: zero edges minus replicate edges; blue = darker at the border; "
+        f"colour scale stretched to ±{lim:.3g}"
+    )
     return _png(fig)
 
 
@@ -153,12 +161,19 @@ def profiles_png(ins) -> bytes:
     n_rows = int(min(h, max(24, 4 * t + 8)))
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     axes = fig.subplots(1, 2)
-    styles = {"zero": ("zero edges (PyTorch)", "o-"), "replicate": ("replicate", "s--"), "renormalize": ("renormalize", "^:")}
+    styles = {
+        "zero": ("zero edges (PyTorch)", "o-"),
+        "replicate": ("replicate", "s--"),
+        "renormalize": ("renormalize", "^:"),
+    }
     for edge, (label, style) in styles.items():
         img = ins.intensity(edge)
         axes[0].plot(np.arange(n_cols), img[h // 2, :n_cols], style, ms=3, label=label)
         axes[1].plot(np.arange(n_rows), img[:n_rows, w // 2], style, ms=3, label=label)
-    for ax, cut, what, line in ((axes[0], l, "output column", f"row {h // 2}"), (axes[1], t, "output row", f"column {w // 2}")):
+    for ax, cut, what, line in (
+        (axes[0], l, "output column", f"row {h // 2}"),
+        (axes[1], t, "output row", f"column {w // 2}"),
+    ):
         if cut:
             ax.axvline(cut - 0.5, color="grey", ls=":", label=f"--crop auto cuts {cut}")
         ax.set_xlabel(what)
@@ -212,15 +227,19 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; }
 </head>
 <body>
 <h1>deconv inspect</h1>
-<p>{html.escape(name)} with kernel <code>{html.escape(d['kernel']['spec'])}</code>
-({'x'.join(map(str, d['kernel']['shape']))}) at stride {stride}.
-Every number below is also in <a href="{FILES['json']}">{FILES['json']}</a>.</p>
+<p>{html.escape(name)} with kernel <code>{html.escape(d["kernel"]["spec"])}</code>
+({"x".join(map(str, d["kernel"]["shape"]))}) at stride {stride}.
+Every number below is also in <a href="{FILES["json"]}">{FILES["json"]}</a>.</p>
 <pre>{html.escape(chr(10).join(lines))}</pre>
 {chr(10).join(figures)}
 </body>
 </html>
 """
     return page.encode()
+
+
+def _write_bytes(f: IO[bytes], data: bytes) -> None:
+    f.write(data)
 
 
 def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict[str, str]:
@@ -256,5 +275,5 @@ def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict
         "html": index_html(ins, d, inspect_lines(d)),
     }
     for key, data in blobs.items():
-        atomic_write(paths[key], lambda f, data=data: f.write(data), overwrite=overwrite)
+        atomic_write(paths[key], partial(_write_bytes, data=data), overwrite=overwrite)
     return {key: str(p) for key, p in paths.items()}

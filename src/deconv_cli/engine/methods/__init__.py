@@ -24,5 +24,17 @@ def register(method: type[Method]) -> type[Method]:
 for _unit in (Terms, Gemm, Planes, Taps):
     register(_unit)
 
-__all__ = ["METHODS", "SETUP_BYTES", "Gemm", "Method", "Planes", "Problem", "Scratch", "Taps", "Terms", "exact_terms",
-           "phase_rows", "register"]  # fmt: skip
+__all__ = [
+    "METHODS",
+    "SETUP_BYTES",
+    "Gemm",
+    "Method",
+    "Planes",
+    "Problem",
+    "Scratch",
+    "Taps",
+    "Terms",
+    "exact_terms",
+    "phase_rows",
+    "register",
+]

@@ -83,7 +83,8 @@ class Method:
 
 
 def phase_rows(rows: Axis, o0: int, o1: int) -> Iterator[tuple[int, int, int, int]]:
-    """Per row phase in output rows ``[o0, o1)``: (phase, first row offset in the strip, row count, q of the first row)."""
+    """Per row phase in output rows ``[o0, o1)``: (phase, first row offset in the strip, row count,
+    q of the first row)."""
     for k in range(min(rows.stride, o1 - o0)):
         o = o0 + k
         yield rows.phase(o), k, len(range(k, o1 - o0, rows.stride)), rows.q(o)

@@ -41,11 +41,11 @@ class Gemm(Method):
         tt, ww, vv = w.column_taps(c)
         self.mats: list[np.ndarray | None] = []
         for ph in range(r.stride):
-            B = np.zeros((my_n, w.width, C, w.period, C))
+            blocks = np.zeros((my_n, w.width, C, w.period, C))
             for u, my in r.taps[ph]:
                 for ch in range(C):
-                    B[my, ww, ch, tt, ch] = k[ch if k.shape[0] == C else 0, u, vv]
-            B = B.reshape(kdim, w.period * C)
+                    blocks[my, ww, ch, tt, ch] = k[ch if k.shape[0] == C else 0, u, vv]
+            B = blocks.reshape(kdim, w.period * C)
             self.mats.append(B.astype(problem.dtype) if np.any(B) else None)
 
     def strip(self, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:

@@ -27,7 +27,10 @@ class Planes(Method):
         r, c = problem.rows, problem.cols
         g = _group(problem)
         k_plane = (r.reach + 1) * (g + c.reach + 1)
-        if problem.channels == 1 or r.stride * k_plane * g * c.stride * problem.kernel.shape[0] * 8 > problem.setup_bytes:
+        if (
+            problem.channels == 1
+            or r.stride * k_plane * g * c.stride * problem.kernel.shape[0] * 8 > problem.setup_bytes
+        ):
             return None
         return {"gemm_base": 1.0, "mac": k_plane, "window": k_plane / (g * c.stride * r.stride), "copy": 1.0}
 
@@ -67,7 +70,9 @@ class Planes(Method):
             np.copyto(plane, blk[:, :, ch])
             # win_t[my, w, q, n] = plane[reach - my + q, n*g + w], as one view: one copy a channel
             s0, s1 = plane.strides
-            view = as_strided(plane[r.reach :], shape=(my_n, width, nq, ng), strides=(-s0, s1, s0, g * s1), writeable=False)
+            view = as_strided(
+                plane[r.reach :], shape=(my_n, width, nq, ng), strides=(-s0, s1, s0, g * s1), writeable=False
+            )
             np.copyto(win_t, view)
             a = win_t.reshape(kdim, nq * ng).T
             for ph, k, nqp, qa in phase_rows(r, o0, o1):

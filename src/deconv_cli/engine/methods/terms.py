@@ -14,6 +14,8 @@ import numpy as np
 from .base import Method, Problem, Scratch, phase_rows, taps_per_phase
 
 Split = list[tuple[np.ndarray, np.ndarray]]
+#: A vertical weight: one number for every column, or a row of them (per-channel kernels).
+Weight = float | np.ndarray
 
 
 def exact_terms(k: np.ndarray, dtype=np.float64, max_terms: int = 4) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -117,7 +119,7 @@ class Terms(Method):
         self.repeat = c.stride
         phases_x = c.phase(np.arange(c.n_out))  # (n_out,)
         taps_x = c.taps
-        self.terms: list[tuple[list[tuple[int, np.ndarray]], list[list[tuple[int, object]]]]] = []
+        self.terms: list[tuple[list[tuple[int, np.ndarray]], list[list[tuple[int, Weight]]]]] = []
         for a, b in problem.remember("terms", lambda: split(problem)):
             # weight rows: w[m][o*C + ch] = b[ch][v] for the tap v of o's phase with that m
             per_m: dict[int, np.ndarray] = {}
@@ -133,9 +135,9 @@ class Terms(Method):
             wrows = [(m, row.reshape(-1).astype(dt)) for m, row in sorted(per_m.items())]
             offsets = [((c.start % c.stride) + (c.reach - m) * c.stride) * C for m, _ in wrows]
             # vertical weights: per row phase, [(m_u, scalar or row)]
-            vert: list[list[tuple[int, object]]] = []
+            vert: list[list[tuple[int, Weight]]] = []
             for ph in range(r.stride):
-                lst: list[tuple[int, object]] = []
+                lst: list[tuple[int, Weight]] = []
                 for u, m in r.taps[ph]:
                     w = a[:, u]
                     if not np.any(w):
@@ -146,7 +148,7 @@ class Terms(Method):
                         lst.append((m, np.tile(w, c.n_out).astype(dt)))
                 vert.append(lst)
             if wrows and any(vert):
-                self.terms.append((list(zip(offsets, [w for _, w in wrows])), vert))
+                self.terms.append((list(zip(offsets, [w for _, w in wrows], strict=True)), vert))
 
     def strip(self, o0: int, o1: int, rep: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:
         """Horizontal pass per term over the repeated block's rows, then per output row the sum

@@ -15,19 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import engine
 from ..errors import DeconvError
-from ..modes import Edge
+from ..modes import DType, Edge
 from .analysis import renormalization
 from .geometry import AxisSize, Box, Geometry, edge_extension
 
 
-def result_dtype(x: np.ndarray, dtype: object) -> np.dtype:
+def result_dtype(x: np.ndarray, dtype: DTypeLike | DType | None) -> np.dtype:
     """The computation and result dtype: ``dtype`` if given (float32 or float64), else
     float64 for a float64 image and float32 for everything else."""
     if dtype is not None:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
+        dt = np.dtype(dtype.value if isinstance(dtype, DType) else dtype)
         if dt not in (np.float32, np.float64):
             raise DeconvError(f"dtype must be float32 or float64, got {dt}", usage=True)
         return dt
@@ -69,7 +70,7 @@ def plan(
     edge: Edge | str = Edge.zero,
     alpha: tuple[int, float] | None = None,
     crop: Box = (0, 0, 0, 0),
-    dtype: object = None,
+    dtype: DTypeLike | DType | None = None,
     method: str | None = None,
     strip_rows: int | None = None,
     threads: int | None = None,
@@ -106,7 +107,7 @@ def plan(
     >>> p.shape, p.compute_image().shape
     ((6, 8, 1), (6, 8))
     """
-    edge = Edge.of(edge)
+    mode_of_edge = Edge.of(edge)
     xs, k = np.asarray(x), np.asarray(kernel)
     check_image_and_kernel(xs, k)
     dt = result_dtype(xs, dtype)
@@ -115,11 +116,14 @@ def plan(
     else:
         axes = geometry
         if (axes[0].n_in, axes[1].n_in, axes[0].kernel, axes[1].kernel) != (*xs.shape[:2], *k.shape[-2:]):
-            raise DeconvError(f"size math for {axes[0].n_in}x{axes[1].n_in} and a {axes[0].kernel}x{axes[1].kernel} kernel "
-                              f"does not fit an image {xs.shape} and a kernel {k.shape}", usage=True)  # fmt: skip
+            raise DeconvError(
+                f"size math for {axes[0].n_in}x{axes[1].n_in} and a {axes[0].kernel}x{axes[1].kernel} kernel "
+                f"does not fit an image {xs.shape} and a kernel {k.shape}",
+                usage=True,
+            )
     top, bottom, left, right = crop
     window = (top, bottom + axes[0].trim_end, left, right + axes[1].trim_end)
-    mode = edge.pad_mode
+    mode = mode_of_edge.pad_mode
     if mode == "reflect" and min(xs.shape[:2]) == 1:
         mode = "edge"  # a single row or column mirrors onto itself
     eng_axes = []
@@ -128,20 +132,30 @@ def plan(
         if min(lo, hi) < 0 or n_out < 1:
             raise DeconvError(f"crop {crop} leaves nothing of the {axes[0].n_out}x{axes[1].n_out} output", usage=True)
         ext = edge_extension(ax) if mode else (0, 0)
-        eng_axes.append(engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode or "constant"))
+        eng_axes.append(
+            engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode or "constant")
+        )
     x3 = xs if xs.ndim == 3 else xs[:, :, None]
     k3 = (k if k.ndim == 3 else k[None]).astype(np.float64)  # (1, kh, kw): shared; (C, kh, kw) was checked against C
     finish: list[Callable[[int, int, np.ndarray], None]] = []
-    if edge is Edge.renormalize:
+    if mode_of_edge is Edge.renormalize:
         finish.append(renormalization(axes, k3, window, dt).apply)
     if alpha is not None:
         finish.append(lambda o0, o1, dst: _unpremultiply(dst, *alpha))
     return engine.plan(
-        x3, k3, eng_axes[0], eng_axes[1], dt,
+        x3,
+        k3,
+        eng_axes[0],
+        eng_axes[1],
+        dt,
         prepare=_premultiply(*alpha) if alpha is not None else None,
-        finish=_chain(finish), squeeze=xs.ndim == 2,
-        method=method, strip_rows=strip_rows, threads=threads, setup_bytes=setup_bytes,
-    )  # fmt: skip
+        finish=_chain(finish),
+        squeeze=xs.ndim == 2,
+        method=method,
+        strip_rows=strip_rows,
+        threads=threads,
+        setup_bytes=setup_bytes,
+    )
 
 
 def _chain(steps: list[Callable[[int, int, np.ndarray], None]]) -> Callable[[int, int, np.ndarray], None] | None:
