@@ -119,6 +119,15 @@ KERNEL_HELP = (
     "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
     "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25)."
 )
+KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help=KERNEL_HELP)]
+LayerKernelOpt = Annotated[
+    str,
+    typer.Option(
+        "--kernel",
+        "-k",
+        help=KERNEL_HELP + " A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
+    ),
+]
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ import typer
 from ..errors import DeconvError
 from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, Alpha
 from .app import (
-    KERNEL_HELP,
     DilationOpt,
     JsonOpt,
+    KernelOpt,
     OutPadOpt,
     PaddingOpt,
     SamePaddingOpt,
@@ -91,14 +91,7 @@ def inspect_cmd(
         Optional[Path],
         typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image."),
     ] = None,
-    kernel: Annotated[
-        str,
-        typer.Option(
-            "--kernel",
-            "-k",
-            help=KERNEL_HELP,
-        ),
-    ] = DEFAULT_KERNEL,
+    kernel: KernelOpt = DEFAULT_KERNEL,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",

@@ -13,8 +13,8 @@ import typer
 from ..errors import DeconvError
 from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_STRIDE, Alpha, Depth, DType, Edge
 from .app import (
-    KERNEL_HELP,
     DilationOpt,
+    LayerKernelOpt,
     OutPadOpt,
     SamePaddingOpt,
     StrideOpt,
@@ -57,14 +57,7 @@ def upsample(
             "[default: {stem}{ext} with --out-dir]",
         ),
     ] = None,
-    kernel: Annotated[
-        str,
-        typer.Option(
-            "--kernel",
-            "-k",
-            help=KERNEL_HELP + " A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
-        ),
-    ] = DEFAULT_KERNEL,
+    kernel: LayerKernelOpt = DEFAULT_KERNEL,
     groups: Annotated[
         Optional[int],
         typer.Option(
