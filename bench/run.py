@@ -32,8 +32,8 @@ SCRIPTS = ROOT / "bench" / "scripts"
 CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT / "src"))
 
-from deconv_cli.core import _plan, conv_transpose2d  # noqa: E402
-from deconv_cli.engine import default_threads  # noqa: E402
+from deconv_cli.core import Geometry, conv_transpose2d, plan  # noqa: E402
+from deconv_cli.cpus import default_threads  # noqa: E402
 from deconv_cli.kernels import make_kernel  # noqa: E402
 
 try:
@@ -244,7 +244,7 @@ def case_compute(args, report: dict) -> str:
             torch_best = min((v for n, v in med.items() if n.startswith("PyTorch")), default=None)
             for name, t in med.items():
                 rows.append([label, name, ms(t), f"{t / med['deconv']:.2f}"])
-            method = _plan(np.zeros((1080, 1920, 3), np.float32), make_kernel("bilinear", 2) if case == "bilinear" else np.random.default_rng(0).random((16, 16)), *COMPUTE_CASES[case][1:]).method
+            method = plan(np.zeros((1080, 1920, 3), np.float32), make_kernel("bilinear", 2) if case == "bilinear" else np.random.default_rng(0).random((16, 16)), Geometry.of(*COMPUTE_CASES[case][1:])).method
             if torch_best is not None:
                 lines.append(f"{label}: deconv ({method!r} method) is {torch_best / med['deconv']:.2f}x faster than PyTorch's best form")
             report.setdefault("compute", {})[label] = {"median_s": med, "method": method}
@@ -391,7 +391,7 @@ def case_png(args, report: dict) -> str:
     from deconv_cli.imageio import PngStream, load_image, png_pieces, to_storage
 
     image = load_image(retina_png())
-    stored, _, _ = to_storage(_plan(image.array, make_kernel("bilinear", 2), 2, 1, edge="replicate").compute_image(), 8)
+    stored, _, _ = to_storage(plan(image.array, make_kernel("bilinear", 2), Geometry.of(2, 1), edge="replicate").compute_image(), 8)
     h, w = stored.shape[:2]
     pieces = list(png_pieces(stored, max(1, (1 << 20) // stored[0].nbytes)))
 
@@ -448,7 +448,7 @@ def case_growth(args, report: dict) -> str:
             runs = 1 if n * n * k * k > 2048 * 2048 * 64 else 3
             t = statistics.median(alternate({"x": lambda kern=kern: conv_transpose2d(x, kern, 2)}, runs, warmup=0)["x"])
             out = ((n - 1) * 2 + k) ** 2
-            method = _plan(x, kern, 2).method
+            method = plan(x, kern, Geometry.of(2)).method
             rows.append([f"{n}x{n}", f"{k}x{k}", taps, method, ms(t), f"{t / out * 1e9:.1f}", f"{t / (out * taps) * 1e9:.2f}"])
             data[f"{n}/{k}"] = t
     report["growth"] = data
