@@ -1,4 +1,4 @@
-"""The independent, obviously-correct reference the tests compare against."""
+"""The independent, obviously-correct references the tests compare against."""
 
 from __future__ import annotations
 
@@ -21,6 +21,39 @@ def reference(x, k, stride, padding, output_padding, dilation):
     return full[py : full.shape[0] - py, px : full.shape[1] - px]
 
 
+def per_channel_reference(x, k, geometry):
+    """Channels-last image, (kh, kw) or (C, kh, kw) kernel, through the scalar loop, channel by
+    channel; ``geometry`` is (stride, padding, output_padding, dilation), each a pair."""
+    x3 = x if x.ndim == 3 else x[:, :, None]
+    planes = [
+        reference(x3[:, :, c].astype(np.float64), k if k.ndim == 2 else k[c], *geometry) for c in range(x3.shape[2])
+    ]
+    out = np.stack(planes, -1)
+    return out if x.ndim == 3 else out[:, :, 0]
+
+
+#: deconv's extension edge modes, by numpy.pad's name for them.
+NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
+
+
+def extended_reference(x, k, stride, padding, output_padding, dilation, mode):
+    """The operation on an input extended far beyond what any kept pixel can reach
+    (numpy's own padding), read back on the original output window."""
+    margin = max(d * (kk - 1) // s + 2 for s, d, kk in zip(stride, dilation, k.shape, strict=True))
+    big = np.pad(x, margin, mode=NUMPY_MODE[mode] if min(x.shape) > 1 or mode != "reflect" else "edge")
+    full = reference(big, k, stride, (0, 0), (0, 0), dilation)
+    # N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1 on each axis
+    n_rows, n_cols = (
+        (n - 1) * s - 2 * p + d * (kk - 1) + a + 1
+        for n, kk, s, p, a, d in zip(x.shape, k.shape, stride, padding, output_padding, dilation, strict=True)
+    )
+    out = np.zeros((n_rows, n_cols))
+    r0, c0 = padding[0] + margin * stride[0], padding[1] + margin * stride[1]
+    part = full[r0 : r0 + n_rows, c0 : c0 + n_cols]
+    out[: part.shape[0], : part.shape[1]] = part  # beyond the full grid no tap lands: zeros
+    return out
+
+
 @st.composite
 def cases(draw, min_size=1):
     """Random legal geometry: sizes, kernel, stride, padding (N_out >= 1), output_padding, dilation, seed."""
@@ -28,8 +61,8 @@ def cases(draw, min_size=1):
     kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     stride = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     padding = []
-    for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding):
+    for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding, strict=True):
         padding.append(draw(st.integers(0, ((n - 1) * s + d * (k - 1) + a) // 2)))
     return (h, w), (kh, kw), stride, tuple(padding), output_padding, dilation, draw(st.integers(0, 2**32 - 1))

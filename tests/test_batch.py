@@ -11,37 +11,21 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from deconv_cli.batch import expand_inputs, output_name, parse_shard, plan
-from deconv_cli.cli import app
 from deconv_cli.errors import DeconvError
 from deconv_cli.pipeline import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_images"
-PNGSUITE = ROOT / "tests" / "data" / "pngsuite"
-PILLOW = ROOT / "tests" / "data" / "pillow"
-DECONV = [sys.executable, "-m", "deconv_cli"]
+from conftest import DECONV, PILLOW, PILLOW_BOMBS, PILLOW_BROKEN, PNGSUITE_CORRUPT, SAMPLES, run
 
 #: Files of the Pillow corpus that must be refused (broken, crash, bomb).
-PILLOW_BAD = [
-    "broken.png", "broken_data_stream.png", "crash-0da013a13571cc8eb457a39fee8db18f8a3c7127.tif",
-    "crash-2020-10-test.tif", "crash-86214e58da443d2b80820cff9677a38a33dcbbca.tif",
-    "crash-f46f5b2f43c370fe65706c11449f567ecc345e74.tif", "cross_scan_line_truncated.tga",
-    "decompression_bomb.gif", "decompression_bomb.ico", "decompression_bomb_extents.gif", "reallybig.bmp",
-]  # fmt: skip
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+PILLOW_BAD = sorted([*PILLOW_BROKEN, *PILLOW_BOMBS, "decompression_bomb.ico"])
 
 
 def lines(stdout: str) -> list[dict]:
@@ -66,7 +50,7 @@ def hostile(folder: Path) -> list[Path]:
     and made-up ones (empty, text, truncated PNG and JPEG)."""
     folder.mkdir(parents=True, exist_ok=True)
     bad = []
-    for p in sorted(PNGSUITE.glob("x*.png")):
+    for p in PNGSUITE_CORRUPT:
         bad.append(Path(shutil.copy(p, folder)))
     for name in PILLOW_BAD:
         bad.append(Path(shutil.copy(PILLOW / name, folder)))
@@ -96,7 +80,10 @@ def test_shard_parsing():
 
 
 def test_name_template_fields():
-    assert output_name("a/b/cat.JPG", "{parent}-{stem}-{stride}-{kernel}{ext}", stride="3", kernel="bilinear") == "b-cat-3-bilinear.jpg"
+    assert (
+        output_name("a/b/cat.JPG", "{parent}-{stem}-{stride}-{kernel}{ext}", stride="3", kernel="bilinear")
+        == "b-cat-3-bilinear.jpg"
+    )
     assert output_name("x.gif", "{stem}{ext}", stride="2", kernel="k.npz:w") == "x.png"  # GIF would quantise
     with pytest.raises(DeconvError, match="--name"):
         output_name("x.png", "{nope}", stride="2", kernel="bilinear")
@@ -114,8 +101,15 @@ def test_plan_refuses_clashes_before_anything_runs(tmp_path):
     jobs = plan(files, out_dir=str(tmp_path / "out"), name="{parent}_{stem}{ext}", output=None, settings=SETTINGS)
     assert [Path(j.dst).name for j in jobs] == ["a_x.png", "b_x.png"]
     with pytest.raises(DeconvError, match="is one of the inputs"):
-        plan(files, out_dir=str(tmp_path / "a"), name="{stem}{ext}", output=None, settings=SETTINGS,
-             overwrite=True, shard=(1, 2))  # fmt: skip  (the clashing input is in another shard)
+        plan(
+            files,
+            out_dir=str(tmp_path / "a"),
+            name="{stem}{ext}",
+            output=None,
+            settings=SETTINGS,
+            overwrite=True,
+            shard=(1, 2),  # the clashing input is in another shard
+        )
 
 
 def test_rerun_over_a_folder_holding_earlier_outputs_destroys_nothing(tmp_path):
@@ -143,7 +137,9 @@ def test_expand_inputs_dirs_globs_recursive(tmp_path):
     assert len(deep) == 3
     globbed, _ = expand_inputs([str(tmp_path / "d" / "**" / "*.png")])
     assert sorted(globbed) == sorted(deep)
-    none, problems = expand_inputs([str(tmp_path / "nothing*.png"), str(tmp_path / "d"), str(tmp_path / "d" / "photo00.png")])
+    none, problems = expand_inputs(
+        [str(tmp_path / "nothing*.png"), str(tmp_path / "d"), str(tmp_path / "d" / "photo00.png")]
+    )
     assert problems == [(str(tmp_path / "nothing*.png"), "no file matches this pattern")]
     assert len(none) == 2  # the explicit repeat of photo00 is dropped
 
@@ -151,16 +147,17 @@ def test_expand_inputs_dirs_globs_recursive(tmp_path):
 # ---------------------------------------------------------------- the whole story
 
 
+@pytest.mark.slow
 def test_mixed_folder_writes_every_good_output_reports_every_bad_file_and_resumes(tmp_path):
     src = tmp_path / "in"
     good = small_photos(src, 8)
-    Image.new("RGB", (40, 30), (10, 200, 30)).save(src / "many_frames.gif", save_all=True, append_images=[
-        Image.new("RGB", (40, 30), (i % 255, 0, 0)) for i in range(300)])  # fmt: skip
+    frames = [Image.new("RGB", (40, 30), (i % 255, 0, 0)) for i in range(300)]
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(src / "many_frames.gif", save_all=True, append_images=frames)
     good.append(src / "many_frames.gif")
     bad = hostile(src)
     out = tmp_path / "out"
-    r = subprocess.run(DECONV + ["upsample", str(src), "--out-dir", str(out), "-p", "1", "--jobs", "2", "--json"],
-                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    args = ["upsample", str(src), "--out-dir", str(out), "-p", "1", "--jobs", "2", "--json"]
+    r = subprocess.run(DECONV + args, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     results = {Path(d["input"]["path"]).name: d for d in lines(r.stdout)}
     dir_bad = [p for p in bad if p.suffix.lower() != ".ico"]  # .ico is not picked up from a directory
@@ -183,8 +180,8 @@ def test_mixed_folder_writes_every_good_output_reports_every_bad_file_and_resume
 
     # the rerun over the good files with --skip-existing rewrites nothing
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    r2 = subprocess.run(DECONV + ["upsample", *map(str, good), "--out-dir", str(out), "-p", "1", "--jobs", "2",
-                                  "--skip-existing", "--json"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    args = ["upsample", *map(str, good), "--out-dir", str(out), "-p", "1", "--jobs", "2", "--skip-existing", "--json"]
+    r2 = subprocess.run(DECONV + args, capture_output=True, text=True, timeout=120)
     assert r2.returncode == 0, r2.stderr
     assert {d["status"] for d in lines(r2.stdout)} == {"skipped"}
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
@@ -202,7 +199,9 @@ def test_shards_split_the_list_with_no_overlap(tmp_path):
     small_photos(tmp_path / "in", 7)
     seen = []
     for i in range(3):
-        r = run("upsample", tmp_path / "in", "--out-dir", tmp_path / "out", "--shard", f"{i}/3", "-j", "1", "--json", "-q")
+        r = run(
+            "upsample", tmp_path / "in", "--out-dir", tmp_path / "out", "--shard", f"{i}/3", "-j", "1", "--json", "-q"
+        )
         assert r.exit_code == 0, r.stderr
         seen.append({Path(d["input"]["path"]).name for d in lines(r.stdout)})
     assert [len(s) for s in seen] == [3, 2, 2]
@@ -214,7 +213,8 @@ def test_files_from_file_and_stdin_and_name_template(tmp_path):
     photos = small_photos(tmp_path / "in", 3)
     listfile = tmp_path / "list.txt"
     listfile.write_text("\n".join(map(str, photos[:2])) + "\n\n")
-    r = run("upsample", "--files-from", listfile, "--out-dir", tmp_path / "o1", "--name", "{stem}_x{stride}_{kernel}{ext}", "-j", "1", "-q")
+    template = "{stem}_x{stride}_{kernel}{ext}"
+    r = run("upsample", "--files-from", listfile, "--out-dir", tmp_path / "o1", "--name", template, "-j", "1", "-q")
     assert r.exit_code == 0, r.stderr
     assert listing(tmp_path / "o1") == {"photo00_x2_bilinear.png", "photo01_x2_bilinear.png"}
     r = run("upsample", "--files-from", "-", "--out-dir", tmp_path / "o2", "-j", "1", "-q", input=str(photos[2]) + "\n")
@@ -222,19 +222,20 @@ def test_files_from_file_and_stdin_and_name_template(tmp_path):
     assert listing(tmp_path / "o2") == {"photo02.png"}
 
 
+@pytest.mark.slow
 def test_stdin_to_file_and_file_to_stdout(tmp_path):
     photo = small_photos(tmp_path / "in", 1)[0]
     ref = tmp_path / "ref.png"
     assert run("upsample", photo, "-o", ref, "-p", "1", "-q").exit_code == 0
-    r = subprocess.run(DECONV + ["upsample", "-", "-o", str(tmp_path / "from_stdin.png"), "-p", "1", "-q"],
-                       input=photo.read_bytes(), capture_output=True, timeout=60)  # fmt: skip
+    args = ["upsample", "-", "-o", str(tmp_path / "from_stdin.png"), "-p", "1", "-q"]
+    r = subprocess.run(DECONV + args, input=photo.read_bytes(), capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "from_stdin.png")), np.asarray(Image.open(ref)))
     r = subprocess.run(DECONV + ["upsample", str(photo), "-o", "-", "-p", "1", "-q"], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.stdout))), np.asarray(Image.open(ref)))
-    r = subprocess.run(DECONV + ["upsample", "-", "-o", "-", "--format", "tif", "-p", "1", "-q"],
-                       input=photo.read_bytes(), capture_output=True, timeout=60)  # fmt: skip
+    args = ["upsample", "-", "-o", "-", "--format", "tif", "-p", "1", "-q"]
+    r = subprocess.run(DECONV + args, input=photo.read_bytes(), capture_output=True, timeout=60)
     assert r.returncode == 0 and Image.open(io.BytesIO(r.stdout)).format == "TIFF"
     assert listing(tmp_path) == {"in", "ref.png", "from_stdin.png"}
 
@@ -334,15 +335,20 @@ def _start_slow_batch(tmp_path, n=10):
         shutil.copy(SAMPLES / "astronaut.png", src / f"p{i:02d}.png")
     out = tmp_path / "out"
     # zlib level 9 on 1024x1024: each file takes a while, so the signal lands mid-write
-    proc = subprocess.Popen(DECONV + ["upsample", str(src), "--out-dir", str(out), "-p", "1", "--jobs", "2", "--compress", "9"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = ["upsample", str(src), "--out-dir", str(out), "-p", "1", "--jobs", "2", "--compress", "9"]
+    proc = subprocess.Popen(DECONV + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def an_output_is_complete():
+        return out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir())
+
     deadline = time.time() + 120
-    while time.time() < deadline and not (out.exists() and any(p.suffix == ".png" and not p.name.startswith(".") for p in out.iterdir())):
+    while time.time() < deadline and proc.poll() is None and not an_output_is_complete():  # a crash: fail at once
         time.sleep(0.05)
     time.sleep(0.3)
     return proc, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_leaves_finished_outputs_and_nothing_partial(tmp_path, signum, code):
     proc, out = _start_slow_batch(tmp_path)
@@ -362,14 +368,15 @@ def test_a_signal_leaves_finished_outputs_and_nothing_partial(tmp_path, signum, 
 # ---------------------------------------------------------------- Dask
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_runs_the_batch_with_per_file_failures(tmp_path):
     distributed = pytest.importorskip("distributed")
     photos = small_photos(tmp_path / "in", 4)
     (tmp_path / "in" / "bad.png").write_text("not a png")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        r = subprocess.run(DECONV + ["upsample", str(tmp_path / "in"), "--out-dir", str(tmp_path / "out"), "-p", "1",
-                                     "--scheduler", cluster.scheduler_address, "--json"],
-                           capture_output=True, text=True, timeout=180)  # fmt: skip
+        args = ["upsample", str(tmp_path / "in"), "--out-dir", str(tmp_path / "out"), "-p", "1"]
+        args += ["--scheduler", cluster.scheduler_address, "--json"]
+        r = subprocess.run(DECONV + args, capture_output=True, text=True, timeout=180)
     assert r.returncode == 1, r.stderr
     status = {Path(d["input"]["path"]).name: d["status"] for d in lines(r.stdout)}
     assert status == {**{p.name: "ok" for p in photos}, "bad.png": "failed"}
@@ -380,11 +387,12 @@ def test_dask_local_cluster_runs_the_batch_with_per_file_failures(tmp_path):
     assert np.array_equal(np.asarray(Image.open(ref)), np.asarray(Image.open(tmp_path / "out" / photos[0].name)))
 
 
+@pytest.mark.slow
 def test_dask_bad_scheduler_address_is_one_error(tmp_path):
     pytest.importorskip("distributed")
     photos = small_photos(tmp_path / "in", 1)
-    r = subprocess.run(DECONV + ["upsample", str(photos[0]), "--out-dir", str(tmp_path / "out"),
-                                 "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    args = ["upsample", str(photos[0]), "--out-dir", str(tmp_path / "out")]
+    args += ["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"]
+    r = subprocess.run(DECONV + args, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "cannot connect within 1 s" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and listing(tmp_path / "out") == set()  # one line; nothing written

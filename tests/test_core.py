@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from deconv_cli import DeconvError, conv_transpose2d, output_size, phase_sums, upsample
 from deconv_cli.core import AxisSize, as_pair, size_math
+
 from oracle import cases, reference
 
 
@@ -93,12 +94,13 @@ def test_channels_are_independent_and_per_channel_kernels_apply(case, channels):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((h, w, channels))
     k3 = rng.standard_normal((channels, kh, kw))
-    out = conv_transpose2d(x, k3, stride, padding, output_padding, dilation)
+    geometry = (stride, padding, output_padding, dilation)
+    out = conv_transpose2d(x, k3, *geometry)
     for c in range(channels):
-        np.testing.assert_allclose(out[..., c], reference(x[..., c], k3[c], stride, padding, output_padding, dilation), atol=1e-10)
-    shared = conv_transpose2d(x, k3[0], stride, padding, output_padding, dilation)
+        np.testing.assert_allclose(out[..., c], reference(x[..., c], k3[c], *geometry), atol=1e-10)
+    shared = conv_transpose2d(x, k3[0], *geometry)
     for c in range(channels):
-        np.testing.assert_allclose(shared[..., c], reference(x[..., c], k3[0], stride, padding, output_padding, dilation), atol=1e-10)
+        np.testing.assert_allclose(shared[..., c], reference(x[..., c], k3[0], *geometry), atol=1e-10)
 
 
 @settings(max_examples=100, deadline=None)
@@ -137,7 +139,11 @@ def test_dtype_override_and_no_hidden_normalisation():
         (dict(stride=0), "stride (rows) must be >= 1, got 0"),
         (dict(dilation=(1, 0)), "dilation (cols) must be >= 1, got 0"),
         (dict(padding=-1), "padding (rows) must be >= 0"),
-        (dict(stride=1, output_padding=1), "output_padding (rows) must be smaller than the stride or the dilation, got output_padding=1, stride=1, dilation=1"),
+        (
+            dict(stride=1, output_padding=1),
+            "output_padding (rows) must be smaller than the stride or the dilation, "
+            "got output_padding=1, stride=1, dilation=1",
+        ),
         (dict(stride=2, output_padding=2), "output_padding=2, stride=2"),
         (dict(stride=1, padding=3), "padding=3 (rows) is too large: N_out = 5 - 2x3 = -1 <= 0"),
         (dict(stride=1, padding=(0, 3)), "padding=3 (cols) is too large"),

@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import cases, reference
 from PIL import Image
-from typer.testing import CliRunner
 
 from deconv_cli import conv_transpose2d, make_kernel, phase_sums
-from deconv_cli.cli import app
 from deconv_cli.core import AxisSize, auto_crop, deficient_border, same_padding, size_math
 
-ROOT = Path(__file__).resolve().parent.parent
-NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
-
-
-def extended_reference(x, k, stride, padding, output_padding, dilation, mode):
-    """The operation on an input extended far beyond what any kept pixel can reach
-    (numpy's own padding), read back on the original output window."""
-    margin = max(d * (kk - 1) // s + 2 for s, d, kk in zip(stride, dilation, k.shape))
-    big = np.pad(x, margin, mode=NUMPY_MODE[mode] if min(x.shape) > 1 or mode != "reflect" else "edge")
-    full = reference(big, k, stride, (0, 0), (0, 0), dilation)
-    rows, cols = size_math(x.shape, k.shape, stride, padding, output_padding, dilation)
-    out = np.zeros((rows.n_out, cols.n_out))
-    r0, c0 = padding[0] + margin * stride[0], padding[1] + margin * stride[1]
-    part = full[r0 : r0 + rows.n_out, c0 : c0 + cols.n_out]
-    out[: part.shape[0], : part.shape[1]] = part  # beyond the full grid no tap lands: zeros
-    return out
+from conftest import run, sample_crop
+from oracle import cases, extended_reference
 
 
 @settings(max_examples=150, deadline=None)
@@ -158,16 +140,9 @@ def test_same_padding_gives_exactly_stride_times_the_input(k, s, d, n):
 # ---------------------------------------------------------------- command line
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 @pytest.fixture
 def grey(tmp_path):
-    src = tmp_path / "g.png"
-    with Image.open(ROOT / "sample_images" / "camera.png") as im:
-        im.crop((200, 200, 240, 230)).save(src)
-    return src
+    return sample_crop("camera.png", (200, 200, 240, 230), tmp_path / "g.png")
 
 
 def test_cli_edge_replicate_and_json(grey, tmp_path):
@@ -183,8 +158,8 @@ def test_cli_crop_auto_reports_and_cuts(grey, tmp_path):
     r = run("upsample", grey, "--crop", "auto", "-o", tmp_path / "o.png", "--json")
     assert r.exit_code == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["crop"] == {"mode": "auto", "top": 2, "bottom": 2, "left": 2, "right": 2,
-                         "reason": "border rows/cols that receive fewer kernel taps than the interior"}  # fmt: skip
+    reason = "border rows/cols that receive fewer kernel taps than the interior"
+    assert d["crop"] == {"mode": "auto", "top": 2, "bottom": 2, "left": 2, "right": 2, "reason": reason}
     assert (d["output"]["height"], d["output"]["width"]) == (29 * 2 + 4 - 4, 39 * 2 + 4 - 4)
     assert "crop: top 2, bottom 2, left 2, right 2" in r.stderr
 
@@ -203,7 +178,9 @@ def test_cli_crop_explicit_and_too_large(grey, tmp_path):
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "q.png").exists()
 
 
-@pytest.mark.parametrize("kernel, stride", [("bilinear", "2"), ("bilinear", "3"), ("nearest", "4"), ("bilinear", "2,3")])
+@pytest.mark.parametrize(
+    "kernel, stride", [("bilinear", "2"), ("bilinear", "3"), ("nearest", "4"), ("bilinear", "2,3")]
+)
 def test_cli_padding_same_is_exactly_stride_times(grey, tmp_path, kernel, stride):
     r = run("upsample", grey, "-k", kernel, "-s", stride, "-p", "same", "-o", tmp_path / "o.png", "--json", "-q")
     assert r.exit_code == 0, r.stderr
@@ -215,7 +192,9 @@ def test_cli_padding_same_is_exactly_stride_times(grey, tmp_path, kernel, stride
 
 def test_cli_padding_same_asymmetric_trim(grey, tmp_path):
     np.save(tmp_path / "k2.npy", np.ones((2, 2)) / 4)
-    r = run("upsample", grey, "-k", tmp_path / "k2.npy", "-s", "1", "-p", "same", "-o", tmp_path / "o.npy", "--json", "-q")
+    r = run(
+        "upsample", grey, "-k", tmp_path / "k2.npy", "-s", "1", "-p", "same", "-o", tmp_path / "o.npy", "--json", "-q"
+    )
     assert r.exit_code == 0, r.stderr
     d = json.loads(r.stdout)
     assert (d["output"]["height"], d["output"]["width"]) == (30, 40)

@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import cases, reference
-from test_edges import extended_reference
 
-from deconv_cli import DeconvError, conv_transpose2d, phase_sums
-from deconv_cli import engine
+from deconv_cli import DeconvError, conv_transpose2d, engine, phase_sums
 from deconv_cli.core import Geometry, plan, size_math
 from deconv_cli.engine import Axis, exact_terms, runs
 from deconv_cli.kernels import make_kernel
+
+from oracle import cases, extended_reference, per_channel_reference, reference
 
 METHODS = ["terms", "gemm", "planes", "taps"]
 
@@ -32,16 +31,10 @@ METHODS = ["terms", "gemm", "planes", "taps"]
 def _plan(x, k, stride=1, padding=0, output_padding=0, dilation=1, **options):
     """The plan of conv_transpose2d(x, k, stride, ...), with the engine's options (method, strips, threads)."""
     return plan(x, k, Geometry.of(stride, padding, output_padding, dilation), **options)
+
+
 #: (method, strip_rows, threads): each path, with thin strips and threads.
 PATHS = [(m, rows, threads) for m in METHODS for rows, threads in [(1, 1), (2, 2), (3, 2), (None, 1)]]
-
-
-def per_channel_reference(x, k, geometry):
-    """Channels-last image, (kh, kw) or (C, kh, kw) kernel, through the scalar loop."""
-    x3 = x if x.ndim == 3 else x[:, :, None]
-    planes = [reference(x3[:, :, c].astype(np.float64), k if k.ndim == 2 else k[c], *geometry) for c in range(x3.shape[2])]
-    out = np.stack(planes, -1)
-    return out if x.ndim == 3 else out[:, :, 0]
 
 
 def tolerance(expected, dtype):
@@ -59,10 +52,7 @@ def images(draw, min_size=1):
     dtype = draw(st.sampled_from(["float64", "float32", "uint8"]))
     rng = np.random.default_rng(seed)
     shape = (h, w) if channels == 0 else (h, w, channels)
-    if dtype == "uint8":
-        x = rng.integers(0, 256, shape).astype(np.uint8)
-    else:
-        x = rng.standard_normal(shape).astype(dtype)
+    x = rng.integers(0, 256, shape).astype(np.uint8) if dtype == "uint8" else rng.standard_normal(shape).astype(dtype)
     if kind == "per-channel" and channels:
         k = rng.standard_normal((channels, kh, kw))
     elif kind == "separable":
@@ -102,7 +92,8 @@ def test_a_cropped_window_is_the_same_window_of_the_whole(method, case, data):
     bottom = data.draw(st.integers(0, h - 1 - top))
     left = data.draw(st.integers(0, w - 1))
     right = data.draw(st.integers(0, w - 1 - left))
-    got = _plan(x, k, *geometry, crop=(top, bottom, left, right), method=method, strip_rows=2, threads=2).compute_image()
+    box = (top, bottom, left, right)
+    got = _plan(x, k, *geometry, crop=box, method=method, strip_rows=2, threads=2).compute_image()
     np.testing.assert_allclose(got, want[top : h - bottom, left : w - right], rtol=0, atol=tolerance(want, got.dtype))
 
 
@@ -190,7 +181,12 @@ def test_premultiplied_alpha_on_every_path(method, case, channels):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize(
     "k",
-    [np.ones((3, 3)), np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]), np.ones((2, 5))],
+    [
+        np.ones((3, 3)),
+        np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]),
+        np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]),
+        np.ones((2, 5)),
+    ],
     ids=["box", "binomial", "cross", "2x5"],
 )
 def test_integer_kernels_on_integer_images_are_exact(method, k):
@@ -207,7 +203,10 @@ def test_threads_and_strips_do_not_change_a_single_bit():
     x = rng.standard_normal((61, 47, 3)).astype(np.float32)
     for k, s in ((make_kernel("bilinear", 3), 3), (rng.standard_normal((7, 5)), 2)):
         for method in METHODS:
-            runs = [_plan(x, k, s, 1, method=method, strip_rows=rows, threads=t).compute_image() for rows, t in [(None, 1), (1, 2), (7, 2)]]
+            runs = [
+                _plan(x, k, s, 1, method=method, strip_rows=rows, threads=t).compute_image()
+                for rows, t in [(None, 1), (1, 2), (7, 2)]
+            ]
             for other in runs[1:]:
                 np.testing.assert_array_equal(other, runs[0])
 
@@ -243,7 +242,9 @@ def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
 # ---------------------------------------------------------------------------- the pieces
 
 
-def test_the_cost_model_picks_terms_for_small_kernels_and_gemm_for_large_ones():
+def test_the_cost_model_picks_terms_for_small_kernels_and_matrix_products_for_large_ones():
+    """A small separable kernel: ``terms``. A 16x16 one: matrix products, one channel at a time
+    (``planes``) on a colour image, ``gemm`` on a grey one."""
     x = np.zeros((64, 64, 3), np.float32)
     assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == "terms"
     assert _plan(x, np.random.default_rng(0).random((16, 16)), 4, 6).method == "planes"
@@ -275,7 +276,7 @@ def test_exact_terms_give_the_kernel_back_exactly(seed):
 
 def test_exact_terms_of_a_separable_kernel_in_float32():
     k = make_kernel("bilinear", 2)  # outer([.25, .75, .75, .25]) with itself
-    (a, b), = exact_terms(k, np.float32)
+    ((a, b),) = exact_terms(k, np.float32)
     np.testing.assert_array_equal(np.outer(a, b), k)
     assert a.astype(np.float32).tolist() == a.tolist() and b.astype(np.float32).tolist() == b.tolist()
 

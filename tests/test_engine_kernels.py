@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import reference
 
 from deconv_cli.core import Geometry, plan
 from deconv_cli.kernels import make_kernel
+
+from oracle import reference
 
 
 @pytest.mark.parametrize("method", ["taps", "terms", "gemm", "planes"])

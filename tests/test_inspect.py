@@ -12,21 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from oracle import cases, reference
 from PIL import Image
-from typer.testing import CliRunner
 
-from deconv_cli.cli import app
 from deconv_cli.core import auto_crop, border_means, coverage, size_math
 from deconv_cli.pipeline import inspect_image
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_images"
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
+from conftest import SAMPLES, run
+from oracle import cases, reference
 
 # ---------------------------------------------------------------- coverage vs the definition
 
@@ -40,7 +32,9 @@ def test_coverage_equals_the_reference_loop_on_an_image_of_ones(case):
     cov = coverage((h, w), k, stride, padding, output_padding, dilation)
     ones = np.ones((h, w))
     np.testing.assert_allclose(cov.weight, reference(ones, k, stride, padding, output_padding, dilation), atol=1e-9)
-    np.testing.assert_array_equal(cov.taps, reference(ones, (k != 0).astype(float), stride, padding, output_padding, dilation))
+    np.testing.assert_array_equal(
+        cov.taps, reference(ones, (k != 0).astype(float), stride, padding, output_padding, dilation)
+    )
     # what an interior pixel of each phase gets: the same kernel on an image so large every tap lands
     big = (h + 2 * kh * dilation[0] + 4, w + 2 * kw * dilation[1] + 4)
     far = coverage(big, k, stride, padding, output_padding, dilation)
@@ -50,8 +44,12 @@ def test_coverage_equals_the_reference_loop_on_an_image_of_ones(case):
             r, c = r0 + dr, c0 + dc
             phase = ((r + padding[0]) % stride[0], (c + padding[1]) % stride[1])
             assert far.taps[r, c] == far.full_taps[r, c]
-            mask = [(rr, cc) for rr in range(cov.taps.shape[0]) for cc in range(cov.taps.shape[1])
-                    if ((rr + padding[0]) % stride[0], (cc + padding[1]) % stride[1]) == phase]  # fmt: skip
+            mask = [
+                (rr, cc)
+                for rr in range(cov.taps.shape[0])
+                for cc in range(cov.taps.shape[1])
+                if ((rr + padding[0]) % stride[0], (cc + padding[1]) % stride[1]) == phase
+            ]
             for rr, cc in mask:
                 assert cov.full_taps[rr, cc] == far.taps[r, c]
                 assert cov.full_weight[rr, cc] == pytest.approx(far.weight[r, c], abs=1e-9)
@@ -115,7 +113,8 @@ def test_synthetic_bilinear_stride2_numbers():
     # a 2-row band gets weights 0.25 and 0.75 of the constant 128: mean 64, half the interior
     assert d["bands"]["interior_mean"] == pytest.approx(128)
     for side in d["bands"]["sides"]:
-        assert (side["width"], side["mean"], side["ratio"], side["replicate_mean"]) == (2, pytest.approx(64), pytest.approx(0.5), pytest.approx(128))
+        got = (side["width"], side["mean"], side["ratio"], side["replicate_mean"])
+        assert got == (2, pytest.approx(64), pytest.approx(0.5), pytest.approx(128))
     assert d["difference"]["max_abs"] == pytest.approx(128 - 8)  # the corner: 128 * 0.0625 = 8
     assert d["difference"]["interior_max_abs"] == pytest.approx(0, abs=1e-9)
 
@@ -186,6 +185,7 @@ def test_cli_bad_input_one_line(args, code, message):
     assert len(lines) == 1 and lines[0].startswith("deconv: error: ") and message in lines[0]
 
 
+@pytest.mark.slow
 def test_report_files_and_json_match(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "rep"
@@ -215,6 +215,7 @@ def test_report_files_and_json_match(tmp_path):
     assert run("inspect", SAMPLES / "camera.png", "--report", out, "--overwrite").exit_code == 0
 
 
+@pytest.mark.slow
 def test_report_result_is_the_upsample_output(tmp_path):
     pytest.importorskip("matplotlib")
     assert run("inspect", SAMPLES / "horse.png", "-s", "2", "-p", "1", "--report", tmp_path / "r").exit_code == 0
@@ -242,16 +243,17 @@ def test_report_dir_that_is_a_file(tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH for the headless-browser check")
 def test_index_html_renders_in_a_headless_browser(tmp_path):
     pytest.importorskip("matplotlib")
     rep = tmp_path / "rep"
     assert run("inspect", "--size", "24x16", "-k", "bilinear", "-s", "2", "--report", rep).exit_code == 0
     shot = tmp_path / "shot.png"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2600", f"--screenshot={shot}",
-           (rep / "index.html").as_uri()]  # fmt: skip
+    quiet = ["--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", *quiet]
+    cmd += [f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2600", f"--screenshot={shot}"]
+    cmd += [(rep / "index.html").as_uri()]
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert shot.exists()
     px = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)

@@ -13,18 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from typer.testing import CliRunner
 
 from deconv_cli import DeconvError, conv_transpose2d, load_kernel
-from deconv_cli.cli import app
 from deconv_cli.kernels import load_bias, open_kernel, save_kernel, to_inline
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
+from conftest import ROOT, run
 
 # ---------------------------------------------------------------- libvips .mat
 
@@ -56,7 +49,9 @@ def test_mat_offset_is_added_after_the_convolution_as_libvips_does(tmp_path):
     (tmp_path / "k.mat").write_text("2 2 4 10\n1 1\n1 1\n")  # box / 4, then + 10
     x = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     Image.fromarray(x).save(tmp_path / "in.png")
-    r = run("upsample", tmp_path / "in.png", "-k", tmp_path / "k.mat", "-s", "2", "-o", tmp_path / "out.npy", "-q", "--json")
+    r = run(
+        "upsample", tmp_path / "in.png", "-k", tmp_path / "k.mat", "-s", "2", "-o", tmp_path / "out.npy", "-q", "--json"
+    )
     assert r.exit_code == 0, r.output
     got = np.load(tmp_path / "out.npy")
     want = conv_transpose2d(x, np.ones((2, 2)) / 4, 2) + 10
@@ -127,7 +122,9 @@ def test_safetensors_written_by_pytorch_load_without_torch_code(tmp_path):
     from safetensors.torch import save_file as torch_save
 
     layer = torch.nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1)
-    torch_save({"weight": layer.weight.detach().contiguous(), "bias": layer.bias.detach()}, str(tmp_path / "l.safetensors"))
+    torch_save(
+        {"weight": layer.weight.detach().contiguous(), "bias": layer.bias.detach()}, str(tmp_path / "l.safetensors")
+    )
     np.testing.assert_array_equal(load_kernel(f"{tmp_path / 'l.safetensors'}:weight"), layer.weight.detach().numpy())
     np.testing.assert_array_equal(load_bias(f"{tmp_path / 'l.safetensors'}:bias", 2), layer.bias.detach().numpy())
 
@@ -140,10 +137,7 @@ FORMATS_2D = [".npy", ".npz", ".safetensors", ".txt", ".csv", ".mat", "inline"]
 @pytest.mark.parametrize("src_fmt, dst_fmt", list(itertools.product(FORMATS_2D, FORMATS_2D)))
 def test_every_2d_format_round_trips_exactly(tmp_path, src_fmt, dst_fmt):
     k = np.random.default_rng(1).standard_normal((3, 5)) * np.array([1e-9, 1, 1e6, -3, 0.1])
-    if src_fmt == "inline":
-        src = to_inline(k)
-    else:
-        src = str(save_kernel(k, tmp_path / f"in{src_fmt}"))
+    src = to_inline(k) if src_fmt == "inline" else str(save_kernel(k, tmp_path / f"in{src_fmt}"))
     if dst_fmt == "inline":
         r = run("kernel", "convert", src, "-")
         assert r.exit_code == 0, r.output
@@ -239,16 +233,26 @@ def bad_cases(d: Path) -> dict[str, tuple[str, str, int]]:
     (d / "raw_pickle.safetensors").write_bytes(pickle.dumps({"weight": [1.0]}, protocol=4))
     (d / "garbage.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{oops")
     (d / "empty.safetensors").write_bytes(b"")
-    _safetensors_raw(d / "bf16.safetensors", {"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, b"\x80\x3f\x00\x40")
+    _safetensors_raw(
+        d / "bf16.safetensors", {"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}, b"\x80\x3f\x00\x40"
+    )
     _zip_pickle(d / "layer.pt")
     return {
-        "mat header with 1 number": ("one_number.mat", "line 1: the header must be 'width height [scale [offset]]' (2 to 4 numbers), got 1", 1),
+        "mat header with 1 number": (
+            "one_number.mat",
+            "line 1: the header must be 'width height [scale [offset]]' (2 to 4 numbers), got 1",
+            1,
+        ),
         "mat header with 5 numbers": ("five_numbers.mat", "(2 to 4 numbers), got 5", 1),
         "mat short row": ("short_row.mat", "line 3 has 2 value(s) but the header says width 3", 1),
         "mat long row": ("long_row.mat", "line 2 has 3 value(s) but the header says width 2", 1),
         "mat missing row": ("missing_row.mat", "the header says 3 row(s) (height) but 2 follow", 1),
         "mat extra row": ("extra_row.mat", "the header says 1 row(s) (height) but 2 follow", 1),
-        "mat zero scale": ("zero_scale.mat", "line 1: scale is 0; the matrix is divided by it, so it must be non-zero", 1),
+        "mat zero scale": (
+            "zero_scale.mat",
+            "line 1: scale is 0; the matrix is divided by it, so it must be non-zero",
+            1,
+        ),
         "mat fractional width": ("fraction_width.mat", "width must be a positive integer, got 2.5", 1),
         "mat zero height": ("zero_height.mat", "height must be a positive integer, got 0", 1),
         "mat NaN": ("nan.mat", "NaN/infinite value(s), the first at index (0, 1)", 1),

@@ -11,7 +11,7 @@ import pytest
 from deconv_cli import DeconvError, conv_transpose2d, load_kernel, make_kernel, phase_sums
 from deconv_cli.kernels import bilinear_1d, intended_padding, kernel_to_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import KERNELS
 
 
 def fcn_bilinear(size: int) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_builtins_flat_and_exact_size_with_intended_padding(name, stride):
     assert out.shape == (7 * stride[0], 9 * stride[1])
     # interior (away from the borders every tap reaches) is exactly the constant
     m0, m1 = k.shape[0], k.shape[1]
-    np.testing.assert_allclose(out[m0:-m0 or None, m1:-m1 or None], 5.0, atol=1e-12)
+    np.testing.assert_allclose(out[m0 : -m0 or None, m1 : -m1 or None], 5.0, atol=1e-12)
 
 
 def test_bilinear_1d_values():
@@ -63,10 +63,16 @@ def test_nearest_copies_each_pixel_into_its_cell():
 
 @pytest.mark.parametrize(
     "name, stride, shape",
-    [("bilinear.npy", 2, (4, 4)), ("nearest.npy", 2, (2, 2)), ("bilinear_s3.npy", 3, (5, 5)), ("bilinear_s4.npy", 4, (8, 8)), ("bilinear.txt", 2, (4, 4))],
+    [
+        ("bilinear.npy", 2, (4, 4)),
+        ("nearest.npy", 2, (2, 2)),
+        ("bilinear_s3.npy", 3, (5, 5)),
+        ("bilinear_s4.npy", 4, (8, 8)),
+        ("bilinear.txt", 2, (4, 4)),
+    ],
 )
 def test_shipped_kernels_equal_the_generators(name, stride, shape):
-    k = load_kernel(ROOT / "kernels" / name)
+    k = load_kernel(KERNELS / name)
     assert k.shape == shape
     np.testing.assert_allclose(k, make_kernel(name.split(".")[0].split("_")[0], stride), atol=1e-15)
 
@@ -161,9 +167,9 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["empty", "nan", "inf", "1-d", "5-d", "strings", "complex", "pickled npy", "raw pickle", "garbage npy", "ambiguous npz",
-     "missing member", "pickled npz", "garbage npz", "empty text", "ragged", "non-numeric", "nan text", "binary text",
-     "unknown type", "missing", "unknown name"],
+    ["empty", "nan", "inf", "1-d", "5-d", "strings", "complex", "pickled npy", "raw pickle", "garbage npy",
+     "ambiguous npz", "missing member", "pickled npz", "garbage npz", "empty text", "ragged", "non-numeric",
+     "nan text", "binary text", "unknown type", "missing", "unknown name"],
 )  # fmt: skip
 def test_bad_kernel_files_give_one_clear_line(tmp_path, capsys, case):
     spec, words = bad_files(tmp_path)[case]

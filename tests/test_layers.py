@@ -4,27 +4,19 @@ loop (always) and PyTorch (when installed), and through the command line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import cases, reference
 from PIL import Image
 from safetensors.numpy import save_file
-from typer.testing import CliRunner
 
 from deconv_cli import DeconvError, conv_transpose2d
-from deconv_cli.cli import app
 from deconv_cli.core import conv_transpose2d_layer
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_images"
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+from conftest import KERNELS, SAMPLES, run, sample_crop
+from oracle import cases, reference
 
 
 def reference_layer(x, w, b, groups, s, p, a, d):
@@ -91,15 +83,23 @@ def test_layer_replicate_edges_extend_each_channel():
     rng = np.random.default_rng(9)
     x, w = rng.random((5, 4, 2)), rng.random((2, 3, 4, 4))
     got = conv_transpose2d_layer(x, w, None, 2, 1, groups=1, edge="replicate")
-    want = sum(np.stack([conv_transpose2d(x[..., i], w[i, j], 2, 1, edge="replicate") for j in range(3)], -1) for i in range(2))
+    want = sum(
+        np.stack([conv_transpose2d(x[..., i], w[i, j], 2, 1, edge="replicate") for j in range(3)], -1) for i in range(2)
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        ({"x": np.ones((4, 4, 3)), "weight": np.ones((4, 1, 2, 2))}, "the image has 3 channel(s) but the layer's weight (4, 1, 2, 2) takes C_in = 4"),
-        ({"x": np.ones((4, 4, 4)), "weight": np.ones((4, 1, 2, 2)), "groups": 3}, "groups must be a positive divisor of C_in = 4, got 3"),
+        (
+            {"x": np.ones((4, 4, 3)), "weight": np.ones((4, 1, 2, 2))},
+            "the image has 3 channel(s) but the layer's weight (4, 1, 2, 2) takes C_in = 4",
+        ),
+        (
+            {"x": np.ones((4, 4, 4)), "weight": np.ones((4, 1, 2, 2)), "groups": 3},
+            "groups must be a positive divisor of C_in = 4, got 3",
+        ),
         ({"x": np.ones((4, 4, 2)), "weight": np.ones((2, 2, 2, 2)), "bias": np.ones(3)}, "bias must have shape (2,)"),
         ({"x": np.ones((4, 4, 2)), "weight": np.ones((2, 2, 2))}, "must be 4-D"),
         ({"x": np.ones((4, 4, 2)), "weight": np.ones((2, 2, 2, 2)), "edge": "renormalize"}, "no meaning for a layer"),
@@ -125,7 +125,7 @@ def test_layer_matches_pytorch(seed):
         kh, kw = (int(v) for v in rng.integers(1, 6, 2))
         s = tuple(int(v) for v in rng.integers(1, 4, 2))
         d = tuple(int(v) for v in rng.integers(1, 3, 2))
-        a = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
+        a = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d, strict=True))
         p = tuple(int(v) for v in rng.integers(0, 4, 2))
         x = rng.standard_normal((h, w, c_in)).astype(np.float32)
         weight = rng.standard_normal((c_in, cog, kh, kw)).astype(np.float32)
@@ -134,10 +134,11 @@ def test_layer_matches_pytorch(seed):
             ours = conv_transpose2d_layer(x, weight, bias, s, p, a, d, groups)
         except DeconvError:
             continue  # N_out <= 0: refused by design
+        xt = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))[None]
+        wt, bt = torch.from_numpy(weight), torch.from_numpy(bias)
         ref = torch.nn.functional.conv_transpose2d(
-            torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))[None], torch.from_numpy(weight),
-            torch.from_numpy(bias), stride=s, padding=p, output_padding=a, groups=groups, dilation=d,
-        )[0].numpy()  # fmt: skip
+            xt, wt, bt, stride=s, padding=p, output_padding=a, groups=groups, dilation=d
+        )[0].numpy()
         ref = np.moveaxis(ref, 0, -1)
         assert ours.shape == ref.shape
         assert np.abs(ours - ref).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
@@ -149,20 +150,18 @@ def test_layer_matches_pytorch(seed):
 
 @pytest.fixture
 def rgb(tmp_path):
-    src = tmp_path / "rgb.png"
-    with Image.open(SAMPLES / "astronaut.png") as im:
-        im.crop((200, 100, 232, 124)).save(src)
-    return src
+    return sample_crop("astronaut.png", (200, 100, 232, 124), tmp_path / "rgb.png")
 
 
 def test_cli_applies_a_mixing_layer_with_bias_in_unit_range(tmp_path, rgb):
     rng = np.random.default_rng(3)
     w = rng.random((3, 3, 4, 4)).astype(np.float32) / 12
     b = np.array([0.1, -0.2, 0.05], np.float32)
-    save_file({"weight": w, "bias": b}, str(tmp_path / "layer.safetensors"))
+    layer = tmp_path / "layer.safetensors"
+    save_file({"weight": w, "bias": b}, str(layer))
     out = tmp_path / "out.npy"
-    r = run("upsample", rgb, "-k", f"{tmp_path / 'layer.safetensors'}:weight", "--bias", f"{tmp_path / 'layer.safetensors'}:bias",
-            "-s", "2", "-p", "1", "-o", out, "-q", "--json")  # fmt: skip
+    learned = ["-k", f"{layer}:weight", "--bias", f"{layer}:bias"]
+    r = run("upsample", rgb, *learned, "-s", "2", "-p", "1", "-o", out, "-q", "--json")
     assert r.exit_code == 0, r.output
     with Image.open(rgb) as im:
         x = np.asarray(im, np.float64)
@@ -249,18 +248,19 @@ def test_kernel_show_prints_each_pair_of_a_layer(tmp_path):
 
 # ---------------------------------------------------------------- the shipped example layer
 
-LEARNED = ROOT / "kernels" / "learned_x2.safetensors"
+LEARNED = KERNELS / "learned_x2.safetensors"
 
 
 def _fit_script():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fit_learned", ROOT / "kernels" / "fit_learned.py")
+    spec = importlib.util.spec_from_file_location("fit_learned", KERNELS / "fit_learned.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+@pytest.mark.slow
 def test_shipped_layer_is_what_the_script_fits():
     from safetensors.numpy import load_file
 
@@ -289,7 +289,9 @@ def test_shipped_layer_beats_bilinear_on_the_held_out_photo_through_the_cli(tmp_
     from safetensors.numpy import load_file
 
     shipped = load_file(str(LEARNED))
-    table = {row[0]: row[2] for row in fit.evaluate(shipped["weight"].astype(np.float64), shipped["bias"].astype(np.float64))}
+    table = {
+        row[0]: row[2] for row in fit.evaluate(shipped["weight"].astype(np.float64), shipped["bias"].astype(np.float64))
+    }
     assert abs(scores["bilinear"] - table["bilinear"]) < 0.01
     assert abs(scores["learned"] - table["learned 6x6"]) < 0.01
     assert scores["learned"] > scores["bilinear"] + 1.0

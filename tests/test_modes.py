@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pickle
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from deconv_cli import DeconvError, conv_transpose2d
 from deconv_cli.cli import app
@@ -18,7 +16,9 @@ from deconv_cli.core import Crop, Geometry
 from deconv_cli.modes import DEFAULT_MAX_PIXELS, Alpha, Depth, DType, Edge
 from deconv_cli.pipeline import Settings
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+from conftest import ROOT, run
+
+README = (ROOT / "README.md").read_text()
 
 
 def option_types() -> dict[str, object]:
@@ -33,7 +33,7 @@ def option_types() -> dict[str, object]:
 )
 def test_the_command_line_offers_exactly_the_defined_choices(option, mode):
     assert option_types()[option] is mode
-    r = CliRunner().invoke(app, ["upsample", "--help"])
+    r = run("upsample", "--help")
     assert f"--{option} <{'|'.join(mode.values())}>" in r.stdout
 
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import reference
 
 from deconv_cli import DeconvError, conv_transpose2d
 from deconv_cli.core import conv_transpose2d_layer
+
+from oracle import reference
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -41,8 +42,9 @@ IR_VERSION = 8  # the IR version onnx 1.12 wrote for opset 17: old and new onnxr
 TOLERANCE = 1e-5  # of max(1, max|ort|); float32 sums of <= 4 x 49 taps measured ~40x below it
 
 
-def ort_conv_transpose(x, weight, bias=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
-                       dilation=(1, 1), group=1, *, quiet=False):  # fmt: skip
+def ort_conv_transpose(
+    x, weight, bias=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1), group=1, *, quiet=False
+):
     """ONNX Runtime's ConvTranspose on a channels-last (H, W, C_in) image with a PyTorch/ONNX
     layout weight (C_in, C_out/group, kh, kw); returns the (H_out, W_out, C_out) float32 result.
 
@@ -141,8 +143,10 @@ def layer_case(rng):
     bias = rng.standard_normal(cog * groups).astype(np.float32).astype(np.float64) if rng.random() < 0.5 else None
     ref = ort_conv_transpose(x, weight, bias, s, p, a, d, group=groups)
     ours = conv_transpose2d_layer(x, weight, bias, s, p, a, d, groups)
-    what = (f"image {x.shape} weight {weight.shape} groups {groups} bias {bias is not None} "
-            f"stride {s} padding {p} output_padding {a} dilation {d}")  # fmt: skip
+    what = (
+        f"image {x.shape} weight {weight.shape} groups {groups} bias {bias is not None} "
+        f"stride {s} padding {p} output_padding {a} dilation {d}"
+    )
     return ours, ref, what
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from deconv_cli import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.slow  # every test starts a fresh interpreter
 
 
 def modules_after(code: str, after: str = "") -> dict:
@@ -27,11 +28,11 @@ import sys, io, json, contextlib
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:
-{chr(10).join('        ' + line for line in code.strip().splitlines())}
+{chr(10).join("        " + line for line in code.strip().splitlines())}
     except SystemExit:
         pass
     modules = sorted({{m.split('.')[0] for m in sys.modules}})
-{chr(10).join('    ' + line for line in after.strip().splitlines())}
+{chr(10).join("    " + line for line in after.strip().splitlines())}
 print(json.dumps({{"stdout": out.getvalue(), "modules": modules}}))
 """
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -39,31 +40,35 @@ print(json.dumps({{"stdout": out.getvalue(), "modules": modules}}))
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def main_with(*argv: str) -> str:
+    """Code that runs the entry point, ``deconv_cli.main``, as ``deconv ARGV``."""
+    return f"import deconv_cli\nsys.argv = {['deconv', *argv]!r}\ndeconv_cli.main()"
+
+
 def test_version_is_answered_without_typer():
-    got = modules_after("import deconv_cli\nsys.argv = ['deconv', '--version']\ndeconv_cli.main()")
+    got = modules_after(main_with("--version"))
     assert got["stdout"].strip() == f"deconv {__version__}"
     assert not {"typer", "numpy", "PIL", "rich", "pydantic"} & set(got["modules"])
 
 
 def test_entry_point_hands_everything_else_to_typer():
-    got = modules_after("import deconv_cli\nsys.argv = ['deconv', 'size', '--input-size', '3', '--kernel-size', '3', '--stride', '1']\ndeconv_cli.main()")
+    got = modules_after(main_with("size", "--input-size", "3", "--kernel-size", "3", "--stride", "1"))
     assert "output: 5 x 5" in got["stdout"]
     assert "typer" in got["modules"]
 
 
 def test_help_loads_no_numpy_pillow_or_rich():
-    got = modules_after("import deconv_cli\nsys.argv = ['deconv', '--help']\ndeconv_cli.main()")
+    got = modules_after(main_with("--help"))
     assert "upsample" in got["stdout"]
     assert not {"numpy", "PIL", "rich"} & set(got["modules"])
 
 
 @pytest.mark.parametrize("flag", ["-q", "--json"])
 def test_upsample_without_a_terminal_loads_no_rich_and_only_the_png_plugin(tmp_path, flag):
-    src = ROOT / "sample_images" / "camera.png"
+    src = SAMPLES / "camera.png"
     dst = tmp_path / "out.png"
     got = modules_after(
-        f"import deconv_cli\nsys.argv = ['deconv', 'upsample', {str(src)!r}, '-o', {str(dst)!r}, {flag!r}]\ndeconv_cli.main()",
-        "import PIL.Image\nprint(sorted(PIL.Image.OPEN))",
+        main_with("upsample", str(src), "-o", str(dst), flag), "import PIL.Image\nprint(sorted(PIL.Image.OPEN))"
     )
     assert dst.exists()
     assert "rich" not in got["modules"]

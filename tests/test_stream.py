@@ -1,8 +1,9 @@
 """Writing strip by strip: the PNG stream, the storage conversion and the pipeline's memory.
 
-upsample_file computes the result in strips and converts each to the storage
-dtype (and, for PNG, filters and compresses it) at once, so no full-size float
-copy of the output exists. Here: the streamed PNGs decode (Pillow and pypng,
+For a kernel (not a learned layer, a .mat offset or --two-pass, which are computed
+whole in memory), upsample_file computes the result in strips and converts each to
+the storage dtype (and, for PNG, filters and compresses it) at once, so no
+full-size float copy of the output exists. Here: the streamed PNGs decode (Pillow and pypng,
 independently) to exactly the samples given; the per-strip conversion rounds,
 clips and counts like to_storage; the pipeline writes exactly what computing
 the whole float array and saving it writes; and its peak allocation stays far
@@ -37,6 +38,8 @@ from deconv_cli.imageio.pngstream import adler32_combine, write_png
 from deconv_cli.kernels import load_kernel
 from deconv_cli.pipeline import upsample_file
 
+from conftest import SAMPLES, run
+
 CHANNELS = ["L", "LA", "RGB", "RGBA"]
 
 
@@ -53,9 +56,14 @@ def decode_both(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.integers(1, 23), st.integers(1, 29), st.sampled_from(CHANNELS), st.sampled_from([8, 16]),
-    st.integers(1, 9), st.integers(0, 9), st.integers(0, 2**32 - 1),
-)  # fmt: skip
+    h=st.integers(1, 23),
+    w=st.integers(1, 29),
+    channels=st.sampled_from(CHANNELS),
+    depth=st.sampled_from([8, 16]),
+    piece_rows=st.integers(1, 9),
+    level=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_png_stream_gives_back_every_sample(h, w, channels, depth, piece_rows, level, seed):
     rng = np.random.default_rng(seed)
     hi = 255 if depth == 8 else 65535
@@ -158,7 +166,9 @@ def whole_array_result(src, kernel, stride, padding, *, alpha, edge, crop, depth
     args = (stride, (rows.padding, cols.padding), (rows.output_padding, cols.output_padding), 1)
     premultiply = alpha == "premultiply" and image.alpha_channel is not None
     if premultiply:
-        result = upsample(image.array, k, *args, alpha_channel=image.alpha_channel, alpha_max=image.alpha_max, edge=edge)
+        result = upsample(
+            image.array, k, *args, alpha_channel=image.alpha_channel, alpha_max=image.alpha_max, edge=edge
+        )
     else:
         result = conv_transpose2d(image.array, k, *args, edge=edge)
     axes = size_math(image.size, k.shape[-2:], *args)
@@ -185,16 +195,14 @@ CASES = [
 
 @pytest.fixture
 def samples(tmp_path):
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent / "sample_images"
     made = {}
     for name in ("astronaut.png", "horse.png", "camera.png", "coffee_16bit.png"):
-        with Image.open(root / name) as im:
+        short = "astro.png" if name == "astronaut.png" else name
+        with Image.open(SAMPLES / name) as im:
             im.load()
             part = im.crop((40, 30, 40 + 61, 30 + 47))  # odd sizes
-            made["astro.png" if name == "astronaut.png" else name] = tmp_path / ("astro.png" if name == "astronaut.png" else name)
-            part.save(made["astro.png" if name == "astronaut.png" else name])
+            made[short] = tmp_path / short
+            part.save(made[short])
     return made
 
 
@@ -205,16 +213,24 @@ def _tiff_can_store(case) -> bool:
     return not sixteen or name.startswith("camera")
 
 
-PIPELINE_CASES = [(ext, *case) for ext in (".png", ".tif", ".npy") for case in CASES if ext != ".tif" or _tiff_can_store(case)]
+PIPELINE_CASES = [
+    (ext, *case) for ext in (".png", ".tif", ".npy") for case in CASES if ext != ".tif" or _tiff_can_store(case)
+]
 
 
 @pytest.mark.parametrize("ext, name, kernel, stride, padding, alpha, edge, crop, depth", PIPELINE_CASES)
-def test_pipeline_writes_what_the_whole_array_gives(samples, tmp_path, monkeypatch, ext, name, kernel, stride, padding, alpha, edge, crop, depth):
+def test_pipeline_writes_what_the_whole_array_gives(
+    samples, tmp_path, monkeypatch, ext, name, kernel, stride, padding, alpha, edge, crop, depth
+):
     monkeypatch.setenv("DECONV_THREADS", "2")
     src = samples[name]
     dst = tmp_path / f"out{ext}"
-    outcome = upsample_file(src, dst, kernel=kernel, stride=stride, padding=padding, alpha=alpha, edge=edge, crop=crop, depth=depth)
-    image, result, out_depth = whole_array_result(src, kernel, stride, padding, alpha=alpha, edge=edge, crop=crop, depth=depth)
+    outcome = upsample_file(
+        src, dst, kernel=kernel, stride=stride, padding=padding, alpha=alpha, edge=edge, crop=crop, depth=depth
+    )
+    image, result, out_depth = whole_array_result(
+        src, kernel, stride, padding, alpha=alpha, edge=edge, crop=crop, depth=depth
+    )
     if ext == ".npy":
         got = np.load(dst)
         assert got.dtype == np.float32
@@ -247,11 +263,7 @@ def test_pipeline_peak_memory_is_far_below_one_float_output(tmp_path, monkeypatc
 
 
 def test_json_report_keeps_its_timing_keys(samples, tmp_path):
-    from typer.testing import CliRunner
-
-    from deconv_cli.cli import app
-
-    r = CliRunner().invoke(app, ["upsample", str(samples["astro.png"]), "-o", str(tmp_path / "o.png"), "--json", "-q"])
+    r = run("upsample", samples["astro.png"], "-o", tmp_path / "o.png", "--json", "-q")
     assert r.exit_code == 0, r.output
     seconds = json.loads(r.stdout)["seconds"]
     assert set(seconds) == {"load", "compute", "save", "total"}

@@ -29,7 +29,7 @@ def test_random_cases_match_pytorch(seed):
         h, w = rng.integers(1, 24, 2)
         kh, kw = rng.integers(1, 10, 2)
         s, d = tuple(int(v) for v in rng.integers(1, 6, 2)), tuple(int(v) for v in rng.integers(1, 4, 2))
-        a = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d))
+        a = tuple(int(rng.integers(0, max(si, di))) for si, di in zip(s, d, strict=True))
         p = tuple(int(v) for v in rng.integers(0, 6, 2))
         x = rng.standard_normal((h, w, 3)).astype(np.float32) * 100
         k = rng.standard_normal((kh, kw)).astype(np.float32)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,12 +10,7 @@ from deconv_cli.core import conv_transpose2d, conv_transpose2d_two_pass, separab
 from deconv_cli.errors import DeconvError
 from deconv_cli.kernels import make_kernel
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
-FILTERS = {"bicubic": Image.BICUBIC, "lanczos3": Image.LANCZOS, "bilinear": Image.BILINEAR}
-
-
-def stored(a):
-    return np.clip(np.floor(a + 0.5), 0, 255).astype(int)
+from conftest import PIL_FILTERS, SAMPLES, pixels, read_png, rounded, run
 
 
 @pytest.mark.parametrize("name", ["bicubic", "lanczos3", "bilinear"])
@@ -28,8 +21,8 @@ def test_two_pass_renormalize_is_pillows_8bit_resize_within_one_level(name, s, p
     x = np.asarray(im).astype(np.float64)[:160, :200]  # a crop keeps it quick; borders included
     k = make_kernel(name, s)
     p = (k.shape[0] - s) // 2
-    ours = stored(conv_transpose2d_two_pass(x, k, s, p, edge="renormalize", dtype=np.float64))
-    ref = np.asarray(Image.fromarray(x.astype(np.uint8)).resize((200 * s, 160 * s), FILTERS[name])).astype(int)
+    ours = rounded(conv_transpose2d_two_pass(x, k, s, p, edge="renormalize", dtype=np.float64))
+    ref = np.asarray(Image.fromarray(x.astype(np.uint8)).resize((200 * s, 160 * s), PIL_FILTERS[name])).astype(int)
     assert ours.shape == ref.shape
     assert np.abs(ours - ref).max() <= 1
 
@@ -40,10 +33,11 @@ def test_random_8bit_images_with_hard_edges():
         x = (rng.random((23, 31)) > 0.5) * 255.0  # black/white: the worst overshoot
         for name in ("bicubic", "lanczos3"):
             k = make_kernel(name, 3)
-            ours = stored(conv_transpose2d_two_pass(x, k, 3, (k.shape[0] - 3) // 2, edge="renormalize", dtype=np.float64))
-            ref = np.asarray(Image.fromarray(x.astype(np.uint8)).resize((93, 69), FILTERS[name])).astype(int)
+            p = (k.shape[0] - 3) // 2
+            ours = rounded(conv_transpose2d_two_pass(x, k, 3, p, edge="renormalize", dtype=np.float64))
+            ref = np.asarray(Image.fromarray(x.astype(np.uint8)).resize((93, 69), PIL_FILTERS[name])).astype(int)
             assert np.abs(ours - ref).max() <= 1
-            exact = stored(conv_transpose2d(x, k, 3, (k.shape[0] - 3) // 2, edge="renormalize", dtype=np.float64))
+            exact = rounded(conv_transpose2d(x, k, 3, p, edge="renormalize", dtype=np.float64))
             assert np.abs(exact - ref).max() > 1  # the exact operation differs there: the test has teeth
 
 
@@ -65,25 +59,68 @@ def test_separable_factors_and_refusal():
 
 
 # ---------------------------------------------------------------- through the command line
+#
+# --two-pass computes in the CLI's default float32, as the library does for an integer image,
+# so the written file is the library's result stored: equal, not merely within a level. Both
+# photos overshoot somewhere (lanczos3 and bicubic ring past the range at hard edges), and
+# there the exact operation stores values more than a level away: a --two-pass that was
+# ignored would write those instead.
 
 
-def cli(*args):
-    from typer.testing import CliRunner
-
-    from deconv_cli.cli import app
-
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def test_cli_two_pass_16bit_and_refusals(tmp_path):
+def test_cli_two_pass_on_a_16bit_photo_writes_the_library_two_pass_result(tmp_path):
     out = tmp_path / "o.png"
-    r = cli("upsample", SAMPLES / "coffee_16bit.png", "-k", "lanczos3", "-s", "2", "-p", "same", "--edge", "renormalize", "--two-pass", "-o", out, "-q")
+    args = ["-k", "lanczos3", "-s", "2", "-p", "same", "--edge", "renormalize"]
+    r = run("upsample", SAMPLES / "coffee_16bit.png", *args, "--two-pass", "-o", out, "-q")
     assert r.exit_code == 0, r.output
-    r = cli("upsample", SAMPLES / "horse.png", "-k", "bicubic", "-s", "2", "-p", "same", "--two-pass", "-o", tmp_path / "h.png")
-    assert r.exit_code == 2 and "--alpha separate" in r.stderr
-    assert cli("upsample", SAMPLES / "horse.png", "-k", "bicubic", "-s", "2", "-p", "same", "--two-pass", "--alpha", "separate",
-               "-o", tmp_path / "h.png", "-q").exit_code == 0  # fmt: skip
+    assert r.stdout == "" and r.stderr == ""
+    got, info = read_png(out)
+    assert info["bitdepth"] == 16 and got.shape == (400, 600, 3)  # 16 bits kept, exactly 2x
+    x = read_png(SAMPLES / "coffee_16bit.png")[0]
+    k = make_kernel("lanczos3", 2)
+    p = (k.shape[0] - 2) // 2  # what -p same gives: 5
+    two_pass = rounded(conv_transpose2d_two_pass(x, k, 2, p, edge="renormalize", clip=(0, 65535)), 65535)
+    np.testing.assert_array_equal(got, two_pass)
+    exact = rounded(conv_transpose2d(x, k, 2, p, edge="renormalize"), 65535)
+    assert (np.abs(got.astype(np.int64) - exact) > 1).sum() > 100  # not what the exact operation writes
+
+
+def test_cli_two_pass_refuses_premultiplied_alpha(tmp_path):
+    src = SAMPLES / "horse.png"
+    r = run("upsample", src, "-k", "bicubic", "-s", "2", "-p", "same", "--two-pass", "-o", tmp_path / "h.png")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"deconv: error: {src} with kernel bicubic: "
+        "--two-pass treats every channel alike: add --alpha separate for an image with alpha\n"
+    )
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_two_pass_with_separate_alpha_writes_the_library_two_pass_result(tmp_path):
+    out = tmp_path / "h.png"
+    args = ["-k", "bicubic", "-s", "2", "-p", "same", "--alpha", "separate"]
+    r = run("upsample", SAMPLES / "horse.png", *args, "--two-pass", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "" and r.stderr == ""
+    with Image.open(out) as im:
+        assert im.mode == "RGBA"
+    got = pixels(out)
+    x = pixels(SAMPLES / "horse.png")
+    assert got.shape == (2 * x.shape[0], 2 * x.shape[1], 4)
+    k = make_kernel("bicubic", 2)
+    p = (k.shape[0] - 2) // 2  # what -p same gives: 3
+    np.testing.assert_array_equal(got, rounded(conv_transpose2d_two_pass(x, k, 2, p)))  # alpha like any channel
+    exact = rounded(conv_transpose2d(x, k, 2, p))
+    assert (np.abs(got.astype(np.int64) - exact) > 1).sum() > 100  # not what the exact operation writes
+
+
+def test_cli_two_pass_refuses_a_kernel_that_does_not_separate(tmp_path):
     np.save(tmp_path / "eye.npy", np.eye(3))
-    r = cli("upsample", SAMPLES / "camera.png", "-k", tmp_path / "eye.npy", "--two-pass", "-o", tmp_path / "e.png")
-    assert r.exit_code == 2 and "separable" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("upsample", SAMPLES / "camera.png", "-k", tmp_path / "eye.npy", "--two-pass", "-o", tmp_path / "e.png")
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "deconv: error: the two-pass (Pillow-style) computation needs a separable kernel; "
+        "this (3, 3) one is not rank 1\n"
+    )
+    assert r.stdout == ""
     assert not (tmp_path / "e.png").exists()
