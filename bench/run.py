@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def load_note() -> str:
 def table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells])
 
 
@@ -209,9 +210,11 @@ def case_compute(args, report: dict) -> str:
     previous contender's memory cannot slow the next one down), called in turn, with a pause."""
     threads = args.threads
     contenders = [c for c in CONTENDERS if torch is not None or not c.startswith("PyTorch")]
-    lines = [f"3 channels of 1080x1920 float32 (channels-last for deconv; channels-first tensors prepared in advance for "
-             f"PyTorch). Each contender in its own process, called in turn {args.runs} times; median. "
-             f"{load_note()} before."]  # fmt: skip
+    lines = [
+        f"3 channels of 1080x1920 float32 (channels-last for deconv; channels-first tensors prepared in advance for "
+        f"PyTorch). Each contender in its own process, called in turn {args.runs} times; median. "
+        f"{load_note()} before."
+    ]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for case, (label, _, _) in COMPUTE_CASES.items():
@@ -220,9 +223,12 @@ def case_compute(args, report: dict) -> str:
             for name in names:
                 out = Path(d) / f"{case}-{len(procs)}.npy"
                 procs[name] = subprocess.Popen(
-                    [sys.executable, __file__, "--worker", case, name, str(threads)], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, text=True, env={**os.environ, "BENCH_OUT": str(out)},
-                )  # fmt: skip
+                    [sys.executable, __file__, "--worker", case, name, str(threads)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, "BENCH_OUT": str(out)},
+                )
                 assert procs[name].stdout.readline().strip() == "ready"  # type: ignore[union-attr]
                 procs[name].out = out  # type: ignore[attr-defined]
             ref = np.load(procs["deconv"].out)  # type: ignore[attr-defined]
@@ -244,9 +250,16 @@ def case_compute(args, report: dict) -> str:
             torch_best = min((v for n, v in med.items() if n.startswith("PyTorch")), default=None)
             for name, t in med.items():
                 rows.append([label, name, ms(t), f"{t / med['deconv']:.2f}"])
-            method = plan(np.zeros((1080, 1920, 3), np.float32), make_kernel("bilinear", 2) if case == "bilinear" else np.random.default_rng(0).random((16, 16)), Geometry.of(*COMPUTE_CASES[case][1:])).method
+            method = plan(
+                np.zeros((1080, 1920, 3), np.float32),
+                make_kernel("bilinear", 2) if case == "bilinear" else np.random.default_rng(0).random((16, 16)),
+                Geometry.of(*COMPUTE_CASES[case][1:]),
+            ).method
             if torch_best is not None:
-                lines.append(f"{label}: deconv ({method!r} method) is {torch_best / med['deconv']:.2f}x faster than PyTorch's best form")
+                lines.append(
+                    f"{label}: deconv ({method!r} method) is {torch_best / med['deconv']:.2f}x faster "
+                    "than PyTorch's best form"
+                )
             report.setdefault("compute", {})[label] = {"median_s": med, "method": method}
     lines.append(f"{load_note()} after.")
     return "\n".join(lines) + "\n\n" + table(["case", "contender", "ms", "x deconv's time"], rows)
@@ -281,19 +294,61 @@ def big_png() -> Path:
 def peer_commands(src: Path, tmp: Path, threads: int) -> dict:
     """name -> (command, environment, output path): the same 2x bilinear upsample, PNG to PNG."""
     cmds = {
-        "deconv": (deconv_cmd() + ["upsample", str(src), "-s", "2", "-p", "1", "--edge", "replicate", "-o", str(tmp / "deconv.png"), "--overwrite"],
-                   {"DECONV_THREADS": str(threads)}, tmp / "deconv.png"),
-        "Pillow script (default level 6)": ([sys.executable, str(SCRIPTS / "pillow_resize.py"), str(src), str(tmp / "pillow.png"), "2"], {}, tmp / "pillow.png"),
-        "Pillow script (level 1)": ([sys.executable, str(SCRIPTS / "pillow_resize.py"), str(src), str(tmp / "pillow1.png"), "2", "--compress", "1"], {}, tmp / "pillow1.png"),
-    }  # fmt: skip
+        "deconv": (
+            deconv_cmd()
+            + [
+                "upsample",
+                str(src),
+                "-s",
+                "2",
+                "-p",
+                "1",
+                "--edge",
+                "replicate",
+                "-o",
+                str(tmp / "deconv.png"),
+                "--overwrite",
+            ],
+            {"DECONV_THREADS": str(threads)},
+            tmp / "deconv.png",
+        ),
+        "Pillow script (default level 6)": (
+            [sys.executable, str(SCRIPTS / "pillow_resize.py"), str(src), str(tmp / "pillow.png"), "2"],
+            {},
+            tmp / "pillow.png",
+        ),
+        "Pillow script (level 1)": (
+            [
+                sys.executable,
+                str(SCRIPTS / "pillow_resize.py"),
+                str(src),
+                str(tmp / "pillow1.png"),
+                "2",
+                "--compress",
+                "1",
+            ],
+            {},
+            tmp / "pillow1.png",
+        ),
+    }
     if torch is not None:
-        cmds["PyTorch script"] = ([sys.executable, str(SCRIPTS / "torch_resize.py"), str(src), str(tmp / "torch.png"), "2", str(threads)], {}, tmp / "torch.png")
+        cmds["PyTorch script"] = (
+            [sys.executable, str(SCRIPTS / "torch_resize.py"), str(src), str(tmp / "torch.png"), "2", str(threads)],
+            {},
+            tmp / "torch.png",
+        )
     if shutil.which("vips"):
-        cmds["vips resize --kernel linear"] = (["vips", "resize", str(src), str(tmp / "vips.png"), "2", "--kernel", "linear"],
-                                               {"VIPS_CONCURRENCY": str(threads)}, tmp / "vips.png")  # fmt: skip
+        cmds["vips resize --kernel linear"] = (
+            ["vips", "resize", str(src), str(tmp / "vips.png"), "2", "--kernel", "linear"],
+            {"VIPS_CONCURRENCY": str(threads)},
+            tmp / "vips.png",
+        )
     if shutil.which("convert"):
-        cmds["convert -filter Triangle -resize 200%"] = (["convert", str(src), "-filter", "Triangle", "-resize", "200%", str(tmp / "magick.png")],
-                                                          {"MAGICK_THREAD_LIMIT": str(threads), "OMP_NUM_THREADS": str(threads)}, tmp / "magick.png")  # fmt: skip
+        cmds["convert -filter Triangle -resize 200%"] = (
+            ["convert", str(src), "-filter", "Triangle", "-resize", "200%", str(tmp / "magick.png")],
+            {"MAGICK_THREAD_LIMIT": str(threads), "OMP_NUM_THREADS": str(threads)},
+            tmp / "magick.png",
+        )
     return cmds
 
 
@@ -303,10 +358,17 @@ def peer_table(res: dict, budget: float | None = None) -> str:
     for name, r in res.items():
         wall, rss = statistics.median(r["wall"]), max(r["rss"])
         size = r["size"]
-        rows.append([
-            name, ms(wall), f"{wall / statistics.median(ours['wall']):.2f}", f"{rss / MB:.0f}", f"{rss / max(ours['rss']):.2f}",
-            f"{size / MB:.2f}" if size else "-", f"{size / ours['size']:.2f}" if size else "-",
-        ])  # fmt: skip
+        rows.append(
+            [
+                name,
+                ms(wall),
+                f"{wall / statistics.median(ours['wall']):.2f}",
+                f"{rss / MB:.0f}",
+                f"{rss / max(ours['rss']):.2f}",
+                f"{size / MB:.2f}" if size else "-",
+                f"{size / ours['size']:.2f}" if size else "-",
+            ]
+        )
     return table(["command", "wall ms", "x deconv", "peak RSS MB", "x deconv", "output MB", "x deconv"], rows)
 
 
@@ -361,8 +423,10 @@ def case_memory(args, report: dict) -> str:
     ours = max(res["deconv"]["rss"])
     verdict = "met" if ours <= budget else "NOT met"
     return (
-        f"4000x4000 RGB PNG upsampled 2x to 8000x8000 PNG. {args.memory_runs} alternated runs. {before} before, {after} after.\n"
-        f"Target: peak RSS <= raw input {raw_in / MB:.0f} MB + raw output {raw_out / MB:.0f} MB + 100 MB = {budget / MB:.0f} MB; "
+        f"4000x4000 RGB PNG upsampled 2x to 8000x8000 PNG. {args.memory_runs} alternated runs. "
+        f"{before} before, {after} after.\n"
+        f"Target: peak RSS <= raw input {raw_in / MB:.0f} MB + raw output {raw_out / MB:.0f} MB + 100 MB "
+        f"= {budget / MB:.0f} MB; "
         f"deconv {ours / MB:.0f} MB: {verdict}.\n\n" + peer_table(res)
     )
 
@@ -378,7 +442,9 @@ def case_startup(args, report: dict) -> str:
     res = alternate_children(cmds, args.startup_runs, warmup=2)
     report["startup"] = res
     rows = [[name, ms(statistics.median(r["wall"])), ms(min(r["wall"]))] for name, r in res.items()]
-    return f"{args.startup_runs} alternated runs. {before} before, {load_note()} after.\n\n" + table(["command", "median ms", "best ms"], rows)
+    return f"{args.startup_runs} alternated runs. {before} before, {load_note()} after.\n\n" + table(
+        ["command", "median ms", "best ms"], rows
+    )
 
 
 def case_png(args, report: dict) -> str:
@@ -391,7 +457,9 @@ def case_png(args, report: dict) -> str:
     from deconv_cli.imageio import PngStream, load_image, png_pieces, to_storage
 
     image = load_image(retina_png())
-    stored, _, _ = to_storage(plan(image.array, make_kernel("bilinear", 2), Geometry.of(2, 1), edge="replicate").compute_image(), 8)
+    stored, _, _ = to_storage(
+        plan(image.array, make_kernel("bilinear", 2), Geometry.of(2, 1), edge="replicate").compute_image(), 8
+    )
     h, w = stored.shape[:2]
     pieces = list(png_pieces(stored, max(1, (1 << 20) // stored[0].nbytes)))
 
@@ -426,7 +494,10 @@ def case_png(args, report: dict) -> str:
     sizes = {name: fn() for name, fn in contenders.items()}
     times = alternate(contenders, args.png_runs, warmup=0)
     base = statistics.median(times["Up filter, zlib Z_RLE (deconv's default)"])
-    rows = [[n, ms(statistics.median(t)), f"{statistics.median(t) / base:.2f}", f"{sizes[n] / MB:.2f}"] for n, t in times.items()]
+    rows = [
+        [n, ms(statistics.median(t)), f"{statistics.median(t) / base:.2f}", f"{sizes[n] / MB:.2f}"]
+        for n, t in times.items()
+    ]
     report["png"] = {n: {"median_s": statistics.median(t), "bytes": sizes[n]} for n, t in times.items()}
     return (
         f"Encoding the {w}x{h} RGB result of the end-to-end case on one thread (deconv splits it over threads). "
@@ -446,10 +517,12 @@ def case_growth(args, report: dict) -> str:
             kern = rng.random((k, k)).astype(np.float32)  # full rank: no separable shortcut
             taps = math.ceil(k / 2) ** 2
             runs = 1 if n * n * k * k > 2048 * 2048 * 64 else 3
-            t = statistics.median(alternate({"x": lambda kern=kern: conv_transpose2d(x, kern, 2)}, runs, warmup=0)["x"])
+            t = statistics.median(alternate({"x": partial(conv_transpose2d, x, kern, 2)}, runs, warmup=0)["x"])
             out = ((n - 1) * 2 + k) ** 2
             method = plan(x, kern, Geometry.of(2)).method
-            rows.append([f"{n}x{n}", f"{k}x{k}", taps, method, ms(t), f"{t / out * 1e9:.1f}", f"{t / (out * taps) * 1e9:.2f}"])
+            rows.append(
+                [f"{n}x{n}", f"{k}x{k}", taps, method, ms(t), f"{t / out * 1e9:.1f}", f"{t / (out * taps) * 1e9:.2f}"]
+            )
             data[f"{n}/{k}"] = t
     report["growth"] = data
     return (
@@ -477,8 +550,12 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     ap.add_argument("--quick", action="store_true", help="fewer runs; growth curve up to 1024x1024")
     ap.add_argument("--runs", type=int, default=None, help="rounds for compute and end to end (default 7, quick 3)")
-    ap.add_argument("--threads", type=int, default=default_threads(), help="threads for deconv, PyTorch, vips, ImageMagick")
-    ap.add_argument("--slow", action="store_true", help="also time the old per-tap loop on the 16x16 case (about a minute)")
+    ap.add_argument(
+        "--threads", type=int, default=default_threads(), help="threads for deconv, PyTorch, vips, ImageMagick"
+    )
+    ap.add_argument(
+        "--slow", action="store_true", help="also time the old per-tap loop on the 16x16 case (about a minute)"
+    )
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
     args.runs = args.runs or (3 if args.quick else 7)
@@ -493,10 +570,28 @@ def main() -> None:
     import compileall
 
     compileall.compile_dir(str(ROOT / "src" / "deconv_cli"), quiet=1)
-    report: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": args.threads}
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
-    print(f"# deconv benchmark\n\n{cpu}, {os.cpu_count()} CPUs; Python {platform.python_version()}, numpy {np.__version__}; "
-          f"{peers_note(args.threads)}. {load_note()} at the start.\n")  # fmt: skip
+    report: dict = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+    }
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    print(
+        f"# deconv benchmark\n\n{cpu}, {os.cpu_count()} CPUs; "
+        f"Python {platform.python_version()}, numpy {np.__version__}; "
+        f"{peers_note(args.threads)}. {load_note()} at the start.\n"
+    )
     for key in args.cases.split(","):
         title, fn = CASES[key.strip()]
         t = time.perf_counter()

@@ -18,7 +18,10 @@ panels = [
     ("input 64x64 (shown 4x, nearest)", np.kron(crop, np.ones((4, 4, 1)))),
     ("bilinear s=4, padding 2", conv_transpose2d(crop, make_kernel("bilinear", 4), 4, 2)),
     ("bilinear s=4, padding 0: dark edges", conv_transpose2d(crop, make_kernel("bilinear", 4), 4, 0)),
-    ("3x3 ones s=2: checkerboard", np.kron(conv_transpose2d(crop, np.ones((3, 3)) / 2.25, 2, 1), np.ones((2, 2, 1)))[:256, :256]),
+    (
+        "3x3 ones s=2: checkerboard",
+        np.kron(conv_transpose2d(crop, np.ones((3, 3)) / 2.25, 2, 1), np.ones((2, 2, 1)))[:256, :256],
+    ),
 ]
 label_h, gap = 18, 6
 canvas = Image.new("RGB", (len(panels) * (256 + gap) - gap, 256 + label_h), "white")

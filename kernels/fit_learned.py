@@ -104,7 +104,12 @@ def evaluate(weight: np.ndarray, bias: np.ndarray) -> list[tuple[str, str, float
     original = (read(HELD_OUT) * 255).round()
     low = to8(box_down(original)).astype(np.float32)  # what a 2x box-downsampled 8-bit file holds
     rows = []
-    for name, edge in [("nearest", "replicate"), ("bilinear", "replicate"), ("bicubic", "renormalize"), ("lanczos3", "renormalize")]:
+    for name, edge in [
+        ("nearest", "replicate"),
+        ("bilinear", "replicate"),
+        ("bicubic", "renormalize"),
+        ("lanczos3", "renormalize"),
+    ]:
         out = conv_transpose2d(low, make_kernel(name, STRIDE), STRIDE, intended_padding(name, STRIDE), edge=edge)
         rows.append((f"{name}", f"-k {name} -p same --edge {edge}", psnr(to8(out), original)))
     size = weight.shape[-1]
@@ -116,9 +121,13 @@ def evaluate(weight: np.ndarray, bias: np.ndarray) -> list[tuple[str, str, float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="refit and compare with the shipped file instead of writing it")
+    parser.add_argument(
+        "--check", action="store_true", help="refit and compare with the shipped file instead of writing it"
+    )
     parser.add_argument("--size", type=int, default=SIZE, help="kernel size, even (default 6)")
-    parser.add_argument("-o", "--output", type=Path, default=OUT, help=f"file to write (default {OUT.relative_to(ROOT)})")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=OUT, help=f"file to write (default {OUT.relative_to(ROOT)})"
+    )
     args = parser.parse_args()
     if args.size < 2 or args.size % 2:
         parser.error("--size must be even and >= 2 (so that padding (size - 2)/2 gives exactly 2x)")
@@ -128,17 +137,21 @@ def main() -> int:
     weight32, bias32 = np.ascontiguousarray(weight, np.float32), np.ascontiguousarray(bias, np.float32)
     if args.check:
         shipped = load_file(str(out_path))
-        same = np.allclose(shipped["weight"], weight32, rtol=0, atol=1e-5) and np.allclose(shipped["bias"], bias32, rtol=0, atol=1e-5)
+        same = np.allclose(shipped["weight"], weight32, rtol=0, atol=1e-5) and np.allclose(
+            shipped["bias"], bias32, rtol=0, atol=1e-5
+        )
         print("shipped file matches the refit" if same else "shipped file DIFFERS from the refit")
         if not same:
             return 1
     else:
         save_file({"weight": weight32, "bias": bias32}, str(out_path))
         print(f"wrote {out_path}: weight {weight32.shape}, bias {bias32.shape}")
-    print(f"per-phase sums of the weight, summed over input channels (1 = flat): "
-          f"{np.round([[weight[:, o, r::2, c::2].sum() for r in range(2) for c in range(2)] for o in range(3)], 3).tolist()}")
+    sums = [[weight[:, o, r::2, c::2].sum() for r in range(2) for c in range(2)] for o in range(3)]
+    print(f"per-phase sums of the weight, summed over input channels (1 = flat): {np.round(sums, 3).tolist()}")
     print(f"bias: {[float(f'{b:.3g}') for b in bias]}")
-    print(f"held-out photo {HELD_OUT.relative_to(ROOT)}, 2x box-downsampled then upsampled 2x, PSNR against the original:")
+    print(
+        f"held-out photo {HELD_OUT.relative_to(ROOT)}, 2x box-downsampled then upsampled 2x, PSNR against the original:"
+    )
     for name, how, value in evaluate(weight32.astype(np.float64), bias32.astype(np.float64)):
         print(f"  {name:<13} {value:6.2f} dB   ({how})")
     return 0
