@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DeconvError
-from .geometry import AxisSize, Box, as_pair, size_math
+from ..modes import Edge
+from .geometry import AxisSize, Box, Crop, as_pair, size_math
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,20 @@ def auto_crop(axes: tuple[AxisSize, AxisSize], kernel) -> Box:
     top, bottom = deficient_border(axes[0], rows_support)
     left, right = deficient_border(axes[1], cols_support)
     return top, bottom, left, right
+
+
+def crop_box(crop: Crop, axes: tuple[AxisSize, AxisSize], kernel, edge: Edge) -> Box:
+    """What ``crop`` cuts from this output, (top, bottom, left, right): its box, or for ``auto``
+    the deficient border (:func:`auto_crop`), which the extending edges (replicate, reflect,
+    wrap) leave empty: every kept pixel already receives all its taps.
+
+    >>> axes, auto, k = size_math(10, 4, 2, 1), Crop(auto=True), np.ones((4, 4))
+    >>> crop_box(auto, axes, k, Edge.zero), crop_box(auto, axes, k, Edge.wrap)
+    ((1, 1, 1, 1), (0, 0, 0, 0))
+    """
+    if not crop.auto:
+        return crop.box
+    return (0, 0, 0, 0) if edge.pad_mode else auto_crop(axes, kernel)
 
 
 @dataclass(frozen=True)

@@ -411,8 +411,9 @@ def _identity(axis: str, n: int) -> AxisSize:
 def check_layer_edge(edge: Edge, what: str) -> None:
     """Refuse ``renormalize`` for a learned layer: the weight that arrived means nothing once channels mix."""
     if edge is Edge.renormalize:
+        others = [e.value for e in Edge if e is not Edge.renormalize]
         raise DeconvError(
             f"edge renormalize divides by the kernel weight that arrived, which has no meaning for a layer that "
-            f"mixes channels ({what}); use zero, replicate, reflect or wrap",
+            f"mixes channels ({what}); use {', '.join(others[:-1])} or {others[-1]}",
             usage=True,
         )

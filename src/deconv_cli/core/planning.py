@@ -29,8 +29,8 @@ def result_dtype(x: np.ndarray, dtype: DTypeLike | DType | None) -> np.dtype:
     float64 for a float64 image and float32 for everything else."""
     if dtype is not None:
         dt = np.dtype(dtype.value if isinstance(dtype, DType) else dtype)
-        if dt not in (np.float32, np.float64):
-            raise DeconvError(f"dtype must be float32 or float64, got {dt}", usage=True)
+        if dt.name not in DType.values():
+            raise DeconvError(f"dtype must be one of {', '.join(DType.values())}, got {dt}", usage=True)
         return dt
     return np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
 

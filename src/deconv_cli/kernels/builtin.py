@@ -180,6 +180,11 @@ def kernel_1d(name: str, stride: int, **params: float) -> np.ndarray:
     f, p = _resolve(name, params)
     if stride < 1:
         raise DeconvError(f"stride must be >= 1 to build a kernel, got {stride}", usage=True)
+    return _taps_1d(name, f, p, stride)
+
+
+def _taps_1d(name: str, f: Filter, p: dict[str, float], stride: int) -> np.ndarray:
+    """:func:`kernel_1d` of a resolved filter for a stride >= 1."""
     k = tap_count(f.support(p), stride)
     if k * k > MAX_KERNEL_TAPS:
         raise DeconvError(
@@ -256,8 +261,9 @@ def make_kernel(name: str, stride: int | Pair | str = 2, **params: float) -> np.
 def build(name: str, stride: Pair, **params: float) -> np.ndarray:
     """:func:`make_kernel` for a stride already checked (a run's :class:`~deconv_cli.core.Geometry`)."""
     sy, sx = stride
-    rows = kernel_1d(name, sy, **params)
-    cols = rows if sx == sy else kernel_1d(name, sx, **params)
+    f, p = _resolve(name, params)
+    rows = _taps_1d(name, f, p, sy)
+    cols = rows if sx == sy else _taps_1d(name, f, p, sx)
     if rows.size * cols.size > MAX_KERNEL_TAPS:
         raise DeconvError(
             f"kernel {name}: at stride {sy},{sx} it needs {rows.size}x{cols.size} taps, "

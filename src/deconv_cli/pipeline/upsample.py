@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import AxisSize, Box, auto_crop, plan
+from ..core import AxisSize, Box, crop_box, plan
 from ..core.ops import apply_layer, apply_two_pass, separable_factors
 from ..errors import DeconvError
 from ..imageio import (
@@ -184,9 +184,7 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
             f"over the limit of {s.max_pixels}; raise --max-pixels if you have the memory"
         )
-    box = s.crop.box
-    if s.crop.auto:  # under replicate/reflect/wrap every kept pixel already has all its taps
-        box = (0, 0, 0, 0) if s.edge.pad_mode else auto_crop(axes, k)
+    box = crop_box(s.crop, axes, k, s.edge)
     cut = (box[0], box[1] + rows.trim_end, box[2], box[3] + cols.trim_end)
     if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
         raise DeconvError(
