@@ -17,8 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .errors import DeconvError
-
-__version__ = "1.0.0"
+from .version import __version__
 
 _EXPORTS = {
     "conv_transpose2d": "core",

@@ -82,7 +82,7 @@ def failures():
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__  # not importlib.metadata: that alone costs ~30 ms
+        from ..version import __version__  # not importlib.metadata: that alone costs ~30 ms
 
         print(f"deconv {__version__}")
         raise typer.Exit()
