@@ -20,13 +20,17 @@ kept where ``0 <= i*s - p + u*d < N_out`` with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from numpy.typing import DTypeLike
 
 from ..errors import DeconvError
 from ..modes import Edge
 from .geometry import AxisSize, Geometry, Pair
 from .planning import check_array, plan
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 Axes = tuple[AxisSize, AxisSize]
 

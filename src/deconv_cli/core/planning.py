@@ -13,15 +13,18 @@ colour divided by the alpha that arrived.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 from .. import engine
 from ..errors import DeconvError
 from ..modes import DType, Edge
 from .analysis import renormalization
 from .geometry import AxisSize, Box, Geometry, edge_extension
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 
 def result_dtype(x: np.ndarray, dtype: DTypeLike | DType | None) -> np.dtype:

@@ -4,15 +4,18 @@ chosen by the cost model, a strip height and a thread count."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 from ..cpus import default_threads
 from .axis import Axis
 from .costs import COSTS
 from .methods import METHODS, SETUP_BYTES, Problem
 from .runner import Finish, Plan, Prepare
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 #: Elements of the output per strip the strip height aims at (4 MB of float32): fewer, longer
 #: numpy calls per strip (the threads contend for the GIL between calls) against cache reuse.
