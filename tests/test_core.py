@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deconv_cli import DeconvError, conv_transpose2d, output_size, phase_sums, upsample
-from deconv_cli.core import AxisSize, as_pair, size_math
+from deconv_cli.core import AxisSize, as_pair, same_padding, size_math
 
 from oracle import cases, reference
 
@@ -269,3 +269,16 @@ def test_premultiplied_matches_hand_computation():
     # middle output pixel: premultiplied colour 0.5*100*1 + 0.5*200*0.2 = 70, alpha 0.5*255 + 0.5*51 = 153
     assert out[0, 1, 1] == pytest.approx(153)
     assert out[0, 1, 0] == pytest.approx(70 / (153 / 255))
+
+
+@pytest.mark.parametrize("k, s, d", [(4, 1, 1), (3, 2, 1), (5, 3, 2), (2, 4, 1), (6, 1, 1)])
+def test_same_padding_through_the_python_api_gives_stride_times_the_input(k, s, d):
+    """``padding="same"`` resolves per kernel size as same_padding says, including the one
+    asymmetric case (stride 1, dilation 1, even kernel) whose last row and column are cut."""
+    x = np.random.default_rng(k).random((7, 9))
+    kern = np.random.default_rng(s).random((k, k))
+    out = conv_transpose2d(x, kern, s, "same", dilation=d)
+    assert out.shape == (7 * s, 9 * s)
+    p, a, trim = same_padding(k, s, d)
+    full = conv_transpose2d(x, kern, s, p, a, d)
+    np.testing.assert_array_equal(out, full[: full.shape[0] - trim, : full.shape[1] - trim])

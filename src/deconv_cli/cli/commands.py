@@ -56,7 +56,8 @@ def size(
         from ..imageio import image_size
         from ..kernels import open_kernel
 
-        geometry = Geometry.of(stride, padding, output_padding, dilation)  # parameter errors before any file is read
+        # parameter errors before any file is read; a numeric padding (same depends on a kernel)
+        geometry = Geometry.of(stride, as_pair(padding, "padding"), output_padding, dilation)
         if (image is None) == (input_size is None):
             raise DeconvError("give either an IMAGE or --input-size, not both or neither", usage=True)
         if kernel is not None and kernel_size is not None:
