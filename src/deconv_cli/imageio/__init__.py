@@ -5,7 +5,7 @@
 from .atomic import atomic_write
 from .image import CHANNELS, ImageData, depth_max
 from .pngstream import PngStream, png_pieces
-from .read import READ_FORMATS, image_size, load_image
+from .read import READ_FORMATS, Header, decode, image_size, load_image, probe
 from .write import (
     CAPS,
     DEFAULT_PNG_COMPRESS,
@@ -23,6 +23,9 @@ from .write import (
 
 __all__ = [
     "CAPS",
+    "Header",
+    "decode",
+    "probe",
     "CHANNELS",
     "DEFAULT_PNG_COMPRESS",
     "DEFAULT_PNG_STRATEGY",

@@ -7,16 +7,24 @@ keeps all 16 bits. Only the formats in :data:`READ_FORMATS` are decoded.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import DeconvError, one_line
+from ..modes import DEFAULT_MAX_PIXELS
+from .containers import check_png, gif_layout, jpeg_scans, png_exif, png_layout
 from .image import CHANNELS, ImageData
 
 #: Pillow decoders deconv lets run (Pillow's ``formats=`` allow-list).
@@ -62,44 +70,14 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(a)) if op else a
 
 
-def _png_header(path: Path) -> tuple[int, int] | None:
-    """(bit depth, colour type) from a PNG's IHDR, or None if the file is no PNG."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return head[24], head[25]
-
-
 def _png_problem(path: Path) -> str | None:
-    """Ask pypng why a PNG is broken (Pillow only says it cannot identify it).
-
-    Returns ``"corrupt PNG: <reason>"``, ``"bad PNG signature: ..."`` or None.
-    """
-    import png
-
+    """Why a PNG is broken, from its structure (Pillow may only say it cannot identify it)."""
     try:
-        with open(path, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if f.read(8) != png.signature:
-                return (
-                    "bad PNG signature: the file is damaged (e.g. by a text-mode transfer) "
-                    "or is not a PNG despite its name"
-                )
-            f.seek(0)
-            reader = png.Reader(file=f)
-            _, _, rows, _ = reader.read()
-            for _ in rows:
-                pass
-            # The rows came out: check the chunks after the image data too.
-            while True:
-                tag, _ = reader.chunk()
-                if tag == b"IEND":
-                    break
-    except png.Error as e:  # FormatError, ChunkError, ProtocolError: str() starts with the class name
-        return f"corrupt PNG: {one_line(' '.join(str(a) for a in e.args)) or type(e).__name__}"
-    except Exception as e:  # zlib.error, EOFError, ...
-        return f"corrupt PNG: {one_line(e) or type(e).__name__}"
+        check_png(path)
+    except DeconvError as e:
+        return str(e).removeprefix(f"{path}: ")
+    except OSError:
+        return None
     return None
 
 
@@ -120,9 +98,12 @@ def _read_png_raw(path: Path) -> tuple[np.ndarray, str, int]:
         w, h, rows, info = png.Reader(file=f).read()
         planes = info["planes"]
         bits = info["bitdepth"]
-        arr = np.empty((h, w * planes), dtype=np.uint16 if bits == 16 else np.uint8)
-        for i, row in enumerate(rows):
-            arr[i] = row
+        arr = np.zeros((h, w * planes), dtype=np.uint16 if bits == 16 else np.uint8)
+        n = 0
+        for n, row in enumerate(rows, 1):
+            arr[n - 1] = row
+    if n != h:  # check_png has made sure of it; a second guard costs nothing
+        raise DeconvError(f"{path}: truncated PNG: {n} of its {h} rows")
     arr = arr.reshape(h, w, planes)
     transparent = info.get("transparent")
     if transparent is not None and not info["alpha"]:
@@ -136,50 +117,6 @@ def _read_png_raw(path: Path) -> tuple[np.ndarray, str, int]:
     return (arr[:, :, 0] if planes == 1 else arr), CHANNELS[planes], 16 if bits == 16 else 8
 
 
-def _gif_canvas(path: Path) -> tuple[int, int]:
-    """(width, height) a GIF's frames span together, from its block structure, without decoding.
-
-    Pillow grows the canvas to fit every frame, but checks a frame's extent
-    against its decompression-bomb limit only when it seeks to that frame.
-    """
-    with open(path, "rb") as f:
-        head = f.read(13)
-        if len(head) < 13:
-            return 0, 0
-        width, height = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
-        if head[10] & 0x80:
-            f.seek(3 << ((head[10] & 7) + 1), os.SEEK_CUR)
-
-        def skip_sub_blocks() -> bool:
-            while True:
-                n = f.read(1)
-                if not n:
-                    return False
-                if n[0] == 0:
-                    return True
-                f.seek(n[0], os.SEEK_CUR)
-
-        while True:
-            tag = f.read(1)
-            if tag == b"!":  # extension: label, then sub-blocks
-                if not f.read(1) or not skip_sub_blocks():
-                    break
-            elif tag == b",":  # image descriptor
-                d = f.read(9)
-                if len(d) < 9:
-                    break
-                x0, y0 = int.from_bytes(d[0:2], "little"), int.from_bytes(d[2:4], "little")
-                fw, fh = int.from_bytes(d[4:6], "little"), int.from_bytes(d[6:8], "little")
-                width, height = max(width, x0 + fw), max(height, y0 + fh)
-                if d[8] & 0x80:
-                    f.seek(3 << ((d[8] & 7) + 1), os.SEEK_CUR)
-                if not f.read(1) or not skip_sub_blocks():  # LZW code size, then the data
-                    break
-            else:  # trailer, end of file or garbage
-                break
-    return width, height
-
-
 #: Warnings load_image passes on instead of turning into notes: they are for developers.
 _PASS_ON = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
 
@@ -187,18 +124,38 @@ _PASS_ON = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
 _MAX_NOTES = 5
 
 
+class _Collect(logging.Handler):
+    """The messages of log records at WARNING and above."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
 def _decoder_warnings(p: Path, notes: list[str]) -> Iterator[None]:
     """Turn the Python warnings of decoding (Pillow's "Possibly corrupt EXIF data",
-    "Truncated File Read", ...) into notes, so none escapes and none depends on the
-    caller's warning filters. Pillow's DecompressionBombWarning is dropped:
-    :func:`_check_pixels` applies deconv's own limit."""
+    "Truncated File Read", ...) and Pillow's log records into notes, so none escapes and
+    none depends on the caller's warning filters or logging set-up. Pillow's
+    DecompressionBombWarning is dropped: :func:`_check_pixels` applies deconv's own limit."""
     from PIL import Image
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    texts: list[str] = []
+    logged = _Collect()
+    pil = logging.getLogger("PIL")
+    propagate = pil.propagate
+    pil.addHandler(logged)
+    pil.propagate = False  # Pillow's log records become notes, not lines on stderr
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        pil.removeHandler(logged)
+        pil.propagate = propagate
+    texts: list[str] = [one_line(m) for m in logged.messages if one_line(m)]
     for w in caught:
         if issubclass(w.category, _PASS_ON):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -255,6 +212,176 @@ def _check_pixels(p: Path, w: int, h: int, limit: int | None, what: str = "is") 
         )
 
 
+#: Largest number of frames counted for the "only the first is used" note (TIFF pages are
+#: counted by walking their directories; a file may hold hundreds of thousands).
+_MAX_FRAMES_COUNTED = 100
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_PILLOW_LIMIT_USERS = 0
+_PILLOW_LIMIT_SAVED: Any = None
+
+
+@contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    """Switch Pillow's decompression-bomb limit off meanwhile: deconv applies its own,
+    ``max_pixels``, from the header (one limit, not two that disagree)."""
+    global _PILLOW_LIMIT_USERS, _PILLOW_LIMIT_SAVED
+    from PIL import Image
+
+    with _PILLOW_LIMIT_LOCK:
+        if _PILLOW_LIMIT_USERS == 0:
+            _PILLOW_LIMIT_SAVED = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _PILLOW_LIMIT_USERS += 1
+    try:
+        yield
+    finally:
+        with _PILLOW_LIMIT_LOCK:
+            _PILLOW_LIMIT_USERS -= 1
+            if _PILLOW_LIMIT_USERS == 0:
+                Image.MAX_IMAGE_PIXELS = _PILLOW_LIMIT_SAVED
+
+
+@dataclass
+class Header:
+    """What an image file says about itself before any pixel is decoded (see :func:`probe`).
+
+    ``size`` is (H, W) upright, after the EXIF orientation; ``info`` holds the ICC profile
+    and DPI to keep; ``notes`` what to tell the user (extra frames, unreadable EXIF).
+    """
+
+    path: Path
+    format: str
+    size: tuple[int, int]
+    orientation: int = 1
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_file(p: Path) -> None:
+    """A regular, readable, non-empty file: pipes, devices and directories get their own message."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise DeconvError(f"{p}: no such file") from None
+    except OSError as e:
+        raise DeconvError(f"{p}: cannot read it ({one_line(e.strerror or e)})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DeconvError(f"{p}: is a directory, not an image")
+    if stat.S_ISFIFO(st.st_mode):
+        raise DeconvError(f"{p}: is a pipe (FIFO), not a file; give - to read an image from standard input")
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        raise DeconvError(f"{p}: is a device, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise DeconvError(f"{p}: is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise DeconvError(f"{p}: permission denied")
+    if st.st_size == 0:
+        raise DeconvError(f"{p}: is empty (0 bytes)")
+
+
+def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
+    """Read an image file's header, and refuse it before decoding if it is too large.
+
+    Checks the file type, the format (only :data:`READ_FORMATS`), the pixel count (of
+    a GIF's canvas grown to all its frames) against ``max_pixels``, and a JPEG's scan count
+    (:data:`~.containers.MAX_JPEG_SCANS`). Reads the EXIF orientation without decoding
+    (for a PNG from its eXIf chunk, wherever it stands).
+
+    Other parameters
+    ----------------
+    max_pixels : int, optional
+        Default :data:`~deconv_cli.modes.DEFAULT_MAX_PIXELS`; 0: no limit.
+    """
+    from PIL import UnidentifiedImageError
+
+    p = Path(path)
+    _check_file(p)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    notes: list[str] = []
+    try:
+        with _own_pixel_limit(), _decoder_warnings(p, notes), _open(p) as im:
+            fmt = im.format
+            w, h = im.size
+            _check_pixels(p, w, h, limit)
+            frames = _frames(im, p, fmt, limit)
+            if frames:
+                notes.append(f"{p}: has {frames} frames; only the first is used")
+            orientation = _orientation(im, p, fmt, notes)
+            info = {k: im.info[k] for k in ("icc_profile", "dpi", "transparency") if k in im.info}
+        if fmt in ("JPEG", "MPO"):
+            jpeg_scans(p)
+    except DeconvError:
+        raise
+    except UnidentifiedImageError:
+        problem = _png_problem(p) if _looks_png(p) else None
+        if problem:
+            raise DeconvError(f"{p}: {problem}") from None
+        raise DeconvError(
+            f"{p}: not an image deconv can read (supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')})"
+        ) from None
+    except MemoryError:
+        raise DeconvError(f"{p}: not enough memory to read its header") from None
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... on broken headers
+        problem = _png_problem(p) if _looks_png(p) else None
+        reason = problem or f"corrupt or unreadable image header: {one_line(e) or type(e).__name__}"
+        raise DeconvError(f"{p}: {reason}") from None
+    upright = (w, h) if orientation >= 5 else (h, w)
+    return Header(p, str(fmt), upright, orientation, info, notes)
+
+
+def _frames(im, p: Path, fmt: str, limit: int) -> str | None:
+    """How many frames a multi-frame file holds ("2", "more than 100"), None for one frame.
+
+    A GIF's frames are counted from its block structure, and the canvas they span together
+    is held to the pixel limit; TIFF directories are walked up to :data:`_MAX_FRAMES_COUNTED`."""
+    if fmt == "GIF":
+        gif = gif_layout(p)
+        _check_pixels(p, gif.width, gif.height, limit, what="its frames together span")
+        return str(gif.frames) if gif.frames > 1 else None
+    if fmt == "TIFF":
+        n = 1
+        try:
+            while n <= _MAX_FRAMES_COUNTED:
+                im.seek(n)
+                n += 1
+        except EOFError:
+            pass
+        im.seek(0)
+        if n > _MAX_FRAMES_COUNTED:
+            return f"more than {_MAX_FRAMES_COUNTED}"
+        return str(n) if n > 1 else None
+    frames = getattr(im, "n_frames", 1)
+    return str(frames) if frames > 1 else None
+
+
+def _orientation(im, p: Path, fmt: str, notes: list[str]) -> int:
+    """The EXIF orientation (1..8), read without decoding pixels.
+
+    Pillow's getexif() decodes a PNG that lacks an eXIf chunk before its image data, to
+    look for one after it; here such a chunk is found by walking the chunk headers, and
+    the base class reads what the chunks before the image data hold (eXIf, an ImageMagick
+    raw profile, XMP) without decoding. After decoding, :func:`decode` asks again."""
+    from PIL import Image
+
+    try:
+        if fmt == "LOADED":  # a PNG whose pixels are in: Pillow's getexif reads every chunk
+            exif = im.getexif()
+        elif fmt == "PNG":
+            if "exif" not in im.info:
+                data = png_exif(p)
+                if data:
+                    im.info["exif"] = b"Exif\x00\x00" + data
+            exif = Image.Image.getexif(im)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(0x0112, 1))
+    except Exception as e:  # broken EXIF blocks must not stop the image; they never touch pixels
+        notes.append(f"{p}: EXIF data unreadable ({one_line(e)}); orientation not applied")
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
 def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> ImageData:
     """Read an image as a numpy array in its own units, upright.
 
@@ -267,7 +394,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
     ----------------
     max_pixels : int, optional
         Refuse images with more pixels than this before decoding them
-        (default: Pillow's ``Image.MAX_IMAGE_PIXELS``, about 89 megapixels).
+        (default :data:`~deconv_cli.modes.DEFAULT_MAX_PIXELS`; 0: no limit).
 
     Returns
     -------
@@ -284,62 +411,50 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
     DeconvError
         Missing, empty, unreadable, unsupported, truncated, corrupt or too
         large files, with the reason.
-    """
-    from PIL import Image, UnidentifiedImageError
 
-    p = Path(path)
-    if not p.exists():
-        raise DeconvError(f"{p}: no such file")
-    if p.is_dir():
-        raise DeconvError(f"{p}: is a directory, not an image")
-    if not os.access(p, os.R_OK):
-        raise DeconvError(f"{p}: permission denied")
-    if p.stat().st_size == 0:
-        raise DeconvError(f"{p}: is empty (0 bytes)")
-    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    notes: list[str] = []
+    Notes
+    -----
+    Damage is an error, never pixels made up: a PNG's structure is walked in full (every
+    CRC, and its image data must decompress to exactly what its header declares), a JPEG
+    is decoded by libjpeg-turbo with its warnings as errors (a premature end of the data
+    is refused), and libtiff's errors are errors.
+    """
+    return decode(probe(path, max_pixels=max_pixels))
+
+
+def decode(header: Header) -> ImageData:
+    """The pixels of a file whose :func:`probe` passed, as :func:`load_image` returns them."""
+    from PIL import Image
+
+    p = header.path
+    fmt = header.format
+    notes = list(header.notes)
+    orientation = header.orientation
     try:
-        with _decoder_warnings(p, notes):
-            with _open(p) as im:
-                fmt = im.format
-                w, h = im.size
-                _check_pixels(p, w, h, limit)
-                if fmt == "PNG":
-                    im.verify()  # checks every chunk's CRC, IDAT included, which load() skips
-            with _open(p) as im:
-                frames = getattr(im, "n_frames", 1)
-                if frames > 1:
-                    if fmt == "GIF":  # a later frame may stretch the canvas far beyond the first
-                        _check_pixels(p, *_gif_canvas(p), limit, what="its frames together span")
-                    notes.append(f"{p}: has {frames} frames; only the first is used")
-                info = dict(im.info)
-                orientation = _orientation(im, p, notes)
-                array, channels, depth = _pixels(im, p, fmt, notes)
+        with _own_pixel_limit(), _decoder_warnings(p, notes):
+            if fmt == "PNG":
+                array, channels, depth, read_after = _png_pixels(p, notes)
+                orientation = orientation if read_after is None else read_after
+            elif fmt in ("JPEG", "MPO"):
+                array, channels, depth = _jpeg_pixels(p, notes)
+            else:
+                with _open(p) as im:
+                    array, channels, depth = _pixels(im, p, fmt, notes)
     except DeconvError:
         raise
-    except UnidentifiedImageError:
-        problem = _png_problem(p) if _looks_png(p) else None
-        if problem:
-            raise DeconvError(f"{p}: {problem}") from None
-        raise DeconvError(
-            f"{p}: not an image deconv can read (supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')})"
-        ) from None
     except Image.DecompressionBombError as e:
         raise DeconvError(f"{p}: refused as a possible decompression bomb ({one_line(e)})") from None
     except MemoryError:
         raise DeconvError(f"{p}: not enough memory to decode it") from None
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... on broken files
-        problem = _png_problem(p) if _looks_png(p) else None
-        raise DeconvError(
-            f"{p}: {problem or 'corrupt or truncated image: ' + (one_line(e) or type(e).__name__)}"
-        ) from None
-    dpi = info.get("dpi")
+        raise DeconvError(f"{p}: corrupt or truncated image: {one_line(e) or type(e).__name__}") from None
+    dpi = header.info.get("dpi")
     return ImageData(
         array=_orient(array, orientation),
         channels=channels,
         depth=depth,
         format=fmt,
-        icc_profile=info.get("icc_profile") or None,
+        icc_profile=header.info.get("icc_profile") or None,
         dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
         source=str(p),
         warnings=notes,
@@ -347,28 +462,8 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(H, W) of an image as :func:`load_image` would return it, from its header only."""
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    if not p.exists():
-        raise DeconvError(f"{p}: no such file")
-    if not p.is_file():
-        raise DeconvError(f"{p}: is not a file")
-    if p.stat().st_size == 0:
-        raise DeconvError(f"{p}: is empty (0 bytes)")
-    try:
-        with _decoder_warnings(p, []), _open(p) as im:
-            w, h = im.size
-            orientation = _orientation(im, p, [])
-    except UnidentifiedImageError:
-        problem = _png_problem(p) if _looks_png(p) else None
-        raise DeconvError(f"{p}: {problem or 'not an image deconv can read'}") from None
-    except Image.DecompressionBombError as e:
-        raise DeconvError(f"{p}: refused as a possible decompression bomb ({one_line(e)})") from None
-    except Exception as e:
-        raise DeconvError(f"{p}: unreadable image header ({one_line(e) or type(e).__name__})") from None
-    return (w, h) if orientation >= 5 else (h, w)
+    """(H, W) of an image as :func:`load_image` would return it, from its header only (no pixel limit)."""
+    return probe(path, max_pixels=0).size
 
 
 def _looks_png(p: Path) -> bool:
@@ -381,23 +476,59 @@ def _looks_png(p: Path) -> bool:
         return False
 
 
-def _orientation(im, p: Path, notes: list[str]) -> int:
+def _png_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, int | None]:
+    """A PNG's pixels, while another thread walks its structure (:func:`~.containers.check_png`):
+    both read the file once and decompress its data, zlib and Pillow's decoder release the
+    GIL, so the check costs little time. The check's verdict comes first: it says what is
+    wrong more precisely than a decoder error does. Returns the EXIF orientation as well,
+    read once the pixels are in (text chunks after the image data may hold it)."""
+    with ThreadPoolExecutor(1) as ex:
+        check = ex.submit(check_png, p)
+        try:
+            decoded = _png_decode(p, notes)
+        except Exception:
+            check.result()  # a DeconvError naming the damage, if the structure shows it
+            raise
+        check.result()
+    return decoded
+
+
+def _png_decode(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, int | None]:
+    layout = png_layout(p)
+    with _open(p) as im:
+        keyed = "transparency" in im.info and layout is not None and layout.colour_type in (0, 2)
+        if layout is not None and (layout.bit_depth == 16 or keyed):
+            # pypng's samples: Pillow reduces 16-bit colour to 8 bits and misses grey keys. Pillow
+            # does not decode here, so the orientation stays the one read from the header.
+            return (*_read_png_raw(p), None)
+        array, channels, depth = _pixels(im, p, "PNG", notes)
+        return array, channels, depth, _orientation(im, p, "LOADED", notes)
+
+
+def _jpeg_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
+    """A JPEG decoded by libjpeg-turbo through simplejpeg, strictly: a warning of libjpeg's
+    (a premature end of data, a corrupt segment) is an error, where Pillow would fill the
+    rest of the image with grey. CMYK and YCCK files are checked so, then decoded by Pillow,
+    which knows Adobe's inverted CMYK."""
+    import simplejpeg
+
+    data = p.read_bytes()
     try:
-        value = im.getexif().get(0x0112, 1)
-        value = int(value)
-    except Exception as e:  # broken EXIF blocks must not stop the image
-        notes.append(f"{p}: EXIF data unreadable ({e}); orientation not applied")
-        return 1
-    return value if 1 <= value <= 8 else 1
+        _, _, colourspace, _ = simplejpeg.decode_jpeg_header(data)
+        if colourspace in ("CMYK", "YCCK"):
+            simplejpeg.decode_jpeg(data, colorspace="CMYK", strict=True)
+        else:
+            grey = colourspace == "Gray"
+            array = simplejpeg.decode_jpeg(data, colorspace="GRAY" if grey else "RGB", strict=True)
+            return (array[:, :, 0], "L", 8) if grey else (array, "RGB", 8)
+    except ValueError as e:
+        raise DeconvError(f"{p}: corrupt or truncated JPEG: {one_line(e)}") from None
+    with _open(p) as im:
+        return _pixels(im, p, "JPEG", notes)
 
 
 def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
     mode = im.mode
-    if fmt == "PNG":
-        header = _png_header(p)
-        keyed = "transparency" in im.info and header is not None and header[1] in (0, 2)
-        if header and (header[0] == 16 or keyed):
-            return _read_png_raw(p)  # verify() has checked the CRCs; pypng raises on truncation
     if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
         bits = im.tag_v2.get(258, (8,))
         if max(bits if isinstance(bits, tuple) else (bits,)) > 8:

@@ -3,6 +3,7 @@ type, and a whole array or a plan's strips written atomically."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -41,6 +42,13 @@ WRITE_FORMATS = {
 #: the default strategy.
 DEFAULT_PNG_COMPRESS = 1
 DEFAULT_PNG_STRATEGY = zlib.Z_RLE
+
+#: Largest ICC profile copied into an output: Pillow's PNG reader refuses a larger iCCP chunk
+#: (``PngImagePlugin.MAX_TEXT_CHUNK``), and an output deconv cannot read back is not written.
+MAX_ICC_BYTES = 1 << 20
+
+#: Largest resolution copied into an output: JPEG's JFIF header holds it in 16 bits.
+MAX_DPI = 65535
 
 #: What each format can store: depth -> channel layouts.
 CAPS: dict[str, dict[object, tuple[str, ...]]] = {
@@ -187,10 +195,22 @@ def _save_options(
     if compress is not None and not 0 <= compress <= 9:
         raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
     opts: dict[str, Any] = {}
+    notes: list[str] = []
     if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
-        opts["icc_profile"] = like.icc_profile
+        if len(like.icc_profile) <= MAX_ICC_BYTES:
+            opts["icc_profile"] = like.icc_profile
+        else:
+            notes.append(
+                f"{p}: the input's ICC profile ({len(like.icc_profile)} bytes) is larger than the "
+                f"{MAX_ICC_BYTES} bytes a PNG reader accepts; written without it"
+            )
     if like is not None and like.dpi and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
-        opts["dpi"] = like.dpi
+        if all(math.isfinite(d) and 0 < d <= MAX_DPI for d in like.dpi):
+            opts["dpi"] = like.dpi
+        else:
+            notes.append(
+                f"{p}: the input's resolution {like.dpi[0]:g}x{like.dpi[1]:g} DPI is not storable; written without it"
+            )
     if fmt == "PNG":
         opts["compress_level"] = DEFAULT_PNG_COMPRESS if compress is None else compress
         opts["strategy"] = DEFAULT_PNG_STRATEGY if compress is None else zlib.Z_DEFAULT_STRATEGY
@@ -203,9 +223,8 @@ def _save_options(
         opts["optimize"] = False  # keep the identity grey palette, which Pillow reads back as L
     elif fmt == "TIFF":
         opts["compression"] = "tiff_deflate" if depth != "float" else None
-    notes = (
-        [f"{p}: GIF stores at most 256 colours; the result was quantised"] if fmt == "GIF" and channels != "L" else []
-    )
+    if fmt == "GIF" and channels != "L":
+        notes.append(f"{p}: GIF stores at most 256 colours; the result was quantised")
     return opts, notes
 
 

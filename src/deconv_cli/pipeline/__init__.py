@@ -1,11 +1,20 @@
 """One file in, one file out: the settings of a run (:mod:`.settings`), an upsample
 (:mod:`.upsample`) and an inspection (:mod:`.inspect`)."""
 
-from .inspect import SYNTHETIC_MAX_SIDE, SYNTHETIC_VALUE, Inspection, inspect, inspect_image, parse_size
+from .inspect import (
+    INSPECT_MAX_PIXELS,
+    SYNTHETIC_MAX_SIDE,
+    SYNTHETIC_VALUE,
+    Inspection,
+    inspect,
+    inspect_image,
+    parse_size,
+)
 from .settings import Settings
 from .upsample import Outcome, default_output, output_suffix, process, upsample_file
 
 __all__ = [
+    "INSPECT_MAX_PIXELS",
     "SYNTHETIC_MAX_SIDE",
     "SYNTHETIC_VALUE",
     "Inspection",

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_sums, plan
 from ..errors import DeconvError
-from ..imageio import ImageData, load_image
+from ..imageio import ImageData, decode, probe
 from ..kernels import Kernel, open_kernel
 from ..modes import DEFAULT_KERNEL, Alpha, Edge
 
@@ -20,6 +20,12 @@ from ..modes import DEFAULT_KERNEL, Alpha, Edge
 SYNTHETIC_VALUE = 128
 #: Largest synthetic image, per side.
 SYNTHETIC_MAX_SIDE = 4096
+
+#: Default pixel limit of ``deconv inspect``, applied to its input and to its output: it holds
+#: three float64 results and four coverage grids of the output's size in memory, about
+#: :data:`INSPECT_BYTES_PER_PIXEL` bytes per output pixel for a colour image (2 GiB at this limit).
+INSPECT_MAX_PIXELS = 1 << 24
+INSPECT_BYTES_PER_PIXEL = 130
 
 
 def parse_size(spec: str) -> tuple[int, int]:
@@ -204,6 +210,20 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _output(axes: tuple[AxisSize, AxisSize]) -> tuple[int, int]:
+    return axes[0].n_out, axes[1].n_out
+
+
+def _limit(size: tuple[int, int], what: str, limit: int) -> None:
+    """Refuse what has more than ``limit`` pixels (0: no limit), before anything is allocated."""
+    h, w = size
+    if limit and h * w > limit:
+        raise DeconvError(
+            f"{what} would be {w}x{h} = {h * w} pixels, over the limit of {limit} for deconv inspect, which "
+            f"holds about {INSPECT_BYTES_PER_PIXEL} bytes per output pixel in memory; raise --max-pixels if you have it"
+        )
+
+
 def inspect_image(
     src: str | os.PathLike | None,
     *,
@@ -221,7 +241,8 @@ def inspect_image(
 
     ``src`` None uses a ``size`` (rows, cols) grey image of
     :data:`SYNTHETIC_VALUE`, so only the kernel's own edge effect shows.
-    ``padding`` may be ``"same"``.
+    ``padding`` may be ``"same"``. ``max_pixels`` (default :data:`INSPECT_MAX_PIXELS`;
+    0: none) applies to the input and to the output.
 
     >>> d = inspect_image(None, size=(8, 8), kernel="bilinear", stride=2, padding=1).as_dict()
     >>> d["crop_auto"]["kept"], d["checkerboard"]
@@ -254,12 +275,18 @@ def inspect(
             f"(weight shape {k.shape}) has no single edge pattern. Use deconv upsample with it",
             usage=True,
         )
+    limit = INSPECT_MAX_PIXELS if max_pixels is None else max_pixels
     if src is None:
         assert size is not None
+        _limit(size, "the synthetic image", limit)
+        _limit(_output(geometry.axes(size, k.shape[-2:])), "the output", limit)
         image = ImageData(np.full(size, SYNTHETIC_VALUE, np.uint8), "L", 8, source="synthetic")
     else:
-        image = load_image(src, max_pixels=max_pixels)
+        header = probe(src, max_pixels=limit)
+        _limit(_output(geometry.axes(header.size, k.shape[-2:])), f"{src}: the output", limit)
+        image = decode(header)
     axes = geometry.axes(image.size, k.shape[-2:])
+    _limit(_output(axes), f"{src or 'synthetic image'}: the output", limit)
     rows, cols = axes
     premultiply = image.alpha_channel if alpha is Alpha.premultiply else None
     results = {}

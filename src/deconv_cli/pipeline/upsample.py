@@ -17,9 +17,10 @@ from ..imageio import (
     ImageData,
     SaveReport,
     check_writable,
+    decode,
     depth_max,
-    load_image,
     output_format,
+    probe,
     save_image,
     save_strips,
 )
@@ -169,7 +170,9 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
         raise DeconvError(
             f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
         )
-    image = load_image(src, max_pixels=s.max_pixels)
+    header = probe(src, max_pixels=s.max_pixels)
+    _output_limit(src, s.geometry.axes(header.size, k.shape[-2:]), s.max_pixels)  # before any pixel is decoded
+    image = decode(header)
     n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
     if layer and n_channels != layer.c_in:
         raise DeconvError(
@@ -178,12 +181,8 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             usage=True,
         )
     axes = s.geometry.axes(image.size, k.shape[-2:])
+    _output_limit(src, axes, s.max_pixels)  # the same unless the EXIF orientation turned out otherwise
     rows, cols = axes
-    if s.max_pixels and rows.n_out * cols.n_out > s.max_pixels:
-        raise DeconvError(
-            f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
-            f"over the limit of {s.max_pixels}; raise --max-pixels if you have the memory"
-        )
     box = crop_box(s.crop, axes, k, s.edge)
     cut = (box[0], box[1] + rows.trim_end, box[2], box[3] + cols.trim_end)
     if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
@@ -251,6 +250,16 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             "total": t3 - t0,
         },
     )
+
+
+def _output_limit(src: str | os.PathLike, axes: tuple[AxisSize, AxisSize], limit: int) -> None:
+    """Refuse an output the size formula makes larger than ``limit`` pixels (0: no limit)."""
+    rows, cols = axes
+    if limit and rows.n_out * cols.n_out > limit:
+        raise DeconvError(
+            f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
+            f"over the limit of {limit}; raise --max-pixels if you have the memory"
+        )
 
 
 def _in_memory(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], alpha) -> np.ndarray:

@@ -1,0 +1,291 @@
+"""Hostile image files, generated here: damage is an error (never pixels made up), and every
+size limit is applied from the header, before anything is decoded or allocated.
+
+Each case was accepted with exit 0 or ran out of memory before: a PNG whose image data is
+random (valid CRCs), ends early or runs long; a 16-bit PNG with fewer rows than its header
+(whose missing rows came out as uninitialised memory); a JPEG whose header claims more
+pixels than its data holds (grey made up by the decoder); headers forged to huge sizes; a
+JPEG with thousands of scans; a TIFF with many pages; pipes and devices as inputs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SAMPLES, pixels, run
+from deconv_cli import DeconvError
+from deconv_cli.imageio import load_image, probe
+from deconv_cli.imageio.containers import MAX_JPEG_SCANS, check_png, png_data_length
+
+# ---------------------------------------------------------------------------- PNG building blocks
+
+
+def chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def png(w: int, h: int, depth: int, colour: int, idat: bytes, *, interlace: int = 0, before=b"", after=b"") -> bytes:
+    """A PNG with the given IHDR and IDAT payload, every CRC valid."""
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + before + chunk(b"IDAT", idat) + after + chunk(b"IEND", b"")
+    )
+
+
+def rows(w: int, h: int, bytes_per_pixel: int, seed: int = 0) -> bytes:
+    """Filtered image data: each row a filter byte 0 and random samples."""
+    rng = np.random.default_rng(seed)
+    return b"".join(b"\x00" + rng.integers(0, 256, w * bytes_per_pixel, dtype=np.uint8).tobytes() for _ in range(h))
+
+
+def refused(tmp_path: Path, src: Path, *words: str, args=("-k", "1x1:1", "-s", "1")) -> str:
+    """Run the CLI on ``src``: exit 1, one line on stderr naming the file and ``words``, no output file."""
+    dst = tmp_path / "out.png"
+    r = run("upsample", src, "-o", dst, "-q", *args)
+    assert r.exit_code == 1, (r.exit_code, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("deconv: error: ") and str(src) in lines[0], r.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+    assert r.stdout == "" and not dst.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------- wrong pixels with exit 0 before
+
+
+@pytest.mark.parametrize("exif_after", [False, True], ids=["plain", "eXIf-after-IDAT"])
+def test_png_with_random_image_data_is_refused(tmp_path, exif_after):
+    """300 random bytes of IDAT with a valid CRC: Pillow's EXIF lookup decoded the image, its error
+    was swallowed as an EXIF warning, and an all-black output came out with exit 0."""
+    rng = np.random.default_rng(1)
+    exif = chunk(b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00") if exif_after else b""
+    src = tmp_path / "random.png"
+    src.write_bytes(png(64, 64, 8, 2, rng.integers(0, 256, 300, dtype=np.uint8).tobytes(), after=exif))
+    refused(tmp_path, src, "corrupt PNG")
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_png_whose_image_data_ends_early_is_refused_at_every_bit_depth(tmp_path, depth):
+    """A valid zlib stream holding half the rows: Pillow filled the rest with black (8-bit) and
+    pypng left uninitialised memory (16-bit), both with exit 0."""
+    data = rows(64, 64, 3 * depth // 8)
+    src = tmp_path / f"short{depth}.png"
+    src.write_bytes(png(64, 64, depth, 2, zlib.compress(data[: len(data) // 2])))
+    msg = refused(tmp_path, src, "truncated PNG", "IDAT")
+    assert f"of the {len(data)} bytes a 64x64 image needs" in msg
+
+
+def test_png_with_more_image_data_than_its_header_is_refused(tmp_path):
+    data = rows(32, 32, 3)
+    src = tmp_path / "long.png"
+    src.write_bytes(png(32, 32, 8, 2, zlib.compress(data + data[:500])))
+    refused(tmp_path, src, "corrupt PNG", "more image data")
+
+
+def test_png_with_an_unknown_interlace_method_is_refused(tmp_path):
+    src = tmp_path / "interlace2.png"
+    src.write_bytes(png(32, 32, 8, 2, zlib.compress(rows(32, 32, 3)), interlace=2))
+    refused(tmp_path, src, "corrupt PNG", "interlace")
+
+
+def test_idat_bit_flips_with_valid_crcs_never_give_other_pixels(tmp_path):
+    """Every single-bit flip of a real PNG's image data (CRC recomputed) is refused, or gives the
+    very pixels of the clean file (a flip in a byte zlib does not use): never others."""
+    clean = tmp_path / "clean.png"
+    with Image.open(SAMPLES / "astronaut.png") as im:
+        im.crop((200, 200, 248, 232)).save(clean)
+    blob = clean.read_bytes()
+    i = blob.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", blob[i : i + 4])
+    good = load_image(clean).array
+    rng = np.random.default_rng(7)
+    outcomes = {"refused": 0, "same": 0}
+    for n in range(60):
+        data = bytearray(blob[i + 8 : i + 8 + length])
+        k = int(rng.integers(0, len(data)))
+        data[k] ^= 1 << int(rng.integers(0, 8))
+        mutant = tmp_path / f"flip{n}.png"
+        mutant.write_bytes(blob[:i] + chunk(b"IDAT", bytes(data)) + blob[i + 12 + length :])
+        try:
+            got = load_image(mutant).array
+        except DeconvError as e:
+            assert "PNG" in str(e)
+            outcomes["refused"] += 1
+            continue
+        np.testing.assert_array_equal(got, good)
+        outcomes["same"] += 1
+    assert outcomes["refused"] >= 50, outcomes
+
+
+def test_png_data_length_counts_filter_bytes_and_interlace_passes():
+    assert png_data_length(1, 1, 16, 6, 0) == 1 + 8
+    assert png_data_length(8, 8, 8, 0, 1) == sum(h * (1 + w) for w, h in [(1, 1), (1, 1), (2, 1), (2, 2), (4, 2), (4, 4), (8, 4)])
+
+
+def test_check_png_accepts_what_it_should(tmp_path):
+    for depth, colour, bpp in ((8, 2, 3), (16, 0, 2), (8, 6, 4)):
+        src = tmp_path / f"ok{depth}{colour}.png"
+        src.write_bytes(png(17, 9, depth, colour, zlib.compress(rows(17, 9, bpp))))
+        layout = check_png(src)
+        assert (layout.width, layout.height, layout.bit_depth) == (17, 9, depth)
+        assert load_image(src).size == (9, 17)
+
+
+def jpeg_bytes(size=(60, 40), **options) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, "JPEG", **options)
+    return buf.getvalue()
+
+
+def test_jpeg_whose_header_claims_more_pixels_than_its_data_is_refused(tmp_path):
+    """The SOF patched to 8000x8000 in a 2 KB file: libjpeg made up grey for 64 M pixels, exit 0."""
+    data = bytearray(jpeg_bytes())
+    i = data.index(b"\xff\xc0")
+    data[i + 5 : i + 9] = struct.pack(">HH", 8000, 8000)
+    src = tmp_path / "sof.jpg"
+    src.write_bytes(bytes(data))
+    refused(tmp_path, src, "JPEG", "premature end", args=("-k", "1x1:1", "-s", "1", "--max-pixels", "0"))
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    data = jpeg_bytes()
+    src = tmp_path / "cut.jpg"
+    src.write_bytes(data[: len(data) * 2 // 3])
+    refused(tmp_path, src)
+
+
+def test_jpeg_decodes_as_pillow_does(tmp_path):
+    for name, options in (("base.jpg", {}), ("prog.jpg", {"progressive": True}), ("sub.jpg", {"subsampling": 2})):
+        src = tmp_path / name
+        src.write_bytes(jpeg_bytes((61, 37), **options))
+        np.testing.assert_array_equal(load_image(src).array, pixels(src))
+    grey = tmp_path / "grey.jpg"
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(grey, quality=90)
+    im = load_image(grey)
+    assert im.channels == "L"
+    np.testing.assert_array_equal(im.array, pixels(grey))
+
+
+def test_jpeg_with_too_many_scans_is_refused_from_its_markers(tmp_path):
+    """A progressive JPEG's scans each cost a pass over the image: 20,000 of them took 78 s."""
+    data = jpeg_bytes(progressive=True)
+    last = data.rindex(b"\xff\xda")  # the last scan, up to EOI
+    scan = data[last:-2]
+    src = tmp_path / "scans.jpg"
+    src.write_bytes(data[:last] + scan * (MAX_JPEG_SCANS + 10) + b"\xff\xd9")
+    msg = refused(tmp_path, src, "scans")
+    assert str(MAX_JPEG_SCANS) in msg
+
+
+def test_tiff_pages_are_counted_only_up_to_a_bound(tmp_path):
+    """A TIFF with 200,000 pages took minutes, all spent counting pages for a note."""
+    src = tmp_path / "pages.tif"
+    pages = [Image.new("L", (2, 2), v) for v in range(130)]
+    pages[0].save(src, save_all=True, append_images=pages[1:])
+    im = load_image(src)
+    assert any("more than 100 frames" in w for w in im.warnings)
+    np.testing.assert_array_equal(im.array, np.zeros((2, 2), np.uint8))
+
+
+# ---------------------------------------------------------------------------- limits from the header
+
+
+def forged_png(path: Path, w: int, h: int, depth: int = 8) -> Path:
+    """A small PNG whose IHDR claims w x h (its data holds a few rows)."""
+    path.write_bytes(png(w, h, depth, 2, zlib.compress(rows(4, 4, 3 * depth // 8))))
+    return path
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_output_limit_is_applied_from_the_header_before_decoding(tmp_path, monkeypatch, depth):
+    """A 657 KB PNG claiming 13000x13000 was decoded (2.6 GB) before its 26002x26002 output was refused."""
+    import deconv_cli.pipeline.upsample as pipeline
+
+    def never(*a, **k):
+        raise AssertionError("decoded before the limits were checked")
+
+    monkeypatch.setattr(pipeline, "decode", never)
+    src = forged_png(tmp_path / "big.png", 13000, 13000, depth)
+    msg = refused(tmp_path, src, "the output would be 26002x26002", args=("-k", "bilinear", "-s", "2"))
+    assert "over the limit of 268435456" in msg
+
+
+def test_gif_logical_screen_counts_towards_the_limits(tmp_path, monkeypatch):
+    import deconv_cli.pipeline.upsample as pipeline
+
+    monkeypatch.setattr(pipeline, "decode", lambda *a, **k: pytest.fail("decoded"))
+    small = io.BytesIO()
+    Image.new("P", (4, 4)).save(small, "GIF")
+    data = bytearray(small.getvalue())
+    data[6:10] = struct.pack("<HH", 13000, 13000)  # the logical screen
+    src = tmp_path / "screen.gif"
+    src.write_bytes(bytes(data))
+    refused(tmp_path, src, "the output would be", args=("-k", "bilinear", "-s", "2"))
+
+
+def test_max_pixels_is_the_only_pixel_limit(tmp_path):
+    """Pillow's own bomb limit (89 M pixels warned, 179 M refused) no longer applies on top of
+    --max-pixels: 200 M pixels pass the header check with the limit off, and a header over the
+    default is refused by deconv's limit, named as such."""
+    src = forged_png(tmp_path / "huge.png", 20000, 10000)
+    assert probe(src, max_pixels=0).size == (10000, 20000)
+    with pytest.raises(DeconvError, match="20000x10000 = 200000000 pixels, over the limit of 100000000"):
+        probe(src, max_pixels=100_000_000)
+    over = forged_png(tmp_path / "over.png", 20000, 20000)
+    with pytest.raises(DeconvError, match="over the limit of 268435456"):
+        probe(over)
+
+
+def test_inspect_refuses_what_it_could_not_hold(tmp_path):
+    """inspect --size 4096x4096 -s 8 raised MemoryError (8 GiB) as an internal error."""
+    r = run("inspect", "--size", "4096x4096", "-s", "8")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.startswith("deconv: error: the output would be 32776x32776") and r.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------- inputs that are not files
+
+
+def test_pipes_and_devices_are_named_as_such(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for src, words in ((fifo, "is a pipe (FIFO)"), (Path("/dev/zero"), "is a device"), (tmp_path, "is a directory")):
+        with pytest.raises(DeconvError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            load_image(src)
+    r = run("upsample", fifo, "-o", tmp_path / "o.png")
+    assert r.exit_code == 1 and "is a pipe (FIFO), not a file; give - to read an image from standard input" in r.stderr
+
+
+# ---------------------------------------------------------------------------- outputs that read back
+
+
+def test_an_oversized_icc_profile_is_dropped_so_the_output_reads_back(tmp_path):
+    """A JPEG carrying a 2 MB ICC profile became a PNG that Pillow (and deconv) refused to read."""
+    src = tmp_path / "icc.jpg"
+    profile = b"\x00" * (2 << 20)
+    Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(src, quality=95, icc_profile=profile)
+    assert load_image(src).icc_profile == profile
+    dst = tmp_path / "out.png"
+    r = run("upsample", src, "-o", dst, "-k", "1x1:1", "-s", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "ICC profile (2097152 bytes) is larger than" in r.stderr and "written without it" in r.stderr
+    back = load_image(dst)
+    assert back.icc_profile is None and back.size == (8, 8)
+
+
+def test_a_small_icc_profile_is_kept(tmp_path):
+    src = tmp_path / "icc.png"
+    Image.fromarray(np.full((4, 4, 3), 9, np.uint8)).save(src, icc_profile=b"profile bytes")
+    dst = tmp_path / "out.png"
+    assert run("upsample", src, "-o", dst, "-k", "1x1:1", "-s", "1", "-q").exit_code == 0
+    assert load_image(dst).icc_profile == b"profile bytes"
