@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, pixels, run
 from deconv_cli import DeconvError
 from deconv_cli.imageio import load_image, probe
 from deconv_cli.imageio.containers import MAX_JPEG_SCANS, check_png, png_data_length
+
+from conftest import SAMPLES, pixels, run
 
 # ---------------------------------------------------------------------------- PNG building blocks
 
@@ -35,9 +36,7 @@ def chunk(tag: bytes, data: bytes) -> bytes:
 def png(w: int, h: int, depth: int, colour: int, idat: bytes, *, interlace: int = 0, before=b"", after=b"") -> bytes:
     """A PNG with the given IHDR and IDAT payload, every CRC valid."""
     ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + before + chunk(b"IDAT", idat) + after + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + before + chunk(b"IDAT", idat) + after + chunk(b"IEND", b"")
 
 
 def rows(w: int, h: int, bytes_per_pixel: int, seed: int = 0) -> bytes:
@@ -128,7 +127,9 @@ def test_idat_bit_flips_with_valid_crcs_never_give_other_pixels(tmp_path):
 
 def test_png_data_length_counts_filter_bytes_and_interlace_passes():
     assert png_data_length(1, 1, 16, 6, 0) == 1 + 8
-    assert png_data_length(8, 8, 8, 0, 1) == sum(h * (1 + w) for w, h in [(1, 1), (1, 1), (2, 1), (2, 2), (4, 2), (4, 4), (8, 4)])
+    assert png_data_length(8, 8, 8, 0, 1) == sum(
+        h * (1 + w) for w, h in [(1, 1), (1, 1), (2, 1), (2, 2), (4, 2), (4, 4), (8, 4)]
+    )
 
 
 def test_check_png_accepts_what_it_should(tmp_path):
@@ -289,3 +290,29 @@ def test_a_small_icc_profile_is_kept(tmp_path):
     dst = tmp_path / "out.png"
     assert run("upsample", src, "-o", dst, "-k", "1x1:1", "-s", "1", "-q").exit_code == 0
     assert load_image(dst).icc_profile == b"profile bytes"
+
+
+def test_pillows_log_lines_do_not_reach_stderr_and_the_reason_is_kept(tmp_path):
+    """A TIFF of 7 samples per pixel: Pillow logged "More samples per pixel than can be decoded"
+    on stderr beside deconv's own error line."""
+    w = h = spp = 2
+    spp = 7
+    data = bytes(range(w * h * spp))
+    bps_at = 8 + 2 + 12 * 11 + 4
+    data_at = bps_at + 2 * spp + 8
+    entries = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, spp, bps_at), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 4, 1, data_at), (277, 3, 1, spp), (278, 3, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1),
+               (338, 3, 4, bps_at + 2 * spp)]  # fmt: skip
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        short = kind == 3 and count == 1
+        ifd += (
+            struct.pack("<HHIHH", tag, kind, count, value, 0)
+            if short
+            else struct.pack("<HHII", tag, kind, count, value)
+        )
+    src = tmp_path / "seven.tif"
+    src.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + struct.pack("<7H", *[8] * 7)
+                    + bytes(8) + data)  # fmt: skip
+    msg = refused(tmp_path, src, "More samples per pixel than can be decoded: 7")
+    assert "not an image deconv can read" in msg

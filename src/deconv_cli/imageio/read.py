@@ -148,24 +148,25 @@ def _decoder_warnings(p: Path, notes: list[str]) -> Iterator[None]:
     propagate = pil.propagate
     pil.addHandler(logged)
     pil.propagate = False  # Pillow's log records become notes, not lines on stderr
+    caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
-    finally:
+    finally:  # also when decoding fails: the notes may say why
         pil.removeHandler(logged)
         pil.propagate = propagate
-    texts: list[str] = [one_line(m) for m in logged.messages if one_line(m)]
-    for w in caught:
-        if issubclass(w.category, _PASS_ON):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-        elif not issubclass(w.category, Image.DecompressionBombWarning):
-            text = one_line(w.message)
-            if text and text not in texts:
-                texts.append(text)
-    notes.extend(f"{p}: {t}" for t in texts[:_MAX_NOTES])
-    if len(texts) > _MAX_NOTES:
-        notes.append(f"{p}: and {len(texts) - _MAX_NOTES} more decoder warnings")
+        texts: list[str] = [one_line(m) for m in logged.messages if one_line(m)]
+        for w in caught:
+            if issubclass(w.category, _PASS_ON):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+            elif not issubclass(w.category, Image.DecompressionBombWarning):
+                text = one_line(w.message)
+                if text and text not in texts:
+                    texts.append(text)
+        notes.extend(f"{p}: {t}" for t in texts[:_MAX_NOTES])
+        if len(texts) > _MAX_NOTES:
+            notes.append(f"{p}: and {len(texts) - _MAX_NOTES} more decoder warnings")
 
 
 @contextmanager
@@ -317,8 +318,9 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
         problem = _png_problem(p) if _looks_png(p) else None
         if problem:
             raise DeconvError(f"{p}: {problem}") from None
+        said = f"{notes[0].removeprefix(f'{p}: ')}; " if notes else ""  # what the decoder logged
         raise DeconvError(
-            f"{p}: not an image deconv can read (supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')})"
+            f"{p}: not an image deconv can read ({said}supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')})"
         ) from None
     except MemoryError:
         raise DeconvError(f"{p}: not enough memory to read its header") from None
