@@ -15,6 +15,10 @@ from .errors import DeconvError
 #: before anything is allocated (16384 x 16384; a float32 RGB result that size takes 3 GiB).
 DEFAULT_MAX_PIXELS = 1 << 28
 
+#: Default limit on the work of one file, in seconds of one CPU core as the strip engine's cost
+#: model estimates them (on the machine it was fitted on) before anything is computed.
+DEFAULT_MAX_WORK = 600.0
+
 #: The command line's default stride and kernel.
 DEFAULT_STRIDE = "2"
 DEFAULT_KERNEL = "bilinear"

@@ -41,7 +41,7 @@ from .ops import (
     separable_factors,
     upsample,
 )
-from .planning import plan, result_dtype
+from .planning import plan, result_dtype, work_seconds
 
 __all__ = [
     "AXES",
@@ -78,5 +78,6 @@ __all__ = [
     "same_padding",
     "separable_factors",
     "size_math",
+    "work_seconds",
     "upsample",
 ]

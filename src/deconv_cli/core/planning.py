@@ -161,6 +161,13 @@ def plan(
     )
 
 
+def work_seconds(p: engine.Plan) -> float:
+    """Seconds of one CPU core the cost model expects ``p`` to take, on the machine its
+    constants were fitted on: the only ratio that matters is against other estimates."""
+    rows, cols, channels = p.shape
+    return engine.cost(p.method, p.problem) * rows * cols * channels * 1e-9
+
+
 def _chain(steps: list[Callable[[int, int, np.ndarray], None]]) -> Callable[[int, int, np.ndarray], None] | None:
     if not steps:
         return None

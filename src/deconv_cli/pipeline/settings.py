@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..core import Crop, Geometry, check_layer_edge, separable_factors
 from ..errors import DeconvError
 from ..kernels import Kernel, open_run_kernel
-from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, Alpha, Depth, DType, Edge
+from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK, Alpha, Depth, DType, Edge
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class Settings:
         Pillow's row-then-column computation (a separable 2-D kernel only).
     max_pixels : int
         Inputs, and outputs by the size formula, with more pixels are refused (0: no limit).
+    max_work : float
+        Files whose computation the cost model estimates at more seconds of one CPU core are
+        refused before it starts (0: no limit).
     overwrite : bool
         Replace existing outputs.
     """
@@ -49,6 +52,7 @@ class Settings:
     two_pass: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     overwrite: bool = False
+    max_work: float = DEFAULT_MAX_WORK
 
     def __post_init__(self) -> None:
         k = self.kernel.weight
@@ -67,6 +71,8 @@ class Settings:
             raise DeconvError(f"compress must be 0..9, got {self.compress}", usage=True)
         if self.max_pixels < 0:
             raise DeconvError(f"max_pixels must be >= 0 (0: no limit), got {self.max_pixels}", usage=True)
+        if not self.max_work >= 0:
+            raise DeconvError(f"max_work must be >= 0 seconds (0: no limit), got {self.max_work}", usage=True)
 
     @classmethod
     def of(
@@ -88,6 +94,7 @@ class Settings:
         two_pass: bool = False,
         max_pixels: int | None = None,
         overwrite: bool = False,
+        max_work: float | None = None,
     ) -> Settings:
         """The settings from the values a person writes: ints, pairs or strings (``"2,3"``,
         ``"same"``, ``"auto"``), mode names, a kernel spec (file, built-in name or inline).
@@ -116,4 +123,5 @@ class Settings:
             two_pass,
             DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
             overwrite,
+            DEFAULT_MAX_WORK if max_work is None else float(max_work),
         )

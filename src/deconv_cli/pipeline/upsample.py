@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import AxisSize, Box, crop_box, plan
+from ..core import AxisSize, Box, crop_box, plan, work_seconds
 from ..core.ops import apply_layer, apply_two_pass, separable_factors
+from ..engine import Plan
 from ..errors import DeconvError
 from ..imageio import (
     WRITE_FORMATS,
@@ -203,10 +204,13 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
     scale = _depth_scale(image.depth, out_depth)
     in_memory = bool(layer or kern.offset or s.two_pass)  # else: strips computed while saving
     try:
+        strips = _plan(image, s, axes, box, alpha)
+    except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
+        raise DeconvError(f"{src} with kernel {kern.source}: {e}", usage=e.usage) from None
+    _work_limit(src, strips, layer.c_in if layer else 1, s.max_work)
+    try:
         if in_memory:
             result = _in_memory(image, s, axes, alpha)
-        else:
-            strips = plan(image.array, k, axes, edge=s.edge, dtype=s.dtype.value, crop=box, alpha=alpha)
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kern.source}: {e}", usage=e.usage) from None
     if in_memory:
@@ -250,6 +254,28 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             "total": t3 - t0,
         },
     )
+
+
+def _plan(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], box: Box, alpha) -> Plan:
+    """The plan that computes the output in strips; for a learned layer, the plan of one input
+    channel against its kernels (what each of the C_in steps costs), on a view of the image."""
+    k, layer = s.kernel.weight, s.kernel.layer
+    if layer:
+        x = image.array if image.array.ndim == 3 else image.array[:, :, None]
+        one = np.broadcast_to(x[:, :, :1], x.shape[:2] + (k.shape[1],))
+        return plan(one, k[0], axes, edge=s.edge, dtype=s.dtype.value)
+    return plan(image.array, k, axes, edge=s.edge, dtype=s.dtype.value, crop=box, alpha=alpha)
+
+
+def _work_limit(src: str | os.PathLike, strips: Plan, repeats: int, limit: float) -> None:
+    """Refuse work the cost model estimates at more than ``limit`` seconds of one core (0: no limit)."""
+    work = work_seconds(strips) * repeats
+    if limit and work > limit:
+        raise DeconvError(
+            f"{src}: the computation would take about {work:.3g} s of one CPU core by the cost model "
+            f"({strips.method} method, {strips.shape[1]}x{strips.shape[0]} output), over the --max-work "
+            f"limit of {limit:g} s; raise --max-work if you mean it"
+        )
 
 
 def _output_limit(src: str | os.PathLike, axes: tuple[AxisSize, AxisSize], limit: int) -> None:
