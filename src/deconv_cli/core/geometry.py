@@ -23,24 +23,35 @@ Pair = tuple[int, int]
 #: (top, bottom, left, right)
 Box = tuple[int, int, int, int]
 
+# One number of a per-axis parameter written as text: plain ASCII decimal digits, an optional minus
+# (refused by the range checks with the numbers named). int() would also take 1_0, +2 and non-ASCII
+# digits such as the Arabic-Indic three or a fullwidth two.
+_INTEGER = re.compile(r"-?[0-9]+")
+_SPACE = " \t\r\n\f\v"
+
 
 def as_pair(value: object, name: str) -> Pair:
     """Read one int, a ``(rows, cols)`` pair, or a string ``"2"``/``"2,3"``/``"2x3"``.
 
     The coercion of the Python API and the command line's parser for per-axis
-    parameters; it checks the form, not the range (see :class:`Geometry`).
+    parameters; it checks the form, not the range (see :class:`Geometry`). In a
+    string each number is plain ASCII decimal digits with an optional leading
+    minus: no ``1_0``, no ``+2``, no non-ASCII digits.
 
     >>> as_pair(2, "stride"), as_pair("2,3", "stride"), as_pair((1, 4), "padding")
     ((2, 2), (2, 3), (1, 4))
     """
     nums: list[int]
     if isinstance(value, str):
-        parts = [p.strip() for p in re.split(r"[,x]", value.strip())]
+        parts = [p.strip(_SPACE) for p in re.split(r"[,x]", value.strip(_SPACE))]
         try:
-            nums = [int(p) for p in parts]
+            if not all(_INTEGER.fullmatch(p) for p in parts):
+                raise ValueError
+            nums = [int(p) for p in parts]  # ValueError beyond Python's digit limit (4300)
         except ValueError:
+            shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
             raise DeconvError(
-                f"{name} {value!r} is not an integer or a rows,cols pair of integers (e.g. 2 or 2,3)",
+                f"{name} {shown} is not an integer or a rows,cols pair of integers (e.g. 2 or 2,3)",
                 usage=True,
             ) from None
     elif isinstance(value, bool):

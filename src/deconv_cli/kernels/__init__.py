@@ -17,6 +17,11 @@ Arrays may be 2-D ``(kh, kw)`` (every channel), 3-D ``(C, kh, kw)`` (one
 kernel per channel) or 4-D ``(C_in, C_out/groups, kh, kw)``, PyTorch's
 ``ConvTranspose2d.weight`` layout (a learned layer that mixes channels; see
 :func:`deconv_cli.core.conv_transpose2d_layer`).
+
+Files are read within the limits of :mod:`.limits`: regular files only (never a
+FIFO or a device), shapes and sizes checked from headers before any data is
+read, a byte cap on every read, and every value finite and at most
+:data:`~.limits.MAX_VALUE` in magnitude.
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from ..errors import DeconvError
 from .builtin import (
     BUILTIN,
     FILTERS,
-    MAX_KERNEL_TAPS,
     bilinear_1d,
     build,
     intended_padding,
@@ -41,9 +45,10 @@ from .builtin import (
     make_kernel,
     parse_builtin,
 )
-from .formats import FILE_SUFFIXES, NAMED_SUFFIXES, parse_inline, read_file, to_bytes, to_inline
+from .formats import FILE_SUFFIXES, NAMED_SUFFIXES, check_magnitude, parse_inline, read_file, to_bytes, to_inline
 from .layer import Layer, load_bias, make_layer
-from .source import exists, split_member
+from .limits import MAX_KERNEL_TAPS, MAX_VALUE
+from .source import exists, show, split_member
 
 __all__ = [
     "BUILTIN",
@@ -93,7 +98,9 @@ class Kernel:
 
 
 def validate_kernel(k, source: str) -> np.ndarray:
-    """Check a kernel array (2-D, 3-D or 4-D, real, finite, non-empty) and return it as float64."""
+    """Check a kernel array (2-D, 3-D or 4-D, real, finite, non-empty, at most
+    :data:`~.limits.MAX_KERNEL_TAPS` taps each at most :data:`~.limits.MAX_VALUE` in magnitude)
+    and return it as float64."""
     k = np.asarray(k)
     if k.dtype.kind not in "biuf":
         raise DeconvError(f"kernel {source}: holds {k.dtype} values, not real numbers")
@@ -109,12 +116,34 @@ def validate_kernel(k, source: str) -> np.ndarray:
         raise DeconvError(
             f"kernel {source}: {k.size} taps (shape {k.shape}) is more than the {MAX_KERNEL_TAPS} allowed"
         )
-    k = k.astype(np.float64)
+    _check_finite(k, f"kernel {source}")
+    check_magnitude(k, f"kernel {source}")
+    return k.astype(np.float64)  # checked first: a long double beyond float64 would overflow here
+
+
+def _check_finite(k: np.ndarray, label: str) -> None:
     bad = ~np.isfinite(k)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DeconvError(f"kernel {source}: holds {int(bad.sum())} NaN/infinite value(s), the first at index {where}")
-    return k
+        raise DeconvError(f"{label}: holds {int(bad.sum())} NaN/infinite value(s), the first at index {where}")
+
+
+def _separable(values: np.ndarray, text: str) -> np.ndarray:
+    """The outer product of an inline list with itself, its size and values checked before it is made."""
+    label = f"kernel {show(text)}"
+    n = values.size
+    if n * n > MAX_KERNEL_TAPS:
+        raise DeconvError(
+            f"{label}: its separable outer product would have {n}x{n} = {n * n} taps, more than the "
+            f"{MAX_KERNEL_TAPS} allowed"
+        )
+    _check_finite(values, label)
+    largest = float(np.abs(values).max())
+    if largest * largest > MAX_VALUE:
+        raise DeconvError(
+            f"{label}: values up to {largest:g}, whose squares in its separable outer product exceed ±{MAX_VALUE:g}"
+        )
+    return np.outer(values, values)
 
 
 def open_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> Kernel:
@@ -149,22 +178,17 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
     if not text.strip():
         raise DeconvError("kernel: empty name; give a kernel file or a built-in name", usage=True)
     path, member = split_member(text)
-    if exists(path):
-        if path.is_dir():
-            raise DeconvError(f"kernel {path}: is a directory, not a kernel file")
-        try:
-            k, offset = read_file(path, member)
-        except PermissionError:
-            raise DeconvError(f"kernel {path}: permission denied") from None
+    if exists(path):  # a directory, a FIFO or a device is refused by read_file, before it is opened
+        k, offset = read_file(path, member)
         return Kernel(validate_kernel(k, str(path) + (f":{member}" if member else "")), offset, text)
     if parse_builtin(text) is not None:
         return Kernel(builtin(text), 0.0, text)
     inline = parse_inline(text)
     if inline is not None:
-        k = np.outer(inline, inline) if inline.ndim == 1 else inline
-        return Kernel(validate_kernel(k, repr(text)), 0.0, text)
+        k = _separable(inline, text) if inline.ndim == 1 else inline
+        return Kernel(validate_kernel(k, show(text)), 0.0, text)
     raise DeconvError(
-        f"kernel {text!r}: no such file, and not a built-in kernel ({', '.join(BUILTIN)}) "
+        f"kernel {show(text)}: no such file, and not a built-in kernel ({', '.join(BUILTIN)}) "
         "or an inline kernel (WxH:v,v,... or a,b,c,...)",
         usage=True,
     )

@@ -23,6 +23,7 @@ integer and gives exactly ``s`` times the input on each side alike:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,9 +31,11 @@ import numpy as np
 
 from ..core import Pair, as_pair
 from ..errors import DeconvError
+from .limits import MAX_KERNEL_TAPS
+from .source import SHOWN_NAME, parse_number, show, show_name
 
-#: Larger kernels are refused: beyond this they are a mistake, not a filter.
-MAX_KERNEL_TAPS = 1 << 20
+#: Below this sigma the Gaussian's support is nearest's 0.5, one tap per stride phase (see _gaussian_log).
+_NEAREST_SIGMA = 1 / 6
 
 
 def _box(x: np.ndarray, p: dict[str, float]) -> np.ndarray:
@@ -58,7 +61,10 @@ def _lanczos(a: int) -> Callable[[np.ndarray, dict[str, float]], np.ndarray]:
 
 
 def _gaussian_log(x: np.ndarray, p: dict[str, float]) -> np.ndarray:
-    return -0.5 * (x / p["sigma"]) ** 2
+    # For sigma <= 1/6 the support is max(3 sigma, 0.5) = 0.5: every stride phase holds a single tap,
+    # normalised to 1 whatever its weight. Computing the weights with sigma >= 1/6 then gives the same
+    # kernel, exactly, without (x / sigma)**2 overflowing for a tiny sigma such as 1e-300.
+    return -0.5 * (x / max(p["sigma"], _NEAREST_SIGMA)) ** 2
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,15 @@ class Filter:
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             takes = f"takes {', '.join(sorted(self.defaults))}" if self.defaults else "takes no parameters"
-            raise DeconvError(f"kernel {self.name}: unknown parameter {unknown[0]!r}; {self.name} {takes}", usage=True)
-        full = {**self.defaults, **params}
+            raise DeconvError(
+                f"kernel {self.name}: unknown parameter {show(unknown[0], SHOWN_NAME)}; {self.name} {takes}", usage=True
+            )
+        for key, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise DeconvError(f"kernel {self.name}: {key} must be a number, got {type(value).__name__}", usage=True)
+            if not math.isfinite(value):
+                raise DeconvError(f"kernel {self.name}: {key} must be a finite number, got {value}", usage=True)
+        full = {**self.defaults, **{key: float(value) for key, value in params.items()}}
         if self.name == "gaussian" and not full["sigma"] > 0:
             raise DeconvError(f"kernel gaussian: sigma must be > 0, got {full['sigma']:g}", usage=True)
         return full
@@ -105,6 +118,8 @@ BUILTIN = tuple(FILTERS)
 def parse_builtin(spec: str) -> tuple[Filter, dict[str, float]] | None:
     """``name`` or ``name:key=value[,key=value]`` -> (filter, all parameters); None if not a built-in name.
 
+    Values are plain ASCII decimal numbers, each key given once.
+
     >>> f, p = parse_builtin("Gaussian:sigma=1.2")
     >>> f.name, p
     ('gaussian', {'sigma': 1.2})
@@ -118,17 +133,19 @@ def parse_builtin(spec: str) -> tuple[Filter, dict[str, float]] | None:
     params: dict[str, float] = {}
     for item in filter(None, (i.strip() for i in rest.split(","))) if sep else ():
         key, eq, value = item.partition("=")
-        try:
-            if not eq:
-                raise ValueError
-            params[key.strip().lower()] = float(value)
-        except ValueError:
+        key = key.strip().lower()
+        number = parse_number(value.strip())
+        if not eq or not key or number is None:
             raise DeconvError(
-                f"kernel {spec!r}: parameters are written name:key=value (e.g. gaussian:sigma=1.2), got {item!r}",
+                f"kernel {show(spec)}: parameters are written name:key=value (e.g. gaussian:sigma=1.2), "
+                f"got {show(item, SHOWN_NAME)}",
                 usage=True,
-            ) from None
-        if not math.isfinite(params[key.strip().lower()]):
-            raise DeconvError(f"kernel {spec!r}: {key.strip()} must be a finite number", usage=True)
+            )
+        if key in params:
+            raise DeconvError(f"kernel {show(spec)}: parameter {show_name(key)} is given twice", usage=True)
+        if not math.isfinite(number):
+            raise DeconvError(f"kernel {show(spec)}: {key} must be a finite number", usage=True)
+        params[key] = number
     return f, f.check(params)
 
 
@@ -149,6 +166,12 @@ def tap_count(support: float, stride: int) -> int:
     (4, 3)
     """
     reach = round(support * stride, 9)  # in output pixels; rounded so that 3 * 0.7 * 5 counts as 10.5
+    if not reach <= MAX_KERNEL_TAPS:  # also inf and NaN: a support no kernel can have
+        raise DeconvError(
+            f"a support of {support:g} input pixels at stride {stride} needs more than {MAX_KERNEL_TAPS} taps "
+            "a side; use a smaller stride or parameter",
+            usage=True,
+        )
     if stride % 2:
         return 2 * (math.ceil(reach) - 1) + 1
     return 2 * math.ceil(reach - 0.5)
@@ -188,24 +211,34 @@ def _taps_1d(name: str, f: Filter, p: dict[str, float], stride: int) -> np.ndarr
     k = tap_count(f.support(p), stride)
     if k * k > MAX_KERNEL_TAPS:
         raise DeconvError(
-            f"kernel {name}: at stride {stride} it needs {k}x{k} taps, more than the {MAX_KERNEL_TAPS} allowed; "
-            "use a smaller stride or parameter",
+            f"kernel {show_name(name)}: at stride {stride} it needs {k}x{k} taps, "
+            f"more than the {MAX_KERNEL_TAPS} allowed; use a smaller stride or parameter",
             usage=True,
         )
     x = np.abs(np.arange(k) - (k - 1) / 2) / stride  # every function is even: |x| keeps the taps symmetric
-    w = f.weights(x, p)
     out = np.empty(k)
-    for r in range(stride):
-        phase = w[r::stride]
-        if f.log:  # exp(log w - max) then normalise: exact, and no underflow far out in the tail
-            phase = np.exp(phase - phase.max())
-        total = phase.sum()
-        if not abs(total) > 1e-9 * float(np.abs(phase).sum()):
-            raise DeconvError(
-                f"kernel {name}: stride phase {r} of {stride} sums to 0 and cannot be normalised", usage=True
-            )
-        out[r::stride] = phase / total
-    return (out + out[::-1]) / 2  # mirrored phases are normalised by sums added in another order: equalise the last bit
+    try:
+        # a parameter far out of the ordinary (bicubic:a=1e308) overflows: an error here, never a warning
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            w = f.weights(x, p)
+            for r in range(stride):
+                phase = w[r::stride]
+                if f.log:  # exp(log w - max) then normalise: exact, and no underflow far out in the tail
+                    phase = np.exp(phase - phase.max())
+                total = phase.sum()
+                if not abs(total) > 1e-9 * float(np.abs(phase).sum()):
+                    raise DeconvError(
+                        f"kernel {show_name(name)}: stride phase {r} of {stride} sums to 0 and cannot be normalised",
+                        usage=True,
+                    )
+                out[r::stride] = phase / total
+            return (out + out[::-1]) / 2  # mirrored phases are normalised by sums added in another order
+    except FloatingPointError:
+        raise DeconvError(
+            f"kernel {show_name(name)}: at stride {stride} its weights overflow and cannot be normalised; "
+            "give a parameter of ordinary size",
+            usage=True,
+        ) from None
 
 
 def bilinear_1d(stride: int) -> np.ndarray:
@@ -266,7 +299,7 @@ def build(name: str, stride: Pair, **params: float) -> np.ndarray:
     cols = rows if sx == sy else _taps_1d(name, f, p, sx)
     if rows.size * cols.size > MAX_KERNEL_TAPS:
         raise DeconvError(
-            f"kernel {name}: at stride {sy},{sx} it needs {rows.size}x{cols.size} taps, "
+            f"kernel {show_name(name)}: at stride {sy},{sx} it needs {rows.size}x{cols.size} taps, "
             f"more than the {MAX_KERNEL_TAPS} allowed",
             usage=True,
         )

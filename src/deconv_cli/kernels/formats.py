@@ -4,19 +4,43 @@ Readers return the raw array (and, for libvips ``.mat`` files, the offset);
 :func:`deconv_cli.kernels.load_kernel` checks what they return. Nothing here
 ever unpickles: ``.npy``/``.npz`` are read with ``allow_pickle=False`` and
 ``.safetensors`` holds raw tensors only.
+
+Nothing here reads without a bound (see :mod:`.limits`): a ``.npy`` header's
+shape and dtype, a zip member's declared size and its own ``.npy`` header, a
+``.safetensors`` JSON header's dtype, shape and offsets, a ``.mat`` header's
+width and height are all checked before the data is read, every binary read
+goes through a byte cap, and text files are read whole only when their size
+is within :data:`~.limits.MAX_TEXT_BYTES`. Only regular files are opened.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DeconvError
+from .binary import load_npy, load_npz, load_safetensors
+from .limits import (
+    MAX_KERNEL_TAPS,
+    MAX_VALUE,
+)
+from .source import (
+    EXPORT_HINT,
+    check_regular,
+    number,
+    parse_number,
+    show,
+    too_many_numbers,
+)
+from .text import load_mat, load_text
+
+try:
+    from lzma import LZMAError
+except ImportError:  # a Python built without lzma: zipfile cannot inflate such members either
+    LZMAError = OSError  # type: ignore[misc,assignment]
 
 FILE_SUFFIXES = (".npy", ".npz", ".txt", ".csv", ".mat", ".safetensors")
 #: Formats that hold several named arrays: ``FILE:NAME`` picks one.
@@ -27,220 +51,71 @@ FLAT_SUFFIXES = (".txt", ".csv", ".mat")
 DEFAULT_NAME = "weight"
 
 _PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
-_PICKLE_START = (b"\x80", b"(", b"c", b"]", b"}")
-_EXPORT_HINT = (
-    "export the tensor with safetensors (from safetensors.torch import save_file; "
-    "save_file({'weight': layer.weight.detach().contiguous()}, 'layer.safetensors'))"
-)
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
+# ----------------------------------------------------------------------------- any file
 
 
-# ----------------------------------------------------------------------------- text
+def read_file(path: Path, member: str | None, what: str = "kernel") -> tuple[np.ndarray, float]:
+    """The array in a kernel file (``member`` picks one in .npz/.safetensors) and its offset (.mat only, else 0).
 
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DeconvError(f"kernel {path}: is not a text file (expected {what})") from None
-
-
-def _numbers(fields: list[str], where: str) -> list[float]:
-    out = []
-    for f in fields:
-        try:
-            out.append(float(f))
-        except ValueError:
-            raise DeconvError(f"{where}: {f!r} is not a number") from None
-    return out
-
-
-def load_text(path: Path) -> np.ndarray:
-    """Rows of numbers separated by spaces, commas or semicolons; ``#`` starts a comment."""
-    rows: list[list[float]] = []
-    for lineno, line in enumerate(_read_text(path, "rows of numbers").splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        rows.append(_numbers(line.replace(",", " ").replace(";", " ").split(), f"kernel {path}: line {lineno}"))
-        if len(rows[-1]) != len(rows[0]):
-            raise DeconvError(
-                f"kernel {path}: line {lineno} has {len(rows[-1])} values but the first row has "
-                f"{len(rows[0])}; every row must have the same length"
-            )
-    if not rows:
-        raise DeconvError(f"kernel {path}: holds no numbers")
-    return np.array(rows)
-
-
-_MAT_SEP = re.compile(r'[\s,"]+')
-
-
-def load_mat(path: Path) -> tuple[np.ndarray, float]:
-    """A libvips matrix file: ``width height [scale [offset]]``, then ``height`` rows of ``width`` numbers.
-
-    Returns the matrix divided by ``scale``, and ``offset`` (added after the
-    convolution). Numbers are separated by spaces, tabs, commas or double
-    quotes, as libvips reads them; blank lines are skipped. Unlike libvips,
-    which ignores what follows, extra numbers on a row and extra rows are
-    refused, so a header that does not match its data is caught.
+    ``what`` ("kernel" or "bias") names the source in messages. Only regular
+    files are read: a FIFO, a device or a directory is refused before it is
+    opened, whatever its name.
     """
-    lines = [
-        (n, [f for f in _MAT_SEP.split(line.strip()) if f])
-        for n, line in enumerate(_read_text(path, "a libvips matrix").splitlines(), 1)
-        if line.strip()
-    ]
-    if not lines:
-        raise DeconvError(f"kernel {path}: is empty; a libvips matrix starts with 'width height [scale [offset]]'")
-    head_no, head = lines[0]
-    if not 2 <= len(head) <= 4:
-        raise DeconvError(
-            f"kernel {path}: line {head_no}: the header must be 'width height [scale [offset]]' (2 to 4 numbers), "
-            f"got {len(head)}"
-        )
-    values = _numbers(head, f"kernel {path}: line {head_no} (header)")
-    width, height = values[0], values[1]
-    for label, v in (("width", width), ("height", height)):
-        if not (v.is_integer() and v >= 1):
-            raise DeconvError(f"kernel {path}: line {head_no}: {label} must be a positive integer, got {v:g}")
-    scale = values[2] if len(values) > 2 else 1.0
-    offset = values[3] if len(values) > 3 else 0.0
-    if not all(math.isfinite(v) for v in values):
-        raise DeconvError(f"kernel {path}: line {head_no}: the header holds a NaN or infinite number")
-    if scale == 0:
-        raise DeconvError(
-            f"kernel {path}: line {head_no}: scale is 0; the matrix is divided by it, so it must be non-zero"
-        )
-    w, h = int(width), int(height)
-    rows = lines[1:]
-    if len(rows) != h:
-        raise DeconvError(f"kernel {path}: the header says {h} row(s) (height) but {len(rows)} follow")
-    data = []
-    for n, fields in rows:
-        if len(fields) != w:
-            raise DeconvError(f"kernel {path}: line {n} has {len(fields)} value(s) but the header says width {w}")
-        data.append(_numbers(fields, f"kernel {path}: line {n}"))
-    return np.array(data) / scale, offset
-
-
-# ----------------------------------------------------------------------------- binary
-
-
-def load_npy(path: Path) -> np.ndarray:
-    with open(path, "rb") as f:
-        head = f.read(6)
-        if head != b"\x93NUMPY":
-            if head[:1] in _PICKLE_START:
-                raise DeconvError(
-                    f"kernel {path}: holds a Python pickle, which deconv never loads; save it with np.save"
-                )
-            raise DeconvError(f"kernel {path}: is not a .npy file (no NUMPY header)")
-        f.seek(0)
-        try:
-            return np.load(f, allow_pickle=False)
-        except ValueError as e:
-            if "pickle" in str(e):
-                raise DeconvError(f"kernel {path}: holds pickled Python objects, which deconv never loads") from None
-            raise DeconvError(f"kernel {path}: is not a valid .npy file ({_one_line(e)})") from None
-        except (OSError, EOFError) as e:
-            raise DeconvError(f"kernel {path}: is not a valid .npy file ({_one_line(e)})") from None
-
-
-def _pick(path: Path, names: list[str], name: str | None, kind: str) -> str:
-    listed = ", ".join(names) or "none"
-    if name is None:
-        if len(names) != 1:
-            raise DeconvError(f"kernel {path}: holds {len(names)} {kind}s ({listed}); pick one with {path}:NAME")
-        return names[0]
-    if name not in names:
-        raise DeconvError(f"kernel {path}: has no {kind} {name!r}; it holds: {listed}")
-    return name
-
-
-def load_npz(path: Path, name: str | None) -> np.ndarray:
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            return z[_pick(path, list(z.files), name, "array")]
-    except DeconvError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise DeconvError(f"kernel {path}: holds pickled Python objects, which deconv never loads") from None
-        raise DeconvError(f"kernel {path}: is not a valid .npz file ({_one_line(e)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise DeconvError(f"kernel {path}: is not a valid .npz file ({_one_line(e)})") from None
-
-
-def load_safetensors(path: Path, name: str | None) -> np.ndarray:
-    """One tensor of a ``.safetensors`` file, through the safetensors package's numpy API
-    (never torch, never pickle)."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            chosen = _pick(path, list(f.keys()), name, "tensor")
-            dtype = f.get_slice(chosen).get_dtype()
-            if dtype in ("BF16", "F8_E4M3", "F8_E5M2"):
-                raise DeconvError(
-                    f"kernel {path}: tensor {chosen!r} is {dtype}, which numpy cannot hold; "
-                    "save it as float32 (tensor.float()) before exporting"
-                )
-            return f.get_tensor(chosen)
-    except SafetensorError as e:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-        if head.startswith(b"PK\x03\x04"):
-            raise DeconvError(
-                f"kernel {path}: is a zip archive (what torch.save writes: pickled objects), which deconv never loads; "
-                + _EXPORT_HINT
-            ) from None
-        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-            raise DeconvError(
-                f"kernel {path}: holds a Python pickle, which deconv never loads; " + _EXPORT_HINT
-            ) from None
-        raise DeconvError(f"kernel {path}: is not a valid .safetensors file ({_one_line(e)})") from None
-    except (TypeError, ValueError) as e:  # a dtype numpy does not know
-        raise DeconvError(f"kernel {path}: cannot be read as numpy arrays ({_one_line(e)})") from None
-
-
-def read_file(path: Path, member: str | None) -> tuple[np.ndarray, float]:
-    """The array in a kernel file (``member`` picks one in .npz/.safetensors) and its offset (.mat only, else 0)."""
     suffix = path.suffix.lower()
     if member is not None and suffix not in NAMED_SUFFIXES:
-        raise DeconvError(f"kernel {path}:{member}: only .npz and .safetensors files hold named arrays (FILE:NAME)")
+        raise DeconvError(f"{what} {path}:{member}: only .npz and .safetensors files hold named arrays (FILE:NAME)")
     if suffix in _PICKLE_SUFFIXES:
-        raise DeconvError(f"kernel {path}: {suffix} files are pickles, which deconv never loads; " + _EXPORT_HINT)
+        raise DeconvError(f"{what} {path}: {suffix} files are pickles, which deconv never loads; " + EXPORT_HINT)
+    check_regular(path, what)
     if suffix == ".npy":
-        return load_npy(path), 0.0
+        return load_npy(path, what), 0.0
     if suffix == ".npz":
-        return load_npz(path, member), 0.0
+        return load_npz(path, member, what), 0.0
     if suffix == ".safetensors":
-        return load_safetensors(path, member), 0.0
+        return load_safetensors(path, member, what), 0.0
     if suffix in (".txt", ".csv"):
-        return load_text(path), 0.0
+        return load_text(path, what), 0.0
     if suffix == ".mat":
-        return load_mat(path)
+        return load_mat(path, what)
     raise DeconvError(
-        f"kernel {path}: unknown kernel file type {suffix or '(none)'!r}; use one of {', '.join(FILE_SUFFIXES)}"
+        f"{what} {path}: unknown kernel file type {suffix or '(none)'!r}; use one of {', '.join(FILE_SUFFIXES)}"
     )
+
+
+def check_magnitude(values: np.ndarray, label: str, *, usage: bool = False) -> None:
+    """Refuse finite values beyond :data:`~.limits.MAX_VALUE` in magnitude (compared in their own
+    precision, so that a long double beyond float64 is caught before it is converted)."""
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    wide = values if values.dtype.itemsize > 8 else values.astype(np.float64)
+    beyond = np.abs(wide) > MAX_VALUE
+    if beyond.any():
+        where = tuple(int(i) for i in np.argwhere(beyond)[0])
+        value = np.format_float_scientific(wide[where], trim="-")
+        raise DeconvError(
+            f"{label}: value {value} at index {where} is beyond ±{MAX_VALUE:g} ({int(beyond.sum())} such value(s)); "
+            "deconv computes in float32, which overflows there",
+            usage=usage,
+        )
 
 
 # ----------------------------------------------------------------------------- inline strings
 
-_GRID = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*([+-]\d+[+-]\d+)?\s*:(.*)$", re.S | re.I)
-_LIST_SPLIT = re.compile(r"[\s,]+")
+_GRID = re.compile(r"^\s*([0-9]+)\s*x\s*([0-9]+)\s*([+-][0-9]+[+-][0-9]+)?\s*:(.*)$", re.S | re.I)
+_LIST_FIELD = re.compile(r"[^\s,]+")
 
 
-def parse_inline(text: str) -> np.ndarray | None:
+def parse_inline(text: str, what: str = "kernel") -> np.ndarray | None:
     """An ImageMagick-style kernel string, or None if ``text`` is not one.
 
     ``WxH:v,v,...`` is a grid of H rows of W values (row by row, separated
     by commas or spaces); ``a,b,c,...`` (at least two numbers, comma
     separated) is a 1-D list, returned 1-D (the caller makes the separable
-    outer product of it for a kernel, or uses it as a bias).
+    outer product of it for a kernel, or uses it as a bias). Numbers are
+    plain ASCII decimals (``1_0`` and non-ASCII digits are not numbers); NaN
+    and infinities are read, for the caller to refuse.
 
     >>> parse_inline("3x2:1,2,1, 2,4,2").tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0]]
@@ -249,30 +124,39 @@ def parse_inline(text: str) -> np.ndarray | None:
     >>> parse_inline("kernels/k.npy") is None
     True
     """
+    label = f"{what} {show(text)}"
     m = _GRID.match(text)
     if m:
         w, h, origin, body = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
         if origin:
             raise DeconvError(
-                f"kernel {text!r}: the origin {origin} is not supported; a transpose convolution places the "
+                f"{label}: the origin {origin} is not supported; a transpose convolution places the "
                 "kernel by --padding, so give WxH:values",
                 usage=True,
             )
         if w < 1 or h < 1:
-            raise DeconvError(f"kernel {text!r}: width and height must be >= 1", usage=True)
-        fields = [f for f in _LIST_SPLIT.split(body.strip()) if f]
-        values = _numbers(fields, f"kernel {text!r}")
-        if len(values) != w * h:
-            raise DeconvError(f"kernel {text!r}: {w}x{h} needs {w * h} values, got {len(values)}", usage=True)
+            raise DeconvError(f"{label}: width and height must be >= 1", usage=True)
+        if w * h > MAX_KERNEL_TAPS:
+            raise DeconvError(f"{label}: {w}x{h} = {w * h} taps, more than the {MAX_KERNEL_TAPS} allowed", usage=True)
+        values, count = [], 0
+        for field in _LIST_FIELD.finditer(body):
+            count += 1
+            if count <= w * h:
+                values.append(number(field.group(), label))
+        if count != w * h:
+            raise DeconvError(f"{label}: {w}x{h} needs {w * h} values, got {count}", usage=True)
         return np.array(values).reshape(h, w)
     if "," not in text or "/" in text or "\\" in text:
         return None
-    fields = [f for f in _LIST_SPLIT.split(text.strip()) if f]
-    try:
-        float(fields[0])
-    except (ValueError, IndexError):
+    fields = _LIST_FIELD.finditer(text)
+    first = next(fields, None)
+    if first is None or parse_number(first.group()) is None:
         return None
-    values = _numbers(fields, f"kernel {text!r}")
+    values = [number(first.group(), label)]
+    for field in fields:
+        if len(values) == MAX_KERNEL_TAPS:
+            raise too_many_numbers(label)
+        values.append(number(field.group(), label))
     return np.array(values)
 
 

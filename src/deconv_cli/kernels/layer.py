@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DeconvError
-from .formats import parse_inline, read_file
-from .source import exists, split_member
+from .formats import check_magnitude, parse_inline, read_file
+from .source import exists, parse_number, show, show_name, split_member
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel:
 def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
     """A learned layer's bias: ``channels`` numbers from a file (``FILE[:NAME]``), an inline list or one number.
 
-    A text file may hold them as one row or one column.
+    A text file may hold them as one row or one column. Files are read as kernels are
+    (regular files only, within the byte limits of :mod:`.limits`); every value must be
+    finite and at most :data:`~.limits.MAX_VALUE` in magnitude.
 
     >>> load_bias("0.1,0.2,0.3", 3).tolist()
     [0.1, 0.2, 0.3]
@@ -68,25 +70,23 @@ def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
     text = os.fspath(spec)
     path, member = split_member(text)
     source = text
-    from_file = exists(path) and not path.is_dir()
+    from_file = exists(path)  # a directory, a FIFO or a device is refused by read_file, before it is opened
     if from_file:
-        try:
-            values, offset = read_file(path, member)
-        except PermissionError:
-            raise DeconvError(f"bias {path}: permission denied") from None
+        values, offset = read_file(path, member, "bias")
         if offset:
             raise DeconvError(f"bias {text}: a .mat offset has no meaning for a bias; give the numbers alone")
     else:
-        inline = parse_inline(text)
+        source = show_name(text)
+        inline = parse_inline(text, "bias")
         if inline is not None:
             values = inline
         else:
-            try:
-                values = np.array([float(text)])
-            except ValueError:
+            number = parse_number(text.strip())
+            if number is None:
                 raise DeconvError(
-                    f"bias {text!r}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True
-                ) from None
+                    f"bias {show(text)}: no such file, and not a number or a list like 0.1,0.2,0.3", usage=True
+                )
+            values = np.array([number])
     b = np.asarray(values)
     if b.dtype.kind not in "biuf":
         raise DeconvError(f"bias {source}: holds {b.dtype} values, not real numbers")
@@ -98,7 +98,7 @@ def load_bias(spec: str | os.PathLike, channels: int) -> np.ndarray:
             f"a bias is one number per output channel, shape ({channels},)",
             usage=not from_file,
         )
-    b = b.astype(np.float64)
     if not np.all(np.isfinite(b)):
         raise DeconvError(f"bias {source}: holds NaN or infinite values", usage=not from_file)
-    return b
+    check_magnitude(b, f"bias {source}", usage=not from_file)
+    return b.astype(np.float64)  # checked first: a long double beyond float64 would overflow here
