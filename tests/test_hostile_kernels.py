@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from deconv_cli import DeconvError, load_kernel, make_kernel
-from deconv_cli.core import Geometry, as_pair
+from deconv_cli.core import Crop, Geometry, as_pair
 from deconv_cli.kernels import MAX_KERNEL_TAPS, load_bias, open_kernel
 from deconv_cli.kernels import binary as kernel_binary
 from deconv_cli.kernels.limits import MAX_BINARY_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES, MAX_VALUE
@@ -590,3 +590,10 @@ def test_python_3_11_int_digit_limit_is_a_clear_error():
         pytest.skip("no digit limit on this Python")
     with pytest.raises(DeconvError, match="is not an integer"):
         as_pair("9" * 5000, "stride")
+
+
+@pytest.mark.parametrize("spec", ["1_0", "\u0663", "+1", "1,2,3,\uff14", "1e3"])
+def test_crop_takes_plain_ascii_decimal_integers_only(spec):
+    with pytest.raises(DeconvError, match="must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT") as e:
+        Crop.parse(spec)
+    assert e.value.usage

@@ -371,15 +371,17 @@ class Crop:
         """``none``, ``auto``, ``N`` (every side) or ``T,B,L,R``; a Crop passes through."""
         if isinstance(spec, Crop):
             return spec
-        text = "none" if spec is None else str(spec).strip().lower()
+        text = "none" if spec is None else str(spec).strip(" ").lower()
+        if len(text) > 200:
+            raise DeconvError(
+                f"crop {text[:40]!r}...: too long; give none, auto, N or TOP,BOTTOM,LEFT,RIGHT", usage=True
+            )
         if text == "none":
             return cls()
         if text == "auto":
             return cls(auto=True)
-        try:
-            nums = [int(v) for v in text.split(",")]
-        except ValueError:
-            nums = []
+        parts = [v.strip(" ") for v in text.split(",")]
+        nums = [int(v) for v in parts] if all(_INTEGER.fullmatch(v) for v in parts) else []
         if len(nums) == 1:
             nums *= 4
         if len(nums) != 4 or min(nums) < 0:
