@@ -8,25 +8,65 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Iterable
 from contextlib import contextmanager
-from typing import Annotated
+from enum import Enum
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.exceptions import (
+    BadParameter,
+    ClickException,
+    MissingParameter,
+    NoArgsIsHelpError,
+    NoSuchOption,
+    UsageError,
+)
+from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 from ..errors import DeconvError
 
-app = typer.Typer(
-    help="Upsample images by transpose convolution, and see the size math and kernel phases.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-kernel_app = typer.Typer(help="Show and make kernels.", no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(kernel_app, name="kernel")
-
-
 # --------------------------------------------------------------------------- output helpers
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    r"""``text`` on one line with nothing a terminal would act on: control characters (newlines,
+    ANSI escapes), and the undecodable bytes of a file name, written as escapes.
+
+    >>> printable("a\nb\x1b[31m.png"), printable("caf\u00e9 \udcff")
+    ('a\\nb\\x1b[31m.png', 'café \\xff')
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    out = []
+    for c in s:
+        if c.isprintable():
+            out.append(c)
+        elif c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+    return "".join(out)
+
+
+def printable_data(obj: Any) -> Any:
+    """A copy of a report (dicts, lists, strings) with every string :func:`printable`, for display."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, dict):
+        return {k: printable_data(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(printable_data(v) for v in obj)
+    return obj
 
 
 def stream_is_tty(stream) -> bool:
@@ -43,9 +83,65 @@ def console(stderr: bool):
 
 
 def say(message: str) -> None:
-    """A plain line on stderr (errors, warnings, notes): no markup, so paths print as they are."""
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
+    """A plain line on stderr (errors, warnings, notes), escaped to one line; nothing happens
+    when stderr is closed or full (there is nowhere left to tell)."""
+    try:
+        sys.stderr.write(printable(message) + "\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+class StdoutGone(Exception):
+    """The reader of stdout went away (a closed pipe): stop quietly, as Unix tools do."""
+
+
+def _stdout_failed(e: BaseException) -> BaseException:
+    """What a failed write to stdout becomes: a quiet stop for a closed pipe, else one error."""
+    try:  # later writes (and Python's own flush at exit) must not fail again
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if sys.stdout is not None and sys.stdout.fileno() == 1:
+            os.dup2(fd, 1)
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test runner's buffer)
+        pass
+    if isinstance(e, BrokenPipeError):
+        return StdoutGone()
+    reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return DeconvError(f"cannot write to stdout ({reason}); redirect it to a file or device with room")
+
+
+def _stdout():
+    if sys.stdout is None:
+        raise DeconvError("stdout is closed; redirect it (> FILE), or leave out the option that prints to it")
+    return sys.stdout
+
+
+def emit(text: str) -> None:
+    """Write ``text`` to stdout and flush it, so that a failure is seen here: a closed pipe
+    stops quietly (:class:`StdoutGone`), a full or closed stdout is one error."""
+    out = _stdout()
+    try:
+        out.write(text)
+        out.flush()
+    except (OSError, ValueError) as e:
+        raise _stdout_failed(e) from None
+
+
+def emit_file(path: str) -> None:
+    """Copy a file's bytes to stdout (an image written with ``-o -``)."""
+    out = _stdout()
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        raise DeconvError("stdout cannot take bytes here; redirect it to a file (> out.png)")
+    try:
+        out.flush()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                buffer.write(chunk)
+        buffer.flush()
+    except (OSError, ValueError) as e:
+        raise _stdout_failed(e) from None
 
 
 def show(renderable_or_lines, *, stderr: bool) -> None:
@@ -55,29 +151,209 @@ def show(renderable_or_lines, *, stderr: bool) -> None:
     table, lines = renderable_or_lines
     if stream_is_tty(stream):
         console(stderr).print(table() if callable(table) else table)
+    elif stderr:
+        for line in lines:
+            say(line)
     else:
-        stream.write("\n".join(lines) + "\n")
-        stream.flush()
+        emit("".join(printable(line) + "\n" for line in lines))
+
+
+def _busy_threads() -> bool:
+    return any(t.is_alive() for t in threading.enumerate() if t is not threading.main_thread())
+
+
+def exit_interrupted(signum: int, message: str = "deconv: interrupted") -> NoReturn:
+    """Say so and exit 130 (SIGINT) or 143 (SIGTERM). A job still running on a helper thread
+    (a long strip in native code) is not waited for: the process ends at once."""
+    say(message)
+    code = 130 if signum == 2 else 128 + signum
+    if _busy_threads():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 @contextmanager
 def failures():
-    """Turn every failure into one line on stderr and an exit code (2 usage, 1 runtime)."""
+    """Turn every failure into one line on stderr and an exit code (2 usage, 1 runtime, 141 for
+    a closed stdout pipe, 130/143 for SIGINT/SIGTERM)."""
     try:
         yield
+        if sys.stdout is not None:  # what is still buffered fails here, not in Python's exit
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError) as e:
+                raise _stdout_failed(e) from None
     except typer.Exit:
         raise
     except DeconvError as e:
         say(f"deconv: error: {e}")
         raise typer.Exit(2 if e.usage else 1) from None
+    except (StdoutGone, BrokenPipeError) as e:
+        _stdout_failed(e)
+        raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell shows for `cat big | head`
     except KeyboardInterrupt:
-        say("deconv: interrupted")
-        raise typer.Exit(130) from None
+        exit_interrupted(2)
     except Exception as e:  # a bug: still one line, never a traceback unless asked for
         if os.environ.get("DECONV_DEBUG"):
             raise
         say(f"deconv: internal error: {type(e).__name__}: {e} (rerun with DECONV_DEBUG=1 for a traceback)")
         raise typer.Exit(1) from None
+    except BaseException as e:  # batch.Interrupted: a signal, turned into an exception
+        batch = sys.modules.get("deconv_cli.batch")
+        if batch is not None and isinstance(e, batch.Interrupted):
+            exit_interrupted(e.signum)
+        raise
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+def _command_path(ctx) -> str:
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["deconv", *reversed(names)])
+
+
+def _raw_value(param, argv: Iterable[str]) -> str | None:
+    """What the user typed for ``param`` (the last occurrence), or None."""
+    opts = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+    found = None
+    args = list(argv)
+    for i, tok in enumerate(args):
+        if tok == "--":
+            break
+        for opt in opts:
+            if tok == opt and i + 1 < len(args):
+                found = args[i + 1]
+            elif opt.startswith("--") and tok.startswith(opt + "="):
+                found = tok[len(opt) + 1 :]
+            elif len(opt) == 2 and not opt.startswith("--") and tok.startswith(opt) and len(tok) > 2:
+                found = tok[2:]
+    return found
+
+
+def _param_name(param) -> str:
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+    if opts:
+        return max(opts, key=len)
+    return (getattr(param, "metavar", None) or param.name or "value").upper()
+
+
+def _describe(param) -> str | None:
+    """What ``param`` accepts, from its own definition: the choices of its enumeration, its range."""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        values = annotation.values() if hasattr(annotation, "values") else [m.value for m in annotation]
+        return "one of " + ", ".join(map(str, values))
+    kind = "an integer" if annotation is int else "a number" if annotation is float else None
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if kind and low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    if kind and low is not None:
+        return f"{kind} >= {low}"
+    if kind and high is not None:
+        return f"{kind} <= {high}"
+    return kind
+
+
+def _path_from_argv(group, argv: Iterable[str]) -> str:
+    """``deconv SUBCOMMAND...`` as far as ``argv`` names commands (when Click gave no context)."""
+    names = []
+    command = group
+    for tok in argv:
+        sub = getattr(command, "commands", {}).get(tok)
+        if sub is None:
+            break
+        names.append(tok)
+        command = sub
+    return " ".join(["deconv", *names])
+
+
+def usage_line(e: UsageError, argv: Iterable[str], group=None) -> str:
+    """Click's usage error as deconv's one line: the option, what it accepts, what was given."""
+    argv = list(argv)
+    where = _command_path(e.ctx) if e.ctx is not None else "deconv"
+    if where == "deconv" and group is not None:
+        where = _path_from_argv(group, argv)
+    hint = f"see '{where} --help'"
+    if isinstance(e, MissingParameter) and e.param is not None:
+        kind = "option" if getattr(e.param, "opts", None) and e.param.opts[0].startswith("-") else "argument"
+        return f"deconv: error: {where}: missing {kind} {_param_name(e.param)}; {hint}"
+    if isinstance(e, BadParameter) and e.param is not None:
+        name, accepts = _param_name(e.param), _describe(e.param)
+        raw = _raw_value(e.param, argv)
+        got = f", got {raw!r}" if raw is not None else ""
+        if accepts:
+            return f"deconv: error: {name} must be {accepts}{got}; {hint}"
+        return f"deconv: error: {name}: {e.message}{got}; {hint}"
+    if isinstance(e, NoSuchOption):
+        maybe = f" (did you mean {', '.join(sorted(e.possibilities))}?)" if e.possibilities else ""
+        return f"deconv: error: no such option {e.option_name}{maybe}; {hint}"
+    message = " ".join(e.format_message().split()).rstrip(".")
+    return f"deconv: error: {message[:1].lower() + message[1:]}; {hint}"
+
+
+class DeconvGroup(TyperGroup):
+    """The ``deconv`` group: Click's own error output (a usage block and ``Error: ...``) becomes
+    one ``deconv: error:`` line and exit 2; ``--help``, ``--version`` and a bare command (its
+    help) are as Click does them."""
+
+    def main(
+        self,
+        args=None,
+        prog_name=None,
+        complete_var=None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra,
+    ):
+        argv = list(args) if args is not None else sys.argv[1:]
+        try:
+            rv = super().main(
+                args=argv,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+            code = rv if isinstance(rv, int) else 0
+        except NoArgsIsHelpError as e:
+            e.show()
+            code = e.exit_code
+        except UsageError as e:
+            say(usage_line(e, argv, self))
+            code = 2
+        except ClickException as e:
+            say(f"deconv: error: {e.format_message()}")
+            code = e.exit_code
+        except Abort:
+            say("deconv: aborted")
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=DeconvGroup,
+    help="Upsample images by transpose convolution, and see the size math and kernel phases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+kernel_app = typer.Typer(help="Show and make kernels.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(kernel_app, name="kernel")
 
 
 def _version(value: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -20,8 +19,10 @@ from .app import (
     SamePaddingOpt,
     StrideOpt,
     app,
+    emit,
     failures,
     kernel_app,
+    printable_data,
     say,
     show,
 )
@@ -70,7 +71,7 @@ def size(
             k = (shape[-2], shape[-1])
         axes = geometry.axes(n_in, k)
         if as_json:
-            print(
+            emit(
                 json.dumps(
                     {
                         "image": str(image) if image else None,
@@ -78,6 +79,7 @@ def size(
                         "output": [axes[0].n_out, axes[1].n_out],
                     }
                 )
+                + "\n"
             )
         else:
             show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
@@ -157,9 +159,10 @@ def inspect_cmd(
             d["files"] = files
             say(f"deconv: wrote report: {files['html']} (open it in a browser)")
         if as_json:
-            print(json.dumps(d))
+            emit(json.dumps(d) + "\n")
         else:
-            show((lambda: report.inspect_table(d), report.inspect_lines(d)), stderr=False)
+            shown = printable_data(d)
+            show((lambda: report.inspect_table(shown), report.inspect_lines(shown)), stderr=False)
 
 
 # --------------------------------------------------------------------------- kernel show / make
@@ -190,7 +193,7 @@ def kernelshow(
         planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_sums(p, s, d) for p in planes]
         if as_json:
-            print(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}))
+            emit(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}) + "\n")
             return
         tables: list[Any] = []
         lines: list[str] = []
@@ -241,7 +244,7 @@ def kernel_make(
 
         k = make_kernel(name, stride)
         if output is None:
-            sys.stdout.write(kernel_to_bytes(k, ".txt").decode())
+            emit(kernel_to_bytes(k, ".txt").decode())
             return
         data = kernel_to_bytes(k, output.suffix)
         atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
@@ -290,7 +293,7 @@ def kernel_convert(
                     f"kernel {source} has offset {offset:g}, which an inline string cannot hold; pass --drop-offset",
                     usage=True,
                 )
-            print(to_inline(kern.weight))
+            emit(to_inline(kern.weight) + "\n")
             return
         if offset and not dest.lower().endswith(".mat"):
             raise DeconvError(

@@ -20,11 +20,26 @@ from .app import (
     StrideOpt,
     app,
     console,
+    emit,
+    emit_file,
+    exit_interrupted,
     failures,
+    printable,
+    printable_data,
     say,
     show,
     stream_is_tty,
 )
+
+#: Bytes an image on stdin may take beyond 8 per pixel of --max-pixels (headers, ICC profiles, EXIF).
+STDIN_SLACK = 16 << 20
+
+
+def stdin_limit(max_pixels: int) -> int | None:
+    """The most bytes ``deconv upsample -`` reads from stdin: 8 bytes for each pixel ``--max-pixels``
+    allows (16-bit RGBA, uncompressed: the most any supported format stores a pixel in) plus
+    :data:`STDIN_SLACK`; no limit with ``--max-pixels 0``."""
+    return 8 * max_pixels + STDIN_SLACK if max_pixels else None
 
 
 @app.command()
@@ -184,78 +199,74 @@ def upsample(
     Example: deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
     """
     with failures():
-        from ..batch import expand_inputs, parse_shard, plan, read_file_list
+        from ..batch import expand_inputs, parse_shard, plan, read_file_list, signals_raise
         from ..core import Crop, Geometry
         from ..kernels import open_run_kernel
         from ..pipeline import Settings
 
-        geometry = Geometry.of(stride, padding, output_padding, dilation)  # usage errors before any file
-        crop_spec = Crop.parse(crop)
-        items = list(inputs or [])
-        if files_from is not None:
-            if files_from == "-" and "-" in items:
-                raise DeconvError("stdin cannot hold both an image (-) and --files-from -", usage=True)
-            items += read_file_list(files_from)
-        if not items:
-            raise DeconvError("no input images: give paths, directories or globs, or --files-from FILE", usage=True)
-        if skip_existing and overwrite:
-            raise DeconvError("--skip-existing and --overwrite contradict each other; choose one", usage=True)
-        if out_format is not None and output != "-":
-            raise DeconvError(
-                "--format applies to -o - only; elsewhere the output's extension names the format", usage=True
+        with signals_raise():  # SIGINT and SIGTERM stop the run cleanly from here, before any file is made
+            geometry = Geometry.of(stride, padding, output_padding, dilation)  # usage errors before any file
+            crop_spec = Crop.parse(crop)
+            items = list(inputs or [])
+            if files_from is not None:
+                if files_from == "-" and "-" in items:
+                    raise DeconvError("stdin cannot hold both an image (-) and --files-from -", usage=True)
+                items += read_file_list(files_from)
+            if not items:
+                raise DeconvError("no input images: give paths, directories or globs, or --files-from FILE", usage=True)
+            if skip_existing and overwrite:
+                raise DeconvError("--skip-existing and --overwrite contradict each other; choose one", usage=True)
+            if out_format is not None and output != "-":
+                raise DeconvError(
+                    "--format applies to -o - only; elsewhere the output's extension names the format", usage=True
+                )
+            files, problems = expand_inputs(items, recursive=recursive)
+            if "-" in files and len(files) > 1:
+                raise DeconvError("- (an image on stdin) must be the only input", usage=True)
+            # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file
+            settings = Settings(
+                open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias),
+                geometry,
+                edge,
+                alpha,
+                crop_spec,
+                dtype,
+                depth,
+                compress,
+                two_pass,
+                max_pixels,
+                overwrite,
             )
-        files, problems = expand_inputs(items, recursive=recursive)
-        if "-" in files and len(files) > 1:
-            raise DeconvError("- (an image on stdin) must be the only input", usage=True)
-        # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file
-        settings = Settings(
-            open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias),
-            geometry,
-            edge,
-            alpha,
-            crop_spec,
-            dtype,
-            depth,
-            compress,
-            two_pass,
-            max_pixels,
-            overwrite,
-        )
-        if output == "-" or files == ["-"]:
-            _upsample_stdio(
-                files, output, out_format, settings, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name
+            if output == "-" or files == ["-"]:
+                _upsample_stdio(
+                    files, output, out_format, settings, quiet=quiet, as_json=as_json, out_dir=out_dir, name=name
+                )
+                return
+            jobs_list = plan(
+                files,
+                out_dir=str(out_dir) if out_dir is not None else None,
+                name=name,
+                output=output,
+                settings=settings,
+                shard=parse_shard(shard),
+                overwrite=overwrite,
             )
-            return
-        jobs_list = plan(
-            files,
-            out_dir=str(out_dir) if out_dir is not None else None,
-            name=name,
-            output=output,
-            settings=settings,
-            shard=parse_shard(shard),
-            overwrite=overwrite,
-        )
-        if out_dir is not None:
-            try:
-                out_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise DeconvError(f"--out-dir {out_dir}: cannot create it ({e.strerror or e})") from None
-            for j in jobs_list:  # subdirectories a --name template asks for
-                Path(j.dst).parent.mkdir(parents=True, exist_ok=True)
-        single = len(files) == 1 and not problems and out_dir is None and name is None and shard is None
-        _run_upsample_batch(
-            jobs_list,
-            problems,
-            settings,
-            single=single,
-            workers=jobs,
-            scheduler=scheduler,
-            scheduler_timeout=scheduler_timeout,
-            skip_existing=skip_existing,
-            fail_fast=fail_fast,
-            quiet=quiet,
-            as_json=as_json,
-        )
+            if out_dir is not None:
+                _make_out_dir(out_dir, [Path(j.dst).parent for j in jobs_list])
+            single = len(files) == 1 and not problems and out_dir is None and name is None and shard is None
+            _run_upsample_batch(
+                jobs_list,
+                problems,
+                settings,
+                single=single,
+                workers=jobs,
+                scheduler=scheduler,
+                scheduler_timeout=scheduler_timeout,
+                skip_existing=skip_existing,
+                fail_fast=fail_fast,
+                quiet=quiet,
+                as_json=as_json,
+            )
 
 
 def _run_upsample_batch(
@@ -309,7 +320,7 @@ def _run_upsample_batch(
         if progress is None:
             say(line)
         else:
-            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            progress.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
     def on_result(res) -> None:
         if res.status == "failed":
@@ -319,10 +330,10 @@ def _run_upsample_batch(
             for w in res.warnings:
                 tell(f"deconv: warning: {w}")
             if single and res.detail is not None:
-                show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
+                shown = printable_data(res.detail)
+                show((lambda: report.outcome_table(shown), report.outcome_lines(shown)), stderr=True)
         if as_json:
-            sys.stdout.write(json.dumps(res.as_json()) + "\n")
-            sys.stdout.flush()
+            emit(json.dumps(res.as_json()) + "\n")
         if progress is not None:
             done = progress.tasks[0].completed + 1
             elapsed = time.perf_counter() - t0
@@ -346,8 +357,8 @@ def _run_upsample_batch(
     except Interrupted as e:
         if progress is not None:
             progress.stop()
-        say("deconv: interrupted; finished outputs kept, nothing partial left")
-        raise typer.Exit(130 if e.signum == 2 else 143) from None
+            progress = None
+        exit_interrupted(e.signum, "deconv: interrupted; finished outputs kept, nothing partial left")
     finally:
         if progress is not None:
             progress.stop()
@@ -362,18 +373,56 @@ def _run_upsample_batch(
         raise typer.Exit(2 if single and all(usage) and usage else 1)
 
 
+def _make_out_dir(out_dir: Path, subdirs=()) -> None:
+    """Create ``--out-dir`` (and the subdirectories a ``--name`` template asks for)."""
+    for d in [out_dir, *subdirs]:
+        try:
+            Path(d).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DeconvError(f"--out-dir {out_dir}: cannot create {d} ({e.strerror or e})") from None
+
+
+def _copy_stdin(dst: str, limit: int | None) -> None:
+    """Copy the image on stdin to ``dst``, refusing more than ``limit`` bytes."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise DeconvError("no image on stdin (it is closed); pipe one in or give a path", usage=True)
+    n = 0
+    with open(dst, "wb") as f:
+        while chunk := stream.read(1 << 20):
+            n += len(chunk)
+            if limit is not None and n > limit:
+                raise DeconvError(
+                    f"stdin: more than {limit} bytes, more than an image within --max-pixels can take "
+                    "(8 bytes a pixel and 16 MiB of metadata); raise --max-pixels, or give the image as a file"
+                )
+            try:
+                f.write(chunk)
+            except OSError as e:
+                raise DeconvError(
+                    f"stdin: cannot keep the image in {os.path.dirname(dst)} ({e.strerror or e}); "
+                    "set TMPDIR to a directory with room"
+                ) from None
+
+
 def _upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_dir, name) -> None:
-    """One image from stdin and/or to stdout, through a private temporary directory."""
+    """One image from stdin and/or to stdout, through a private temporary directory.
+
+    The caller has SIGINT and SIGTERM raising already: the private directory is removed
+    whatever happens, and the job runs on a helper thread so that a signal is handled at
+    once, even in the middle of a long strip."""
     import shutil
     import tempfile
 
     from .. import report
-    from ..batch import Job, plan, run_job
+    from ..batch import Job, plan, run_in_thread, run_job
     from ..imageio import WRITE_FORMATS
 
     if output == "-":
         if as_json:
             raise DeconvError("-o - writes the image on stdout, so --json cannot; drop one of them", usage=True)
+        if sys.stdout is None:
+            raise DeconvError("-o -: stdout is closed; redirect it (> out.png) or give -o FILE")
         if stream_is_tty(sys.stdout):
             raise DeconvError(
                 "refusing to write an image to a terminal; redirect stdout (> out.png) or give -o FILE", usage=True
@@ -386,32 +435,40 @@ def _upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_
             f"--format {out_format}: not a format deconv writes ({', '.join(sorted({e[1:] for e in WRITE_FORMATS}))})",
             usage=True,
         )
-    with tempfile.TemporaryDirectory(prefix="deconv-") as tmp:
-        src = files[0]
+    src = files[0]
+    if src == "-" and stream_is_tty(sys.stdin):
+        raise DeconvError("no image on stdin (it is a terminal); pipe one in or give a path", usage=True)
+    if output == "-":
+        dst = None
+    elif output is not None:
+        dst = output
+    else:
+        dst = plan(["-"], out_dir=str(out_dir) if out_dir else None, name=name, output=None, settings=settings)[0].dst
+        if out_dir is not None:
+            _make_out_dir(out_dir, [Path(dst).parent])
+    try:
+        tmp = tempfile.mkdtemp(prefix="deconv-")
+    except OSError as e:
+        raise DeconvError(
+            f"cannot make a temporary directory in {tempfile.gettempdir()} ({e.strerror or e}); set TMPDIR"
+        ) from None
+    try:
         if src == "-":
-            if stream_is_tty(sys.stdin):
-                raise DeconvError("no image on stdin (it is a terminal); pipe one in or give a path", usage=True)
             src = os.path.join(tmp, "stdin")
-            with open(src, "wb") as f:
-                shutil.copyfileobj(sys.stdin.buffer, f)
-        if output == "-":
+            _copy_stdin(src, stdin_limit(settings.max_pixels))
+        if dst is None:
             dst = os.path.join(tmp, "stdout" + ext)
-        elif output is not None:
-            dst = output
-        else:
-            dst = plan(["-"], out_dir=str(out_dir) if out_dir else None, name=name, output=None, settings=settings)[
-                0
-            ].dst
-        res = run_job(Job(src, dst), settings)
+        res = run_in_thread(run_job, Job(src, dst), settings)
         if res.status == "failed":
             raise DeconvError((res.error or "failed").replace(src, files[0] if files[0] != "-" else "stdin"))
         if output == "-":
-            with open(dst, "rb") as f:
-                shutil.copyfileobj(f, sys.stdout.buffer)
-            sys.stdout.flush()
+            emit_file(dst)
         if not quiet and res.detail is not None:
             for w in res.warnings:
                 say(f"deconv: warning: {w}")
-            show((lambda: report.outcome_table(res.detail), report.outcome_lines(res.detail)), stderr=True)
+            shown = printable_data(res.detail)
+            show((lambda: report.outcome_table(shown), report.outcome_lines(shown)), stderr=True)
         if as_json:
-            print(json.dumps(res.as_json()))
+            emit(json.dumps(res.as_json()) + "\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,51 @@
+"""Many files: expand the inputs, name the outputs (:mod:`.plan`), run them one by one in this
+process (:mod:`.jobs`), on a process pool of deconv's own (:mod:`.pool`) or on a Dask cluster
+(:mod:`.runner`), and never leave a partial or clobbered file behind, however the run ends.
+
+Every output goes through :func:`~deconv_cli.imageio.atomic_write` (a temporary file beside
+the target, fsynced, then renamed into place), whose temporary names carry the run's tag, so a
+run removes only its own temporary files.
+"""
+
+from .jobs import Interrupted, run_in_thread, run_job, signals_raise, sweep_temporaries
+from .plan import (
+    FILE_LIST_LIMIT,
+    IMAGE_SUFFIXES,
+    STDIO,
+    TEMPLATE_FIELDS,
+    FileResult,
+    Job,
+    check_template,
+    expand_inputs,
+    output_name,
+    parse_shard,
+    plan,
+    read_file_list,
+)
+from .pool import STOP_GRACE, default_workers, run_local
+from .runner import run_batch, run_dask
+
+__all__ = [
+    "FILE_LIST_LIMIT",
+    "IMAGE_SUFFIXES",
+    "STDIO",
+    "STOP_GRACE",
+    "TEMPLATE_FIELDS",
+    "FileResult",
+    "Interrupted",
+    "Job",
+    "check_template",
+    "default_workers",
+    "expand_inputs",
+    "output_name",
+    "parse_shard",
+    "plan",
+    "read_file_list",
+    "run_batch",
+    "run_dask",
+    "run_in_thread",
+    "run_job",
+    "run_local",
+    "signals_raise",
+    "sweep_temporaries",
+]

@@ -1,0 +1,105 @@
+"""Running a whole batch: locally or on a Dask cluster, each result reported as it comes, the
+run's own temporary files swept however it ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from ..errors import DeconvError
+from ..imageio.atomic import new_tag, tagged
+from ..pipeline import Settings
+from .jobs import Interrupted, run_job, signals_raise, sweep_temporaries
+from .plan import STDIO, FileResult, Job
+from .pool import run_local
+
+
+def run_dask(jobs: list[Job], settings: Settings, scheduler: str, timeout: float = 10.0) -> Iterator[FileResult]:
+    """Each file a task on a Dask distributed cluster; failures come back per file, as locally.
+
+    ``timeout``: seconds to wait for the scheduler to answer."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise DeconvError("--scheduler needs Dask distributed: pip install 'deconv-cli[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as e:
+        raise DeconvError(f"--scheduler {scheduler}: cannot connect within {timeout:g} s ({e})") from None
+    futures = []
+    tag = new_tag()
+    try:
+        job_of = {
+            client.submit(
+                _tagged_job, j, settings, tag, key=f"deconv-{j.index}-{os.getpid()}-{time.time_ns()}", pure=False
+            ): j
+            for j in jobs
+        }
+        futures = list(job_of)
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as e:  # the worker itself died
+                j = job_of[fut]
+                yield FileResult(j.src, j.dst, "failed", f"{j.src}: Dask task failed: {type(e).__name__}: {e}")
+    finally:
+        if futures:
+            client.cancel(futures)
+        client.close()
+        sweep_temporaries(jobs, tag)  # what this run's tasks left, where this machine sees it
+
+
+def _tagged_job(job: Job, settings: Settings, tag: str) -> FileResult:
+    """A Dask task: :func:`run_job` with this run's tag in its temporary names."""
+    with tagged(tag):
+        return run_job(job, settings)
+
+
+def run_batch(
+    jobs: list[Job],
+    settings: Settings,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    scheduler_timeout: float = 10.0,
+    skip_existing: bool = False,
+    fail_fast: bool = False,
+    on_result: Callable[[FileResult], None] = lambda r: None,
+) -> dict[str, int]:
+    """Run every job, calling ``on_result`` for each as it finishes.
+
+    Returns the counts ``{'ok', 'skipped', 'failed'}``. SIGINT and SIGTERM
+    raise :class:`Interrupted` after the workers have been stopped and the
+    run's temporary files removed; finished outputs stay. With
+    ``skip_existing``, an output that another run writes while this one works
+    is a skip too, not a failure.
+    """
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    todo = []
+    with signals_raise():
+        for j in jobs:
+            if skip_existing and j.dst != STDIO and os.path.lexists(j.dst):
+                res = FileResult(j.src, j.dst, "skipped", None)
+                counts["skipped"] += 1
+                on_result(res)
+            else:
+                todo.append(replace(j, skip_existing=skip_existing))
+        results = (
+            run_dask(todo, settings, scheduler, scheduler_timeout) if scheduler else run_local(todo, settings, workers)
+        )
+        try:
+            for res in results:
+                counts[res.status] += 1
+                on_result(res)
+                if fail_fast and res.status == "failed":
+                    break
+        except KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT) from None
+        finally:
+            close = getattr(results, "close", None)
+            if close:
+                close()  # stops the workers (terminating them if unfinished) and sweeps the run's temporaries
+    return counts
