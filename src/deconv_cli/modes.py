@@ -15,6 +15,11 @@ from .errors import DeconvError
 #: before anything is allocated (16384 x 16384; a float32 RGB result that size takes 3 GiB).
 DEFAULT_MAX_PIXELS = 1 << 28
 
+#: Default pixel limit of ``deconv inspect``, applied to its input and to its output: it holds
+#: three float64 results and four coverage grids of the output's size in memory, about 130
+#: bytes per output pixel for a colour image (2 GiB at this limit).
+INSPECT_MAX_PIXELS = 1 << 24
+
 #: Default limit on the work of one file, in seconds of one CPU core as the strip engine's cost
 #: model estimates them (on the machine it was fitted on) before anything is computed.
 DEFAULT_MAX_WORK = 600.0

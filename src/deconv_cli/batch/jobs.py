@@ -75,13 +75,14 @@ def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return box["result"]
 
 
-def run_job(job: Job, settings: Settings) -> FileResult:
-    """Process one file; every failure becomes a ``failed`` result, never an exception."""
+def run_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> FileResult:
+    """Process one file; every failure becomes a ``failed`` result, never an exception.
+    ``progress`` goes to :func:`~deconv_cli.pipeline.process`."""
     t0 = time.perf_counter()
     if job.skip_existing and job.dst != STDIO and os.path.lexists(job.dst):
         return FileResult(job.src, job.dst, "skipped", None)
     try:
-        d = process(job.src, job.dst, settings).as_dict()
+        d = process(job.src, job.dst, settings, progress).as_dict()
         return FileResult(
             job.src,
             job.dst,

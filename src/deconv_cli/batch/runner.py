@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 
 from ..errors import DeconvError
 from ..imageio.atomic import new_tag, tagged
@@ -68,6 +69,7 @@ def run_batch(
     skip_existing: bool = False,
     fail_fast: bool = False,
     on_result: Callable[[FileResult], None] = lambda r: None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Run every job, calling ``on_result`` for each as it finishes.
 
@@ -75,7 +77,8 @@ def run_batch(
     raise :class:`Interrupted` after the workers have been stopped and the
     run's temporary files removed; finished outputs stay. With
     ``skip_existing``, an output that another run writes while this one works
-    is a skip too, not a failure.
+    is a skip too, not a failure. ``progress(strips done, strips in all)`` is
+    called for a file computed in this process (one job, or one worker).
     """
     counts = {"ok": 0, "skipped": 0, "failed": 0}
     todo = []
@@ -87,9 +90,11 @@ def run_batch(
                 on_result(res)
             else:
                 todo.append(replace(j, skip_existing=skip_existing))
-        results = (
-            run_dask(todo, settings, scheduler, scheduler_timeout) if scheduler else run_local(todo, settings, workers)
-        )
+        if scheduler:
+            results = run_dask(todo, settings, scheduler, scheduler_timeout)
+        else:
+            task = partial(run_job, progress=progress) if progress is not None else None
+            results = run_local(todo, settings, workers, task=task)
         try:
             for res in results:
                 counts[res.status] += 1

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import DeconvError
-from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, Alpha
+from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha
 from .app import (
     DilationOpt,
     JsonOpt,
@@ -123,6 +123,15 @@ def inspect_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")
     ] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-pixels",
+            min=0,
+            help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit); inspect holds "
+            "about 130 bytes per output pixel.",
+        ),
+    ] = INSPECT_MAX_PIXELS,
     as_json: JsonOpt = False,
 ) -> None:
     """Show what a kernel does to an image, and where: size math, stride-phase sums and checkerboard
@@ -150,7 +159,7 @@ def inspect_cmd(
                 "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither",
                 usage=True,
             )
-        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha)
+        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha, max_pixels)
         d = ins.as_dict()
         if report_dir is not None:
             from ..report.pictures import write_report

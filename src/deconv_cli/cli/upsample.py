@@ -6,12 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import DeconvError
-from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_STRIDE, Alpha, Depth, DType, Edge
+from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK, DEFAULT_STRIDE, Alpha, Depth, DType, Edge
 from .app import (
     DilationOpt,
     LayerKernelOpt,
@@ -172,6 +172,15 @@ def upsample(
             help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit).",
         ),
     ] = DEFAULT_MAX_PIXELS,
+    max_work: Annotated[
+        float,
+        typer.Option(
+            "--max-work",
+            min=0,
+            help="Refuse a file whose computation the cost model estimates at more seconds of one CPU core "
+            "(0: no limit); checked before it starts.",
+        ),
+    ] = DEFAULT_MAX_WORK,
     scheduler: Annotated[
         Optional[str],
         typer.Option(
@@ -236,6 +245,7 @@ def upsample(
                 two_pass,
                 max_pixels,
                 overwrite,
+                max_work,
             )
             if output == "-" or files == ["-"]:
                 _upsample_stdio(
@@ -341,6 +351,7 @@ def _run_upsample_batch(
 
     counts = None
     usage: list[bool] = []
+    strips = _StripProgress() if single and not quiet and stream_is_tty(sys.stderr) else None
     try:
         if progress is not None:
             progress.start()
@@ -353,6 +364,7 @@ def _run_upsample_batch(
             skip_existing=skip_existing,
             fail_fast=fail_fast,
             on_result=on_result,
+            progress=strips,
         )
     except Interrupted as e:
         if progress is not None:
@@ -362,6 +374,8 @@ def _run_upsample_batch(
     finally:
         if progress is not None:
             progress.stop()
+        if strips is not None:
+            strips.stop()
     failed = counts["failed"] + len(problems)
     if not single and not quiet:
         took = time.perf_counter() - t0
@@ -371,6 +385,45 @@ def _run_upsample_batch(
         )
     if failed:
         raise typer.Exit(2 if single and all(usage) and usage else 1)
+
+
+class _StripProgress:
+    """A bar of strips for one long file, on a terminal: shown once the file has taken a second
+    (a quick file shows nothing), removed when it is done. Called from the job's thread."""
+
+    SHOW_AFTER = 1.0
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._t0 = self._clock()
+        self._bar: Any = None  # a rich Progress, imported only when shown
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if self._clock() - self._t0 < self.SHOW_AFTER or done >= total:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("computing strips"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task("strips", total=total)
+            self._bar.start()
+        self._bar.update(self._task, completed=done)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _make_out_dir(out_dir: Path, subdirs=()) -> None:

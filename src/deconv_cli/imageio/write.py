@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -315,6 +316,7 @@ def save_strips(
     compress: int | None = None,
     overwrite: bool = False,
     scale: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SaveReport:
     """Compute a :class:`~deconv_cli.engine.Plan` strip by strip straight into the file.
 
@@ -333,8 +335,9 @@ def save_strips(
     if fmt == "NPY":
         t0 = time.perf_counter()
         out = np.empty(plan.shape, plan.dtype)
-        for _ in plan.run(out=out, sink=(lambda o0, strip: strip.__imul__(scale)) if scale != 1.0 else None):
-            pass
+        sink = (lambda o0, strip: strip.__imul__(scale)) if scale != 1.0 else None
+        for done, _ in enumerate(plan.run(out=out, sink=sink), 1):
+            _tell(progress, done, plan)
         result = out.reshape(shape)
         report.strip_seconds = time.perf_counter() - t0
         atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
@@ -377,9 +380,10 @@ def save_strips(
                 found = convert(strip, part)
                 return png.encode(part), found, len(part)
 
-            for piece, found, rows in plan.run(sink=sink):
+            for done, (piece, found, rows) in enumerate(plan.run(sink=sink), 1):
                 png.write(piece, rows)
                 counts[:] = [a + b for a, b in zip(counts, found, strict=True)]
+                _tell(progress, done, plan)
             png.finish()
             report.strip_seconds = time.perf_counter() - t0
 
@@ -387,13 +391,22 @@ def save_strips(
     else:
         stored = np.empty(shape, dtype)
         t0 = time.perf_counter()
-        for found in plan.run(sink=lambda o0, strip: convert(strip, stored[o0 : o0 + strip.shape[0]])):
+        for done, found in enumerate(
+            plan.run(sink=lambda o0, strip: convert(strip, stored[o0 : o0 + strip.shape[0]])), 1
+        ):
             counts[:] = [a + b for a, b in zip(counts, found, strict=True)]
+            _tell(progress, done, plan)
         report.strip_seconds = time.perf_counter() - t0
         atomic_write(p, lambda f: _write_stored(f, fmt, stored, channels, depth, opts), overwrite=overwrite)
     report.clipped_low, report.clipped_high = counts[0], counts[1]
     report.warnings += _nan_warning(p, counts[2] if depth != "float" else 0)
     return report
+
+
+def _tell(progress: Callable[[int, int], None] | None, done: int, plan) -> None:
+    """``progress(strips done, strips in all)``, if someone asked."""
+    if progress is not None:
+        progress(done, len(plan.strips()))
 
 
 def _check_layout(p: Path, result: np.ndarray, channels: str) -> np.ndarray:

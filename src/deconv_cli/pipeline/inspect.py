@@ -13,7 +13,7 @@ from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means,
 from ..errors import DeconvError
 from ..imageio import ImageData, decode, probe
 from ..kernels import Kernel, open_kernel
-from ..modes import DEFAULT_KERNEL, Alpha, Edge
+from ..modes import DEFAULT_KERNEL, INSPECT_MAX_PIXELS, Alpha, Edge
 
 #: Grey level of the synthetic image ``deconv inspect --size`` uses (8-bit, mid-grey,
 #: so both darkened and brightened borders stay visible in the pictures).
@@ -21,10 +21,7 @@ SYNTHETIC_VALUE = 128
 #: Largest synthetic image, per side.
 SYNTHETIC_MAX_SIDE = 4096
 
-#: Default pixel limit of ``deconv inspect``, applied to its input and to its output: it holds
-#: three float64 results and four coverage grids of the output's size in memory, about
-#: :data:`INSPECT_BYTES_PER_PIXEL` bytes per output pixel for a colour image (2 GiB at this limit).
-INSPECT_MAX_PIXELS = 1 << 24
+#: About how many bytes deconv inspect holds per output pixel of a colour image.
 INSPECT_BYTES_PER_PIXEL = 130
 
 

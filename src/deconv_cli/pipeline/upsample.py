@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,7 +147,12 @@ def upsample_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     return process(src, dst, Settings.of(**options))
 
 
-def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Settings) -> Outcome:
+def process(
+    src: str | os.PathLike,
+    dst: str | os.PathLike | None,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+) -> Outcome:
     """Upsample one image file into another with the settings of a run.
 
     Everything is checked (output path and format, the image's size against
@@ -158,6 +164,9 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
     network) and is scaled to the image's units; every channel is data (no alpha
     premultiplication). A ``.mat`` kernel's offset is added after the convolution, in
     the image's units, to every channel but alpha under ``premultiply``.
+
+    ``progress(strips done, strips in all)`` is called as the strips are written (from the
+    thread that calls this), for a progress display.
     """
     t0 = time.perf_counter()
     s = settings
@@ -234,6 +243,7 @@ def process(src: str | os.PathLike, dst: str | os.PathLike | None, settings: Set
             compress=s.compress,
             overwrite=s.overwrite,
             scale=scale,
+            progress=progress,
         )
         out_shape = strips.shape if strips.shape[2] > 1 else strips.shape[:2]
     t3 = time.perf_counter()
