@@ -27,7 +27,7 @@ from deconv_cli.kernels import MAX_KERNEL_TAPS, load_bias, open_kernel
 from deconv_cli.kernels import binary as kernel_binary
 from deconv_cli.kernels.limits import MAX_BINARY_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES, MAX_VALUE
 
-from conftest import run
+from conftest import SAMPLES, run
 
 MiB = 1 << 20
 
@@ -597,3 +597,28 @@ def test_crop_takes_plain_ascii_decimal_integers_only(spec):
     with pytest.raises(DeconvError, match="must be none, auto, N or TOP,BOTTOM,LEFT,RIGHT") as e:
         Crop.parse(spec)
     assert e.value.usage
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,\n", "not a valid .npy file"),  # a broken literal
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': " + b"(" * 3000 + b")" * 3000 + b"}", "not a valid .npy"),
+        (b"{'descr': '<f8', 'fortran_order': False, 'shape': (True, 3), }", "is not a tuple of integers"),
+    ],
+    ids=["unclosed", "nested", "bool-shape"],
+)
+def test_npy_headers_that_are_not_literals_of_the_format_are_refused(tmp_path, header, words):
+    """Found by the fuzzer: numpy parses the header as a Python literal, and a broken one raised
+    tokenize.TokenError (an internal error); a shape of booleans raised TypeError."""
+    path = tmp_path / "k.npy"
+    body = header.ljust(118) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body + bytes(48))
+    r = run("upsample", SAMPLES / "camera.png", "-k", path, "-s", "2", "-o", tmp_path / "o.npy")
+    assert r.exit_code == 1 and "internal error" not in r.stderr and words in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_inline_sizes_with_thousands_of_digits_are_refused(tmp_path):
+    r = run("upsample", SAMPLES / "camera.png", "-k", "9" * 5000 + "x1:1", "-s", "2", "-o", tmp_path / "o.npy")
+    assert r.exit_code == 2 and "more digits than any kernel size" in r.stderr and r.stderr.count("\n") == 1

@@ -59,8 +59,10 @@ def _npy_array(f: Any, label: str, noun: str = ".npy file") -> np.ndarray:
         )
     try:
         shape, fortran_order, dtype = _NPY_HEADERS[version](f)
-    except (ValueError, TypeError, SyntaxError, RecursionError, EOFError) as e:
-        raise DeconvError(f"{label}: is not a valid .npy file ({one_line(e)})") from None
+    except Exception as e:  # numpy parses the header as a Python literal: ValueError, TokenError, RecursionError...
+        raise DeconvError(f"{label}: is not a valid .npy file ({one_line(e) or type(e).__name__})") from None
+    if not isinstance(shape, tuple) or not all(type(d) is int for d in shape):
+        raise DeconvError(f"{label}: is not a valid .npy file (shape {shape!r} is not a tuple of integers)")
     if dtype.hasobject:
         raise DeconvError(f"{label}: holds pickled Python objects, which deconv never loads")
     if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:

@@ -127,6 +127,8 @@ def parse_inline(text: str, what: str = "kernel") -> np.ndarray | None:
     label = f"{what} {show(text)}"
     m = _GRID.match(text)
     if m:
+        if max(len(m.group(1)), len(m.group(2))) > 9:  # int() of thousands of digits is slow and refused
+            raise DeconvError(f"{label}: width or height has more digits than any kernel size", usage=True)
         w, h, origin, body = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
         if origin:
             raise DeconvError(
