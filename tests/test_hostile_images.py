@@ -316,3 +316,83 @@ def test_pillows_log_lines_do_not_reach_stderr_and_the_reason_is_kept(tmp_path):
                     + bytes(8) + data)  # fmt: skip
     msg = refused(tmp_path, src, "More samples per pixel than can be decoded: 7")
     assert "not an image deconv can read" in msg
+
+
+# ---------------------------------------------------------------------------- found by fuzzing
+
+
+def test_palette_indices_beyond_the_palette_are_refused(tmp_path):
+    """A GIF whose LZW data was damaged decoded to a few indices beyond its 64-colour palette:
+    Pillow painted them black, libvips transparent. Such pixels are made up: refused."""
+    src = tmp_path / "palette.gif"
+    im = Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).__mod__(64).astype(np.uint8), "P")
+    im.putpalette([v for i in range(64) for v in (i * 4, 255 - i * 4, 128)])
+    im.save(src)
+    assert load_image(src).size == (48, 64)
+    bad = tmp_path / "beyond.png"  # the same damage, made on purpose: PLTE holds 16 colours, pixels use 64
+    plte = chunk(b"PLTE", bytes(v for i in range(16) for v in (i * 16, 0, 0)))
+    data = b"".join(b"\x00" + bytes(range(64)) for _ in range(8))
+    bad.write_bytes(png(64, 8, 8, 3, zlib.compress(data), before=plte))
+    refused(tmp_path, bad, "corrupt PNG", "beyond its 16-colour palette")
+
+
+def tiff_with(tmp_path: Path, name: str, tags: dict[int, int]) -> Path:
+    """A 16-bit grey 64x48 TIFF whose header tags are then patched (ImageLength, BitsPerSample)."""
+    src = tmp_path / name
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64)).save(src)
+    data = bytearray(src.read_bytes())
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (n,) = struct.unpack("<H", data[ifd : ifd + 2])
+    for k in range(n):
+        at = ifd + 2 + 12 * k
+        tag = struct.unpack("<H", data[at : at + 2])[0]
+        if tag in tags:
+            data[at + 8 : at + 12] = struct.pack("<I", tags[tag])
+    src.write_bytes(bytes(data))
+    return src
+
+
+def test_tiff_whose_strips_do_not_cover_its_header_is_refused(tmp_path):
+    """Height forged to 100000 over one strip of 48 rows: 99,952 rows of zeros came out, exit 0."""
+    src = tiff_with(tmp_path, "tall.tif", {257: 100000})
+    refused(tmp_path, src, "truncated TIFF", "3072 of the 6400000 pixels")
+
+
+def test_tiff_with_12_bit_samples_is_refused(tmp_path):
+    """Read as 16-bit values 0..4095, the output was 16 times too dark."""
+    src = tiff_with(tmp_path, "twelve.tif", {258: 12})
+    refused(tmp_path, src, "12-bit samples")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="GNU time measures the peak memory of a command")
+def test_a_large_forged_png_is_refused_before_its_canvas_is_allocated(tmp_path):
+    """A 12000x12000 PNG header over 10 rows of data: within the pixel limit, so it was decoded
+    into a 432 MB canvas of black (896 MB peak) and written out, exit 0."""
+    import subprocess
+
+    from conftest import DECONV
+
+    src = tmp_path / "forged.png"
+    src.write_bytes(png(12000, 12000, 8, 2, zlib.compress(b"\x00" * (3 * 12000 + 1) * 10)))
+    r = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            *DECONV,
+            "upsample",
+            str(src),
+            "-k",
+            "1x1:1",
+            "-s",
+            "1",
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    *lines, peak_kb = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and "truncated PNG" in lines[0] and lines[0].startswith("deconv: error:")
+    assert int(peak_kb) < 200_000, f"peak {int(peak_kb) // 1024} MB"

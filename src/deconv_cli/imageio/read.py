@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DeconvError, one_line
 from ..modes import DEFAULT_MAX_PIXELS
-from .containers import check_png, gif_layout, jpeg_scans, png_exif, png_layout
+from .containers import check_png, gif_layout, jpeg_scans, png_data_length, png_exif, png_layout
 from .image import CHANNELS, ImageData
 
 #: Pillow decoders deconv lets run (Pillow's ``formats=`` allow-list).
@@ -212,6 +212,11 @@ def _check_pixels(p: Path, w: int, h: int, limit: int | None, what: str = "is") 
             "refusing it as a possible decompression bomb (raise max_pixels if you trust the file)"
         )
 
+
+#: A PNG whose image data would take more bytes than this is checked in full before it is
+#: decoded, so that a forged header over a few bytes of data allocates nothing; smaller ones are
+#: checked on a thread beside the decoder.
+CHECK_FIRST_BYTES = 64 << 20
 
 #: Largest number of frames counted for the "only the first is used" note (TIFF pages are
 #: counted by walking their directories; a file may hold hundreds of thousands).
@@ -484,6 +489,10 @@ def _png_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, 
     GIL, so the check costs little time. The check's verdict comes first: it says what is
     wrong more precisely than a decoder error does. Returns the EXIF orientation as well,
     read once the pixels are in (text chunks after the image data may hold it)."""
+    layout = png_layout(p)
+    if layout is not None and png_data_length(*_layout_args(layout)) > CHECK_FIRST_BYTES:
+        check_png(p)  # a large image is checked before its canvas is allocated: its data may be a few bytes
+        return _png_decode(p, notes)
     with ThreadPoolExecutor(1) as ex:
         check = ex.submit(check_png, p)
         try:
@@ -493,6 +502,10 @@ def _png_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, 
             raise
         check.result()
     return decoded
+
+
+def _layout_args(layout) -> tuple[int, int, int, int, int]:
+    return layout.width, layout.height, layout.bit_depth, layout.colour_type, layout.interlace
 
 
 def _png_decode(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, int | None]:
@@ -529,6 +542,44 @@ def _jpeg_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str]
         return _pixels(im, p, "JPEG", notes)
 
 
+#: Bits per TIFF sample deconv reads (Pillow would read 12-bit samples as 16-bit values 0..4095).
+_TIFF_BITS = (1, 2, 4, 8, 16, 32)
+
+
+def _check_tiff(im, p: Path) -> None:
+    """Refuse, before decoding, a TIFF whose samples have a size deconv does not read, or whose
+    strips or tiles do not cover the image its header declares (the decoder would leave the
+    rest as zeros) or point beyond the end of the file."""
+    bits = im.tag_v2.get(258, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    if any(b not in _TIFF_BITS for b in bits):
+        raise DeconvError(
+            f"{p}: TIFF with {'/'.join(map(str, sorted(set(bits))))}-bit samples; deconv reads samples of 1, 2, 4, "
+            "8, 16 and 32 bits (convert it to 16-bit, e.g. with tiffcp or vips)"
+        )
+    w, h = im.size
+    size = p.stat().st_size
+    covered = 0
+    for tile in im.tile:
+        x0, y0, x1, y1 = tile.extents
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h) or tile.offset >= size:
+            raise DeconvError(f"{p}: corrupt TIFF: a strip or tile lies outside the {w}x{h} image or the file")
+        covered += (x1 - x0) * (y1 - y0)
+    if covered < w * h:
+        raise DeconvError(
+            f"{p}: truncated TIFF: its strips and tiles hold {covered} of the {w * h} pixels "
+            f"its {w}x{h} header declares"
+        )
+
+
+def _check_palette(im, p: Path, fmt: str) -> None:
+    """Refuse palette images with pixel values beyond the palette the file holds: decoders make
+    such pixels up (Pillow paints them black, libvips transparent)."""
+    colours = len(im.palette.palette) // len(im.palette.mode)
+    if colours and im.getextrema()[1] >= colours:
+        raise DeconvError(f"{p}: corrupt {fmt}: pixel values beyond its {colours}-colour palette")
+
+
 def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
     mode = im.mode
     if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
@@ -539,6 +590,7 @@ def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, i
                 "save it as a 16-bit PNG to keep the precision"
             )
     if fmt == "TIFF":
+        _check_tiff(im, p)
         _load_tiff(im, p, notes)
     else:
         im.load()
@@ -556,6 +608,7 @@ def _pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, i
     if mode in ("LA", "La"):
         return np.asarray(im.convert("LA")), "LA", 8
     if mode in ("P", "PA"):
+        _check_palette(im, p, fmt)
         has_alpha = mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
         target = "RGBA" if has_alpha else "RGB"
         return np.asarray(im.convert(target)), target, 8
