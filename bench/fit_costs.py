@@ -227,7 +227,7 @@ def load(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        row["features"] = None if row[f"f_{KEYS[0]}"] == "" else {k: float(row[f"f_{k}"]) for k in KEYS}
+        row["features"] = None if row[f"f_{KEYS[0]}"] == "" else {k: float(row.get(f"f_{k}") or 0.0) for k in KEYS}
         row["ns"] = float(row["ns_per_elem"]) if row.get("ns_per_elem") else None
     return rows
 

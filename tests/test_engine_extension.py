@@ -83,12 +83,12 @@ def test_the_cost_model_never_picks_a_method_without_features(with_reference):
 
 def test_unregistered_names_are_refused():
     assert "reference" not in METHODS
-    with pytest.raises(ValueError, match="method must be one of terms, gemm, planes, taps"):
+    with pytest.raises(ValueError, match="method must be one of terms, gemm, planes, taps, fft"):
         plan(np.zeros((4, 4)), np.ones((2, 2)), Geometry(), method="reference")
 
 
 def test_every_built_in_method_is_a_unit_with_features():
-    assert list(METHODS) == ["terms", "gemm", "planes", "taps"]
+    assert list(METHODS) == ["terms", "gemm", "planes", "taps", "fft"]
     problem = Problem(
         engine.Axis(8, 3, 2, 1, 0, 17), engine.Axis(8, 3, 2, 1, 0, 17), np.ones((1, 3, 3)), 3, np.dtype("f4")
     )

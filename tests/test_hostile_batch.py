@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deconv_cli import batch
 from deconv_cli.batch import FileResult, Job, output_name, plan, run_job, run_local
+from deconv_cli.batch import planning as batch_plan
 from deconv_cli.errors import DeconvError
 from deconv_cli.pipeline import Settings
 
@@ -520,7 +520,7 @@ def test_files_from_dev_zero_is_refused_at_once():
 
 
 def test_files_from_an_endless_pipe_stops_at_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "FILE_LIST_LIMIT", 10_000)
+    monkeypatch.setattr(batch_plan, "FILE_LIST_LIMIT", 10_000)
     fifo = tmp_path / "list.fifo"
     os.mkfifo(fifo)
     written = [0]

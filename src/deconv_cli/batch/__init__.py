@@ -1,4 +1,4 @@
-"""Many files: expand the inputs, name the outputs (:mod:`.plan`), run them one by one in this
+"""Many files: expand the inputs, name the outputs (:mod:`.planning`), run them one by one in this
 process (:mod:`.jobs`), on a process pool of deconv's own (:mod:`.pool`) or on a Dask cluster
 (:mod:`.runner`), and never leave a partial or clobbered file behind, however the run ends.
 
@@ -8,7 +8,7 @@ run removes only its own temporary files.
 """
 
 from .jobs import Interrupted, run_in_thread, run_job, signals_raise, sweep_temporaries
-from .plan import (
+from .planning import (
     FILE_LIST_LIMIT,
     IMAGE_SUFFIXES,
     STDIO,

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import DeconvError
 from ..imageio.atomic import abandon, sweep
 from ..pipeline import Settings, process
-from .plan import STDIO, FileResult, Job
+from .planning import STDIO, FileResult, Job
 
 
 class Interrupted(BaseException):

@@ -18,7 +18,7 @@ from ..cpus import available_cpus
 from ..imageio.atomic import abandon, new_tag, set_tag
 from ..pipeline import Settings
 from .jobs import run_in_thread, run_job, sweep_temporaries
-from .plan import FileResult, Job
+from .planning import FileResult, Job
 
 
 def _mp_context():

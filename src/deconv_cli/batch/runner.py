@@ -14,7 +14,7 @@ from ..errors import DeconvError
 from ..imageio.atomic import new_tag, tagged
 from ..pipeline import Settings
 from .jobs import Interrupted, run_job, signals_raise, sweep_temporaries
-from .plan import STDIO, FileResult, Job
+from .planning import STDIO, FileResult, Job
 from .pool import run_local
 
 

@@ -9,13 +9,17 @@ How it works
 Per axis, output position ``o`` lies at ``f = o + start`` on the full grid, where input
 ``i`` lands through tap ``u`` at ``f = i*s + u*d``. Writing ``f = q*s + phase``, the taps
 that reach phase ``phase`` are those with ``u*d % s == phase``, and tap ``u`` brings input
-``i = q - m`` with ``m = (u*d - phase) // s`` (:attr:`Axis.taps`). So every output phase
-is a small correlation over the contiguous input: no scatter, no zero-stuffing.
+``i = q - m`` with ``m = (u*d - phase) // s`` (:meth:`Axis.tap_ranges`: two arithmetic
+progressions, so a phase's taps cost nothing to find, and only the :attr:`Axis.phases` that
+some tap reaches are ever visited, however large the stride). So every output phase is a
+small correlation over the contiguous input: no scatter, no zero-stuffing.
 
 The output is produced in strips of whole rows (:mod:`.runner`). For each strip, the
 input rows it needs are gathered once into a small float block (converting the input's
 dtype, extending it for the edge modes, then the caller's ``prepare`` step), and one
-method unit (:mod:`.methods`: ``terms``, ``gemm``, ``planes``, ``taps``) fills the strip.
+method unit (:mod:`.methods`: ``terms``, ``gemm``, ``planes``, ``taps``, ``fft``) fills the
+strip; ``fft`` computes every pair of phases as an FFT convolution over fixed tiles, at a
+cost that does not grow with the kernel's taps.
 The planner (:mod:`.planner`) picks the method with a cost model (:mod:`.costs`); strips
 run on a thread pool (numpy and BLAS release the GIL), and each finished strip goes to an
 optional sink (the file writer converts and compresses it) while the next ones are computed.

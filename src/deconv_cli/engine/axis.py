@@ -3,6 +3,7 @@ grid, which taps reach each stride phase, and where its input comes from."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -34,9 +35,54 @@ class Axis:
 
     @cached_property
     def taps(self) -> tuple[tuple[tuple[int, int], ...], ...]:
-        """Per phase, the ``(u, m)`` pairs: tap ``u`` brings input ``q - m`` to ``f = q*s + phase``."""
+        """Per phase, the ``(u, m)`` pairs: tap ``u`` brings input ``q - m`` to ``f = q*s + phase``.
+
+        All ``stride`` phases at once (``O(stride + kernel)``): for small strides and for
+        tests; the engine asks :meth:`phase_taps` of the :attr:`phases` that have taps."""
+        return tuple(self.phase_taps(ph) for ph in range(self.stride))
+
+    @cached_property
+    def _progression(self) -> tuple[int, int, int, int]:
+        """``(g, s/g, d/g, inverse of d/g modulo s/g)`` with ``g = gcd(s, d)``."""
         s, d = self.stride, self.dilation
-        return tuple(tuple((u, (u * d - ph) // s) for u in range(self.kernel) if (u * d) % s == ph) for ph in range(s))
+        g = math.gcd(s, d)
+        sg, dg = s // g, d // g
+        return g, sg, dg, pow(dg, -1, sg) if sg > 1 else 0
+
+    def tap_ranges(self, phase: int) -> tuple[range, range]:
+        """The taps of one phase as two progressions, ``u`` and ``m`` (``O(1)``, whatever the
+        kernel or the stride): ``u*d = phase (mod s)`` holds for ``u`` in one residue class
+        modulo ``s/gcd(s, d)``, and ``m`` grows by ``d/gcd(s, d)`` from one to the next.
+
+        >>> Axis(n_in=4, kernel=7, stride=3, dilation=2, start=0, n_out=9).tap_ranges(1)
+        (range(2, 7, 3), range(1, 5, 2))
+        """
+        g, sg, dg, inv = self._progression
+        if phase % g:
+            return range(0), range(0)
+        u0 = (phase // g) * inv % sg
+        us = range(u0, self.kernel, sg)
+        m0 = (u0 * self.dilation - phase) // self.stride
+        return us, range(m0, m0 + len(us) * dg, dg)
+
+    def reaches(self, phase: int) -> bool:
+        """Whether some tap reaches ``phase`` (``O(1)``)."""
+        return bool(self.tap_ranges(phase)[0])
+
+    def phase_taps(self, phase: int) -> tuple[tuple[int, int], ...]:
+        """The ``(u, m)`` pairs of one phase (as :attr:`taps` holds them), in ``O(taps)``."""
+        us, ms = self.tap_ranges(phase)
+        return tuple(zip(us, ms, strict=True))
+
+    @cached_property
+    def phases(self) -> tuple[int, ...]:
+        """The phases that some tap reaches, in order: ``min(kernel, s/gcd(s, d))`` of them.
+
+        >>> Axis(n_in=2, kernel=2, stride=6, dilation=2, start=0, n_out=9).phases
+        (0, 2)
+        """
+        _, sg, _, _ = self._progression
+        return tuple(sorted({u * self.dilation % self.stride for u in range(min(self.kernel, sg))}))
 
     @property
     def reach(self) -> int:

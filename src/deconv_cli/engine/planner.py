@@ -12,17 +12,18 @@ from ..cpus import default_threads
 from .axis import Axis
 from .costs import COSTS
 from .methods import METHODS, SETUP_BYTES, Problem
+from .methods.base import STRIP_ELEMENTS
 from .runner import Finish, Plan, Prepare
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
-#: Elements of the output per strip the strip height aims at (4 MB of float32): fewer, longer
-#: numpy calls per strip (the threads contend for the GIL between calls) against cache reuse.
-STRIP_ELEMENTS = 1 << 20
-
 #: Below this many output elements everything runs in one strip on the calling thread.
 SERIAL_BELOW = 1 << 18
+
+#: Strips are whole stride periods (or a method's whole tiles) up to this many times
+#: :data:`STRIP_ELEMENTS`; beyond, a huge stride would make one strip of the whole output.
+LARGEST_STEP = 16
 
 
 def cost(method: str, problem: Problem) -> float:
@@ -76,7 +77,8 @@ def plan(
         A name in :data:`~.methods.METHODS`; None lets the cost model choose.
     strip_rows : int, optional
         Output rows per strip (default: about :data:`STRIP_ELEMENTS` elements, a
-        multiple of the row stride, at least 4 strips per thread).
+        multiple of the row stride or of the method's ``row_tile`` unless that is huge
+        (:data:`LARGEST_STEP`), at least 4 strips per thread).
     threads : int, optional
         Default :func:`~deconv_cli.cpus.default_threads` (1 for small outputs).
     setup_bytes : int, optional
@@ -96,9 +98,12 @@ def plan(
         threads = 1 if rows.n_out * problem.row_len < SERIAL_BELOW else default_threads()
     threads = max(1, int(threads))
     if strip_rows is None:
-        sy = rows.stride
-        strip_rows = min(STRIP_ELEMENTS // max(1, problem.row_len), -(-rows.n_out // (4 * threads)))
-        strip_rows = max(sy, strip_rows // sy * sy)
+        target = max(1, min(STRIP_ELEMENTS // max(1, problem.row_len), -(-rows.n_out // (4 * threads))))
+        step = unit.row_tile if unit.row_tile > 1 else rows.stride
+        if step * problem.row_len <= LARGEST_STEP * STRIP_ELEMENTS:  # whole tiles, or whole stride periods
+            strip_rows = max(step, target // step * step)
+        else:  # a huge stride or tile: strips that cut it (all the same to the result) stay bounded
+            strip_rows = target
     return Plan(
         x,
         problem,

@@ -128,19 +128,27 @@ class Plan:
         return out[:, :, 0] if self.squeeze else out
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
-        blk, q0 = self._block(o0, o1, self.unit.repeat)
+        blk, q0 = self._block(*self.unit.block_rows(o0, o1), self.unit.repeat, self.unit.trim)
         self.unit.strip(o0, o1, blk, q0, dst, self.scratch)
         if self.finish is not None:
             self.finish(o0, o1, dst)
 
-    def _block(self, o0: int, o1: int, repeat: int = 1) -> tuple[np.ndarray, int]:
+    def _block(self, o0: int, o1: int, repeat: int = 1, trim: bool = False) -> tuple[np.ndarray, int]:
         """The input rows strip ``[o0, o1)`` needs, gathered into a float block (ni, nj, C), and
         the first q. With ``repeat`` > 1 the block is (ni, nj, repeat, C), every pixel repeated:
-        filled straight from the image when no ``prepare`` step must see the block first."""
+        filled straight from the image when no ``prepare`` step must see the block first.
+
+        With ``trim``, only the rows that are not zero (the image and its edge extension): a
+        kernel far taller than the image then gathers the image, not the kernel's reach of
+        zeros. The block's row 0 is input row ``q0 - reach`` all the same."""
         r = self.rows
         q0, q1 = r.q(o0), r.q(o1 - 1)
-        i_lo = q0 - r.reach
-        ni = q1 - i_lo + 1
+        i_lo, i_hi = q0 - r.reach, q1
+        if trim:
+            lo, hi = max(i_lo, -r.ext[0]), min(i_hi, r.n_in - 1 + r.ext[1])
+            i_lo, i_hi = (lo, hi) if lo <= hi else (lo, lo)  # no such rows: one row, never read
+            q0 = i_lo + r.reach
+        ni = i_hi - i_lo + 1
         nj, C = self.unit.nj, self.channels
         direct = repeat > 1 and self.prepare is None
         blk = self.scratch("rep" if direct else "block", (ni, nj, repeat, C) if direct else (ni, nj, C))

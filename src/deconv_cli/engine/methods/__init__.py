@@ -5,7 +5,8 @@ Adding a method is one new unit and one line here (or one :func:`register` call)
 
 from __future__ import annotations
 
-from .base import SETUP_BYTES, Method, Problem, Scratch, phase_rows
+from .base import SETUP_BYTES, Method, Problem, Scratch, phase_rows, unreached
+from .fft import FFT
 from .gemm import Gemm
 from .planes import Planes
 from .taps import Taps
@@ -21,10 +22,11 @@ def register(method: type[Method]) -> type[Method]:
     return method
 
 
-for _unit in (Terms, Gemm, Planes, Taps):
+for _unit in (Terms, Gemm, Planes, Taps, FFT):
     register(_unit)
 
 __all__ = [
+    "FFT",
     "METHODS",
     "SETUP_BYTES",
     "Gemm",
@@ -37,4 +39,5 @@ __all__ = [
     "exact_terms",
     "phase_rows",
     "register",
+    "unreached",
 ]

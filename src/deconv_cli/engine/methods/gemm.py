@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import Method, Problem, Scratch, phase_rows
+from .base import Method, Problem, Scratch, phase_rows, unreached
 from .windows import Windows, blas_rows
 
 
@@ -39,14 +39,15 @@ class Gemm(Method):
         kdim = my_n * w.width * C
         self.gemm_rows = blas_rows(kdim, w.period * C)
         tt, ww, vv = w.column_taps(c)
-        self.mats: list[np.ndarray | None] = []
-        for ph in range(r.stride):
+        self.mats: dict[int, np.ndarray] = {}  # per row phase with taps; the others are zeros
+        for ph in r.phases:
             blocks = np.zeros((my_n, w.width, C, w.period, C))
-            for u, my in r.taps[ph]:
+            for u, my in r.phase_taps(ph):
                 for ch in range(C):
                     blocks[my, ww, ch, tt, ch] = k[ch if k.shape[0] == C else 0, u, vv]
             B = blocks.reshape(kdim, w.period * C)
-            self.mats.append(B.astype(problem.dtype) if np.any(B) else None)
+            if np.any(B):
+                self.mats[ph] = B.astype(problem.dtype)
 
     def strip(self, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:
         r, c, C, w = self.problem.rows, self.problem.cols, self.problem.channels, self.win
@@ -66,9 +67,11 @@ class Gemm(Method):
         full = c.n_out // w.period  # whole groups; the rest of the row is one partial group
         rem = L - full * ncol
         out2 = dst.reshape(o1 - o0, L)
-        for ph, k, nqp, qa in phase_rows(r, o0, o1):
+        if unreached(r, o0, o1):
+            dst[...] = 0  # rows of phases no tap reaches
+        for ph, k, nqp, qa in phase_rows(r, o0, o1, reached=True):
             rows_view = out2[k :: r.stride]
-            B = self.mats[ph]
+            B = self.mats.get(ph)
             if B is None:
                 rows_view[...] = 0
                 continue

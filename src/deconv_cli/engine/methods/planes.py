@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .base import Method, Problem, Scratch, phase_rows
+from .base import Method, Problem, Scratch, phase_rows, unreached
 from .windows import Windows, blas_rows
 
 
@@ -43,12 +43,13 @@ class Planes(Method):
         kdim = my_n * w.width
         self.gemm_rows = blas_rows(kdim, w.period)
         tt, ww, vv = w.column_taps(c)
-        self.mats: list[np.ndarray | None] = []
-        for ph in range(r.stride):
+        self.mats: dict[int, np.ndarray] = {}  # per row phase with taps; the others are zeros
+        for ph in r.phases:
             B = np.zeros((k.shape[0], my_n, w.width, w.period))
-            for u, my in r.taps[ph]:
+            for u, my in r.phase_taps(ph):
                 B[:, my, ww, tt] = k[:, u, vv]
-            self.mats.append(B.reshape(k.shape[0], kdim, w.period).astype(problem.dtype) if np.any(B) else None)
+            if np.any(B):
+                self.mats[ph] = B.reshape(k.shape[0], kdim, w.period).astype(problem.dtype)
 
     def strip(self, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:
         """Per channel: the channel's windows times the row phase's matrix, copied into every
@@ -66,6 +67,8 @@ class Planes(Method):
         y = scratch("planes_y", (nq * ng, w.period))
         out2 = dst.reshape(o1 - o0, n_out, C)
         step = self.gemm_rows
+        if unreached(r, o0, o1):
+            dst[...] = 0  # rows of phases no tap reaches
         for ch in range(C):
             np.copyto(plane, blk[:, :, ch])
             # win_t[my, w, q, n] = plane[reach - my + q, n*g + w], as one view: one copy a channel
@@ -75,9 +78,9 @@ class Planes(Method):
             )
             np.copyto(win_t, view)
             a = win_t.reshape(kdim, nq * ng).T
-            for ph, k, nqp, qa in phase_rows(r, o0, o1):
+            for ph, k, nqp, qa in phase_rows(r, o0, o1, reached=True):
                 out_view = out2[k :: r.stride, :, ch]
-                B = self.mats[ph]
+                B = self.mats.get(ph)
                 if B is None:
                     out_view[...] = 0
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Method, Problem, Scratch, phase_rows, taps_per_phase
+from .base import Method, Problem, Scratch, phase_rows, taps_per_phase, unreached
 
 
 class Taps(Method):
@@ -17,28 +17,41 @@ class Taps(Method):
 
     @classmethod
     def features(cls, problem: Problem) -> dict[str, float]:
+        """Per output element, the taps of its phases (2 ops each over contiguous rows, one
+        strided op each otherwise); when a stride leaves phases that no tap reaches, only the
+        others cost taps, and the strip is zeroed first."""
         r, c = problem.rows, problem.cols
         kh, kw = problem.kernel.shape[1:]
-        n = taps_per_phase(kw, c.stride) * taps_per_phase(kh, r.stride)
-        return {"ew": 2.0 * n} if c.stride == 1 else {"tap_strided": float(n)}
+        reached = len(r.phases) / r.stride * len(c.phases) / c.stride
+        n = taps_per_phase(kw, c.stride) * taps_per_phase(kh, r.stride) * min(1.0, reached)
+        found = {"ew": 2.0 * n} if c.stride == 1 else {"tap_strided": n}
+        return found if reached >= 1 else {**found, "copy": 1.0}
 
     def __init__(self, problem: Problem):
         super().__init__(problem)
+        c = problem.cols
         self.kern = problem.kernel.astype(problem.dtype)
+        # the first output column of each column phase some tap reaches, with that phase
+        firsts = ((ph - c.start) % c.stride for ph in c.phases)
+        self.col_phases = sorted((cx, c.phase(cx)) for cx in firsts if cx < c.n_out)
+        self.sparse = len(self.col_phases) < min(c.stride, c.n_out)
 
     def strip(self, o0: int, o1: int, blk: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:
         r, c = self.problem.rows, self.problem.cols
         k = self.kern
         base = q0 - r.reach
-        for ph_y, ky, nq, qa in phase_rows(r, o0, o1):
+        if self.sparse or unreached(r, o0, o1):
+            dst[...] = 0  # the rows or columns of phases no tap reaches
+        for ph_y, ky, nq, qa in phase_rows(r, o0, o1, reached=True):
             rows_view = dst[ky :: r.stride]
-            for cx in range(min(c.stride, c.n_out)):
+            row_taps = r.tap_ranges(ph_y)
+            for cx, ph_x in self.col_phases:
                 view = rows_view[:, cx :: c.stride]
                 tmp = scratch("taps", view.shape)
                 col0 = c.q(cx) - self.j_lo
                 first = True
-                for u, my in r.taps[ph_y]:
-                    for v, mx in c.taps[c.phase(cx)]:
+                for u, my in zip(*row_taps, strict=True):
+                    for v, mx in zip(*c.tap_ranges(ph_x), strict=True):
                         w = k[:, u, v]
                         if not np.any(w):
                             continue

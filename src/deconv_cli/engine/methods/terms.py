@@ -1,21 +1,31 @@
 """``terms``: the kernel as a few outer products, computed as whole-row elementwise passes.
 
 The columns' phases are interleaved once per strip by repeating every block pixel
-``sx`` times; a horizontal pass multiplies the repeated rows by per-column weight rows
-(so every op runs over long contiguous rows), and a vertical pass adds the rows of each
-row phase. A kernel that splits exactly into ``r`` outer products (:func:`exact_terms`;
-a separable one has ``r = 1``) costs ``r`` horizontal passes instead of one per kernel row.
+``sx`` times; a horizontal pass multiplies the repeated rows by weight rows (so every op
+runs over long contiguous runs), and a vertical pass adds the rows of each row phase. The
+weights repeat with the column phase, so a weight row is one chunk of a few thousand
+elements (:class:`Layout`) that every chunk of a row reuses: the set-up grows with the
+kernel, not with the image. A kernel that splits exactly into ``r`` outer products
+(:func:`exact_terms`; a separable one has ``r = 1``) costs ``r`` horizontal passes instead
+of one per kernel row; the split is counted without building its terms (:class:`Split`),
+so the cost model's question costs ``O(taps)`` however long the kernel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 
-from .base import Method, Problem, Scratch, phase_rows, taps_per_phase
+from .base import STRIP_ELEMENTS, Method, Problem, Scratch, phase_rows, taps_per_phase, unreached
 
-Split = list[tuple[np.ndarray, np.ndarray]]
-#: A vertical weight: one number for every column, or a row of them (per-channel kernels).
-Weight = float | np.ndarray
+#: Kernels of at most this many taps are searched for an exact split (the search grows with them).
+EXACT_SEARCH_TAPS = 4096
+#: Elements of a weight row (one chunk of the repeated row; the horizontal pass runs chunk by chunk).
+CHUNK_ELEMENTS = 1 << 13
+#: Bytes a weight row costs beyond its elements (the array and the lists holding it).
+ROW_OVERHEAD = 256
 
 
 def exact_terms(k: np.ndarray, dtype=np.float64, max_terms: int = 4) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -69,25 +79,69 @@ def exact_terms(k: np.ndarray, dtype=np.float64, max_terms: int = 4) -> list[tup
     return terms
 
 
-def split(problem: Problem) -> Split:
-    """``[(a, b)]`` with ``kernel[p] = sum(outer(a[p], b[p]))``, ``a``: (P, kh), ``b``: (P, kw).
+class Split:
+    """The kernel as terms ``kernel[p] = sum(outer(a, b[p]))``, kept compact: made and counted in
+    ``O(taps)``, each term built only when iterated.
 
-    One term per non-zero kernel row, unless a shared kernel splits exactly into fewer
-    outer products (:func:`exact_terms`): a separable kernel is one term.
+    One term per non-zero kernel row (``a`` picks the row), unless a shared kernel splits exactly
+    into fewer outer products (:func:`exact_terms`): a separable kernel is one term.
     """
-    k = problem.kernel
-    kh = k.shape[1]
-    direct = []
-    for u in range(kh):
-        if np.any(k[:, u]):
-            a = np.zeros((k.shape[0], kh))
-            a[:, u] = 1.0
-            direct.append((a, k[:, u].copy()))
-    if k.shape[0] == 1 and k[0].size <= 4096:  # the split's search grows with the kernel
-        found = exact_terms(k[0], problem.dtype, max_terms=min(len(direct) - 1, 8))
-        if found is not None:
-            return [(a[None], b[None]) for a, b in found]
-    return direct
+
+    def __init__(self, kernel: np.ndarray, dtype: np.dtype):
+        self.kernel = kernel
+        self.used = np.any(kernel != 0, axis=(0, 2))  # the non-zero rows: one byte a row
+        self.rows = int(np.count_nonzero(self.used))
+        self.exact: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if kernel.shape[0] == 1 and kernel[0].size <= EXACT_SEARCH_TAPS and self.rows > 1:
+            self.exact = exact_terms(kernel[0], dtype, max_terms=min(self.rows - 1, 8))
+
+    def __len__(self) -> int:
+        return self.rows if self.exact is None else len(self.exact)
+
+    @property
+    def diagonal(self) -> bool:
+        """Every term reads one kernel row (the vertical pass then adds rows with no weights)."""
+        return self.exact is None or all(np.count_nonzero(a) == 1 for a, _ in self.exact)
+
+    def __iter__(self) -> Iterator[tuple[list[tuple[int, float]], np.ndarray]]:
+        """Per term: its kernel rows ``[(u, a[u])]`` (non-zero weights only) and ``b``, (P, kw)."""
+        if self.exact is None:
+            for u in np.flatnonzero(self.used):
+                yield [(int(u), 1.0)], self.kernel[:, u]
+        else:
+            for a, b in self.exact:
+                yield [(int(u), float(a[u])) for u in np.flatnonzero(a)], b[None]
+
+
+def split(problem: Problem) -> Split:
+    """The problem's kernel as terms (:class:`Split`), worked out once per problem."""
+    return problem.remember("terms", lambda: Split(problem.kernel, problem.dtype))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the horizontal pass's rows lie: the ``G`` input columns (q) the output row spans,
+    repeated ``s*C`` times each, cut into ``chunks`` runs of ``chunk`` elements (whole q's,
+    ``G`` rounded up) so that a weight row is one chunk long, whatever the image's width. An
+    output row is ``row[offset : offset + row_len]`` of the ``width``-element rows."""
+
+    groups: int
+    chunks: int
+    chunk: int
+    offset: int
+
+    @classmethod
+    def of(cls, problem: Problem) -> Layout:
+        c = problem.cols
+        sc = c.stride * problem.channels
+        groups = c.q(c.n_out - 1) - c.q(0) + 1
+        chunks = -(-groups // max(1, CHUNK_ELEMENTS // sc))
+        per = -(-groups // chunks)
+        return cls(chunks * per, chunks, per * sc, (c.start % c.stride) * problem.channels)
+
+    @property
+    def width(self) -> int:
+        return self.chunks * self.chunk
 
 
 class Terms(Method):
@@ -99,56 +153,51 @@ class Terms(Method):
         rows, then per output row the additions of its phase's term rows."""
         r, c = problem.rows, problem.cols
         kh, kw = problem.kernel.shape[1:]
-        terms = problem.remember("terms", lambda: split(problem))
+        terms = split(problem)
+        lay = Layout.of(problem)
         shifts = min(taps_per_phase(kw, c.stride), c.reach + 1)
-        if len(terms) * shifts * problem.row_len * problem.dtype.itemsize > problem.setup_bytes:
+        rows_built = len(terms) * min(kw, c.reach + 1)  # weight rows, at most
+        if rows_built * (lay.chunk * problem.dtype.itemsize + ROW_OVERHEAD) > problem.setup_bytes:
             return None
         ntaps_y = taps_per_phase(kh, r.stride)
-        diagonal = all(np.count_nonzero(a) == a.shape[0] for a, _ in terms)  # one term per kernel row
-        vertical = ntaps_y if diagonal else len(terms) * ntaps_y + len(terms) / r.stride
+        vertical = ntaps_y if terms.diagonal else len(terms) * ntaps_y + len(terms) / r.stride
+        # the horizontal passes run over the block's rows (a strip's rows and the kernel's reach
+        # above them) and the repeated row's width: per output element, that much more
+        q_rows = max(1, min(STRIP_ELEMENTS // max(1, problem.row_len), -(-r.n_out // 4)) // r.stride)
+        more = (q_rows + r.reach) / q_rows * lay.width / problem.row_len
         return {
-            "copy": (1.0 if c.stride > 1 else 0.0) / r.stride,
-            "ew": len(terms) * (2 * shifts - 1) / r.stride + vertical,
+            "copy": (1.0 if c.stride > 1 else 0.0) / r.stride * more,
+            "ew": len(terms) * (2 * shifts - 1) / r.stride * more + vertical,
         }
 
     def __init__(self, problem: Problem):
         super().__init__(problem)
         r, c = problem.rows, problem.cols
         C, dt = problem.channels, problem.dtype
-        kw = problem.kernel.shape[2]
-        self.repeat = c.stride
-        phases_x = c.phase(np.arange(c.n_out))  # (n_out,)
-        taps_x = c.taps
-        self.terms: list[tuple[list[tuple[int, np.ndarray]], list[list[tuple[int, Weight]]]]] = []
-        for a, b in problem.remember("terms", lambda: split(problem)):
-            # weight rows: w[m][o*C + ch] = b[ch][v] for the tap v of o's phase with that m
-            per_m: dict[int, np.ndarray] = {}
-            for ph in range(c.stride):
-                cols_of_phase = phases_x == ph
-                if not cols_of_phase.any():
-                    continue
-                for v, m in taps_x[ph]:
-                    if v >= kw or not np.any(b[:, v]):
-                        continue
-                    row = per_m.setdefault(m, np.zeros((c.n_out, C)))
-                    row[cols_of_phase] = b[:, v] if b.shape[0] == C else b[0, v]
-            wrows = [(m, row.reshape(-1).astype(dt)) for m, row in sorted(per_m.items())]
-            offsets = [((c.start % c.stride) + (c.reach - m) * c.stride) * C for m, _ in wrows]
-            # vertical weights: per row phase, [(m_u, scalar or row)]
-            vert: list[list[tuple[int, Weight]]] = []
-            for ph in range(r.stride):
-                lst: list[tuple[int, Weight]] = []
-                for u, m in r.taps[ph]:
-                    w = a[:, u]
-                    if not np.any(w):
-                        continue
-                    if a.shape[0] == 1 or np.all(w == w[0]):
-                        lst.append((m, float(w[0])))
-                    else:
-                        lst.append((m, np.tile(w, c.n_out).astype(dt)))
-                vert.append(lst)
-            if wrows and any(vert):
-                self.terms.append((list(zip(offsets, [w for _, w in wrows], strict=True)), vert))
+        s, sc = c.stride, c.stride * problem.channels
+        self.repeat = s
+        self.layout = lay = Layout.of(problem)
+        self.nj = lay.groups + c.reach  # from j_lo = q(0) - reach: the q's of the chunks and the reach
+        reps = lay.chunk // sc
+        self.terms: list[tuple[list[tuple[int, np.ndarray]], dict[int, list[tuple[int, float]]]]] = []
+        for rows_a, b in split(problem):
+            # weight rows, one chunk each: w[m][(q*s + ph)*C + ch] = b[ch][v] for the tap v of phase ph with that m
+            vs = np.flatnonzero(np.any(b != 0, axis=0))
+            phs = vs * c.dilation % s
+            ms = (vs * c.dilation - phs) // s
+            wrows = []
+            for m in np.unique(ms):
+                pattern = np.zeros((s, C))
+                sel = ms == m
+                pattern[phs[sel]] = b[:, vs[sel]].T  # (taps, P) into (taps, C): P = 1 broadcasts
+                wrows.append(((c.reach - int(m)) * sc, np.tile(pattern.reshape(-1), reps).astype(dt)))
+            # vertical weights: per row phase, [(m_u, weight)]
+            vert: dict[int, list[tuple[int, float]]] = {}
+            for u, weight in rows_a:
+                ph = u * r.dilation % r.stride
+                vert.setdefault(ph, []).append(((u * r.dilation - ph) // r.stride, weight))
+            if wrows and vert:
+                self.terms.append((wrows, vert))
 
     def strip(self, o0: int, o1: int, rep: np.ndarray, q0: int, dst: np.ndarray, scratch: Scratch) -> None:
         """Horizontal pass per term over the repeated block's rows, then per output row the sum
@@ -156,53 +205,58 @@ class Terms(Method):
         per strip to a copy of the term's rows, so the sums are plain additions."""
         r = self.problem.rows
         L = self.problem.row_len
+        lay = self.layout
+        width, off0 = lay.width, lay.offset
         ni = rep.shape[0]
         flat = rep.reshape(ni, -1)
         out2 = dst.reshape(o1 - o0, L)
-        tmp = scratch("tmp", (ni, L))
-        hsum = scratch("h", (ni, L))
-        written = [False] * r.stride
+        tmp = scratch("tmp", (ni, width))
+        hsum = scratch("h", (ni, width))
+        chunked = (ni, lay.chunks, lay.chunk)
+        written: set[int] = set()  # the row phases whose output rows hold a sum already
         base = q0 - r.reach  # input row of hsum's row 0
+        if unreached(r, o0, o1):
+            dst[...] = 0  # rows of phases no tap reaches
         for wrows, vert in self.terms:
             for n, (off, w) in enumerate(wrows):
+                src = flat[:, off : off + width].reshape(chunked)  # a view: whole chunks of each row
                 if n == 0:
-                    np.multiply(flat[:, off : off + L], w, out=hsum)
+                    np.multiply(src, w, out=hsum.reshape(chunked))
                 else:
-                    np.multiply(flat[:, off : off + L], w, out=tmp)
+                    np.multiply(src, w, out=tmp.reshape(chunked))
                     hsum += tmp
-            scaled: dict[object, np.ndarray] = {}
-            for ph, k, nq, qa in phase_rows(r, o0, o1):
+            scaled: dict[float, np.ndarray] = {}
+            for ph, k, nq, qa in phase_rows(r, o0, o1, reached=True):
                 view = out2[k :: r.stride]
                 sources = []
-                for m, wt in vert[ph]:
-                    key = wt if isinstance(wt, float) else id(wt)
+                for m, wt in vert.get(ph, ()):
                     rows_h: np.ndarray | None
-                    if key == 1.0:
+                    if wt == 1.0:
                         rows_h = hsum
-                    elif key in scaled:
-                        rows_h = scaled[key]
+                    elif wt in scaled:
+                        rows_h = scaled[wt]
                     elif len(scaled) < 4:
-                        rows_h = scaled[key] = scratch(f"scaled{len(scaled)}", (ni, L))
+                        rows_h = scaled[wt] = scratch(f"scaled{len(scaled)}", (ni, width))
                         np.multiply(hsum, wt, out=rows_h)
                     else:  # many distinct weights: scale just these rows
                         rows_h = None
                     if rows_h is None:  # a fresh array each: a shared scratch would be overwritten by the next source
-                        sources.append(np.multiply(hsum[qa - m - base :][:nq], wt))
+                        sources.append(np.multiply(hsum[qa - m - base :][:nq, off0 : off0 + L], wt))
                     else:
-                        sources.append(rows_h[qa - m - base :][:nq])
+                        sources.append(rows_h[qa - m - base :][:nq, off0 : off0 + L])
                 if not sources:
                     continue
                 first = 0
-                if not written[ph]:
+                if ph not in written:
                     if len(sources) == 1:
                         np.copyto(view, sources[0])
                     else:
                         np.add(sources[0], sources[1], out=view)
                         first = 1
                     first += 1
-                    written[ph] = True
+                    written.add(ph)
                 for src in sources[first:]:
                     view += src
-        for ph, k, _, _ in phase_rows(r, o0, o1):
-            if not written[ph]:
+        for ph, k, _, _ in phase_rows(r, o0, o1, reached=True):
+            if ph not in written:
                 out2[k :: r.stride] = 0

@@ -43,7 +43,7 @@ class Windows:
         tt, ww, vv = [], [], []
         for t in range(self.period):
             phx, qoff = (self.r0 + t) % cols.stride, (self.r0 + t) // cols.stride
-            for v, m in cols.taps[phx]:
+            for v, m in cols.phase_taps(phx):
                 tt.append(t)
                 ww.append(qoff - m + cols.reach)
                 vv.append(v)
