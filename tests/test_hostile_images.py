@@ -396,3 +396,27 @@ def test_a_large_forged_png_is_refused_before_its_canvas_is_allocated(tmp_path):
     *lines, peak_kb = r.stderr.strip().splitlines()
     assert r.returncode == 1 and "truncated PNG" in lines[0] and lines[0].startswith("deconv: error:")
     assert int(peak_kb) < 200_000, f"peak {int(peak_kb) // 1024} MB"
+
+
+def test_libtiff_lines_on_a_full_disk_become_the_one_error_line(tmp_path):
+    """A TIFF written to a full disk: libtiff printed its own two lines on stderr beside
+    "write failed (encoder error -2 ...)". A file-size limit stands in for the full disk."""
+    import subprocess
+
+    from conftest import DECONV
+
+    limited = (
+        "import resource, signal, sys, runpy; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
+        "sys.argv = ['deconv'] + sys.argv[1:]; runpy.run_module('deconv_cli', run_name='__main__')"
+    )
+    dst = tmp_path / "out.tif"
+    src = SAMPLES / "camera.png"
+    r = subprocess.run(
+        [DECONV[0], "-c", limited, "upsample", str(src), "-o", str(dst), "-q"], capture_output=True, text=True
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        f"deconv: error: {dst}: write failed (libtiff: TIFFAppendToStrip: Write error at scanline 189)"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from ..errors import DeconvError, one_line
 from ..modes import DEFAULT_MAX_PIXELS
 from .containers import check_png, gif_layout, jpeg_scans, png_data_length, png_exif, png_layout
 from .image import CHANNELS, ImageData
+from .native import native_stderr
 
 #: Pillow decoders deconv lets run (Pillow's ``formats=`` allow-list).
 READ_FORMATS = ("PNG", "JPEG", "MPO", "TIFF", "BMP", "WEBP", "GIF", "PPM", "TGA")
@@ -169,35 +169,10 @@ def _decoder_warnings(p: Path, notes: list[str]) -> Iterator[None]:
             notes.append(f"{p}: and {len(texts) - _MAX_NOTES} more decoder warnings")
 
 
-@contextmanager
-def _native_stderr(found: list[str]) -> Iterator[None]:
-    """Collect what native decoders (libtiff) print on file descriptor 2 meanwhile.
-
-    libtiff reports some damage (a bad Fax code word, say) only through its
-    message handler, which prints to stderr, and then returns the image with
-    the rest filled in as if nothing happened; Pillow sees no error. The lines
-    are appended to ``found``.
-    """
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr at all: nothing to collect
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            found.extend(line.strip() for line in tmp.read().decode(errors="replace").splitlines() if line.strip())
-
-
 def _load_tiff(im, p: Path, notes: list[str]) -> None:
     """``im.load()`` for a TIFF, refusing what libtiff calls an error (its warnings become notes)."""
     lines: list[str] = []
-    with _native_stderr(lines):
+    with native_stderr(lines):
         im.load()
     errors = [line for line in lines if "Warning," not in line]
     if errors:

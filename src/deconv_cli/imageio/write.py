@@ -15,9 +15,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..errors import DeconvError
+from ..errors import DeconvError, one_line
 from .atomic import atomic_write
 from .image import CHANNELS, ImageData, depth_max
+from .native import native_stderr
 from .pngstream import PngStream, write_png
 
 #: Output extension -> Pillow format name (``npy`` is the raw float array).
@@ -237,7 +238,16 @@ def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, dep
     from PIL import Image
 
     # uint8 -> L/LA/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
-    Image.fromarray(np.ascontiguousarray(stored)).save(f, format=fmt, **opts)
+    image = Image.fromarray(np.ascontiguousarray(stored))
+    if fmt != "TIFF":
+        image.save(f, format=fmt, **opts)
+        return
+    said: list[str] = []  # libtiff reports a full disk on stderr, then Pillow says "encoder error"
+    try:
+        with native_stderr(said):
+            image.save(f, format=fmt, **opts)
+    except OSError as e:  # atomic_write names the file and removes the temporary one
+        raise OSError(f"libtiff: {one_line(said[0])}" if said else one_line(e)) from None
 
 
 def _nan_warning(p: Path, nans: int) -> list[str]:
