@@ -416,7 +416,6 @@ def test_libtiff_lines_on_a_full_disk_become_the_one_error_line(tmp_path):
         [DECONV[0], "-c", limited, "upsample", str(src), "-o", str(dst), "-q"], capture_output=True, text=True
     )
     assert r.returncode == 1, r.stderr
-    assert r.stderr.splitlines() == [
-        f"deconv: error: {dst}: write failed (libtiff: TIFFAppendToStrip: Write error at scanline 189)"
-    ]
+    (line,) = r.stderr.splitlines()  # one line: libtiff's own are part of it
+    assert line.startswith(f"deconv: error: {dst}: write failed (libtiff: ") and "Write error" in line
     assert list(tmp_path.iterdir()) == []
