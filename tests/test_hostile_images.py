@@ -419,3 +419,40 @@ def test_libtiff_lines_on_a_full_disk_become_the_one_error_line(tmp_path):
     (line,) = r.stderr.splitlines()  # one line: libtiff's own are part of it
     assert line.startswith(f"deconv: error: {dst}: write failed (libtiff: ") and "Write error" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def gif_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.arange(48 * 64, dtype=np.uint8).reshape(48, 64) % 16, "P").save(buf, "GIF")
+    return buf.getvalue()
+
+
+def test_gif_whose_first_frame_lies_outside_its_screen_is_refused(tmp_path):
+    """A frame moved to x = 65535: Pillow grew the canvas to 65599x48 of background, exit 0."""
+    data = bytearray(gif_bytes())
+    at = data.index(b",", 13 + (3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 13)
+    data[at + 1 : at + 3] = struct.pack("<H", 65535)
+    src = tmp_path / "offset.gif"
+    src.write_bytes(bytes(data))
+    refused(tmp_path, src, "corrupt GIF", "64x48 at 65535,0", "outside its 64x48 logical screen")
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "JPEG"])
+def test_a_header_claiming_far_more_pixels_than_its_data_can_hold_is_refused_unread(tmp_path, fmt):
+    """A 6 KB WebP claiming 16384x16384: its decoder allocated the 1 GiB canvas (peak 1077 MB)
+    before finding the data short. Over 1000:1 (past 64 MiB) is refused from the header; a
+    baseline JPEG cannot exceed 256:1, so no valid JPEG is refused."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(buf, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    data = bytearray(buf.getvalue())
+    if fmt == "WEBP":  # VP8L: 14-bit width-1 and height-1 after the signature byte 0x2f
+        at = data.index(b"VP8L") + 8
+        bits = int.from_bytes(data[at + 1 : at + 5], "little")
+        bits = (bits & ~((1 << 28) - 1)) | (16383 << 14) | 16383
+        data[at + 1 : at + 5] = bits.to_bytes(4, "little")
+    else:
+        i = data.index(b"\xff\xc0")
+        data[i + 5 : i + 9] = struct.pack(">HH", 16000, 16000)
+    src = tmp_path / f"bomb.{fmt.lower()}"
+    src.write_bytes(bytes(data))
+    refused(tmp_path, src, "possible decompression bomb", "more than 1000 times as much")

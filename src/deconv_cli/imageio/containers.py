@@ -245,11 +245,14 @@ def jpeg_scans(path: Path) -> int:
 
 @dataclass(frozen=True)
 class GifLayout:
-    """A GIF's logical screen grown to every frame's extent, and how many frames it holds."""
+    """A GIF's logical screen grown to every frame's extent, how many frames it holds, its
+    logical screen as declared, and the first frame's box (left, top, width, height)."""
 
     width: int
     height: int
     frames: int
+    screen: tuple[int, int] = (0, 0)
+    first: tuple[int, int, int, int] | None = None
 
 
 def gif_layout(path: Path) -> GifLayout:
@@ -261,6 +264,8 @@ def gif_layout(path: Path) -> GifLayout:
         if len(head) < 13:
             return GifLayout(0, 0, 0)
         width, height = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+        screen = (width, height)
+        first = None
         frames = 0
         if head[10] & 0x80:
             f.seek(3 << ((head[10] & 7) + 1), 1)
@@ -286,6 +291,7 @@ def gif_layout(path: Path) -> GifLayout:
                 x0, y0 = int.from_bytes(d[0:2], "little"), int.from_bytes(d[2:4], "little")
                 fw, fh = int.from_bytes(d[4:6], "little"), int.from_bytes(d[6:8], "little")
                 width, height = max(width, x0 + fw), max(height, y0 + fh)
+                first = first or (x0, y0, fw, fh)
                 frames += 1
                 if d[8] & 0x80:
                     f.seek(3 << ((d[8] & 7) + 1), 1)
@@ -293,4 +299,4 @@ def gif_layout(path: Path) -> GifLayout:
                     break
             else:  # trailer, end of file or garbage
                 break
-    return GifLayout(width, height, frames)
+    return GifLayout(width, height, frames, screen, first)

@@ -292,6 +292,8 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
             info = {k: im.info[k] for k in ("icc_profile", "dpi", "transparency") if k in im.info}
         if fmt in ("JPEG", "MPO"):
             jpeg_scans(p)
+        if fmt in ("JPEG", "MPO", "WEBP") and limit:
+            _check_ratio(p, w, h)
     except DeconvError:
         raise
     except UnidentifiedImageError:
@@ -312,6 +314,24 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
     return Header(p, str(fmt), upright, orientation, info, notes)
 
 
+#: A JPEG or WebP whose pixels (as 4 bytes each) would take more than this many times its file
+#: size, and more than :data:`RATIO_FLOOR` bytes, is refused before its decoder allocates them.
+#: A baseline JPEG cannot exceed 256:1 (each 8x8 block costs at least two bits per channel) nor a
+#: progressive one 512:1; a lossless WebP of one flat colour can, which --max-pixels 0 allows.
+MAX_RATIO = 1000
+RATIO_FLOOR = 64 << 20
+
+
+def _check_ratio(p: Path, w: int, h: int) -> None:
+    raw = 4 * w * h
+    size = p.stat().st_size
+    if raw > RATIO_FLOOR and raw > MAX_RATIO * size:
+        raise DeconvError(
+            f"{p}: its header declares {w}x{h} pixels ({raw >> 20} MiB) over {size} bytes of data, more than "
+            f"{MAX_RATIO} times as much: refusing it as a possible decompression bomb (--max-pixels 0 skips this check)"
+        )
+
+
 def _frames(im, p: Path, fmt: str, limit: int) -> str | None:
     """How many frames a multi-frame file holds ("2", "more than 100"), None for one frame.
 
@@ -319,6 +339,14 @@ def _frames(im, p: Path, fmt: str, limit: int) -> str | None:
     is held to the pixel limit; TIFF directories are walked up to :data:`_MAX_FRAMES_COUNTED`."""
     if fmt == "GIF":
         gif = gif_layout(p)
+        if gif.first is not None:
+            x0, y0, fw, fh = gif.first
+            sw, sh = gif.screen
+            if x0 + fw > sw or y0 + fh > sh:
+                raise DeconvError(
+                    f"{p}: corrupt GIF: its first frame ({fw}x{fh} at {x0},{y0}) lies outside its {sw}x{sh} "
+                    "logical screen"
+                )
         _check_pixels(p, gif.width, gif.height, limit, what="its frames together span")
         return str(gif.frames) if gif.frames > 1 else None
     if fmt == "TIFF":
