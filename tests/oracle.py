@@ -66,3 +66,26 @@ def cases(draw, min_size=1):
     for n, k, s, d, a in zip((h, w), (kh, kw), stride, dilation, output_padding, strict=True):
         padding.append(draw(st.integers(0, ((n - 1) * s + d * (k - 1) + a) // 2)))
     return (h, w), (kh, kw), stride, tuple(padding), output_padding, dilation, draw(st.integers(0, 2**32 - 1))
+
+
+@st.composite
+def images(draw, min_size=1):
+    """A random case for the engine: :func:`cases` geometry, channels (0: a 2-D image), a kernel kind
+    (random, per-channel, separable, integer) and an image dtype (float64, float32, uint8)."""
+    case = draw(cases(min_size))
+    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
+    channels = draw(st.sampled_from([0, 1, 3, 4]))  # 0: a 2-D image
+    kind = draw(st.sampled_from(["random", "per-channel", "separable", "integer"]))
+    dtype = draw(st.sampled_from(["float64", "float32", "uint8"]))
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels == 0 else (h, w, channels)
+    x = rng.integers(0, 256, shape).astype(np.uint8) if dtype == "uint8" else rng.standard_normal(shape).astype(dtype)
+    if kind == "per-channel" and channels:
+        k = rng.standard_normal((channels, kh, kw))
+    elif kind == "separable":
+        k = np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
+    elif kind == "integer":
+        k = rng.integers(-3, 4, (kh, kw)).astype(np.float64)
+    else:
+        k = rng.standard_normal((kh, kw))
+    return x, k, (stride, padding, output_padding, dilation)

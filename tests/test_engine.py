@@ -23,7 +23,7 @@ from deconv_cli.core import Geometry, plan, size_math
 from deconv_cli.engine import Axis, exact_terms, runs
 from deconv_cli.kernels import make_kernel
 
-from oracle import cases, extended_reference, per_channel_reference, reference
+from oracle import cases, extended_reference, images, per_channel_reference, reference
 
 METHODS = ["terms", "gemm", "planes", "taps"]
 
@@ -40,28 +40,6 @@ PATHS = [(m, rows, threads) for m in METHODS for rows, threads in [(1, 1), (2, 2
 def tolerance(expected, dtype):
     scale = max(1.0, float(np.abs(expected).max()))
     return (1e-12 if np.dtype(dtype) == np.float64 else 2e-5) * scale
-
-
-@st.composite
-def images(draw, min_size=1):
-    """A random case: geometry from the oracle, channels, kernel kind, dtype, integer or not."""
-    case = draw(cases(min_size))
-    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
-    channels = draw(st.sampled_from([0, 1, 3, 4]))  # 0: a 2-D image
-    kind = draw(st.sampled_from(["random", "per-channel", "separable", "integer"]))
-    dtype = draw(st.sampled_from(["float64", "float32", "uint8"]))
-    rng = np.random.default_rng(seed)
-    shape = (h, w) if channels == 0 else (h, w, channels)
-    x = rng.integers(0, 256, shape).astype(np.uint8) if dtype == "uint8" else rng.standard_normal(shape).astype(dtype)
-    if kind == "per-channel" and channels:
-        k = rng.standard_normal((channels, kh, kw))
-    elif kind == "separable":
-        k = np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
-    elif kind == "integer":
-        k = rng.integers(-3, 4, (kh, kw)).astype(np.float64)
-    else:
-        k = rng.standard_normal((kh, kw))
-    return x, k, (stride, padding, output_padding, dilation)
 
 
 # ---------------------------------------------------------------------------- every path

@@ -21,7 +21,7 @@ from deconv_cli.engine.costs import COSTS
 from deconv_cli.engine.methods.fft import FFT, Tiles, fast_len
 from deconv_cli.kernels import make_kernel
 
-from oracle import cases, extended_reference, per_channel_reference, reference
+from oracle import cases, extended_reference, images, per_channel_reference, reference
 
 PATHS = [(1, 1), (2, 2), (3, 2), (None, 1), (None, 2)]
 
@@ -33,27 +33,6 @@ def _plan(x, k, stride=1, padding=0, output_padding=0, dilation=1, **options):
 def tolerance(expected, dtype):
     scale = max(1.0, float(np.abs(expected).max()))
     return (1e-12 if np.dtype(dtype) == np.float64 else 2e-5) * scale
-
-
-@st.composite
-def images(draw, min_size=1):
-    """The oracle's geometry with channels (0: a 2-D image), a kernel kind and an image dtype."""
-    (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = draw(cases(min_size))
-    channels = draw(st.sampled_from([0, 1, 3, 4]))
-    kind = draw(st.sampled_from(["random", "per-channel", "separable", "integer"]))
-    dtype = draw(st.sampled_from(["float64", "float32", "uint8"]))
-    rng = np.random.default_rng(seed)
-    shape = (h, w) if channels == 0 else (h, w, channels)
-    x = rng.integers(0, 256, shape).astype(np.uint8) if dtype == "uint8" else rng.standard_normal(shape).astype(dtype)
-    if kind == "per-channel" and channels:
-        k = rng.standard_normal((channels, kh, kw))
-    elif kind == "separable":
-        k = np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
-    elif kind == "integer":
-        k = rng.integers(-3, 4, (kh, kw)).astype(np.float64)
-    else:
-        k = rng.standard_normal((kh, kw))
-    return x, k, (stride, padding, output_padding, dilation)
 
 
 @pytest.mark.parametrize("strip_rows, threads", PATHS)
