@@ -228,10 +228,11 @@ def test_gif_logical_screen_counts_towards_the_limits(tmp_path, monkeypatch):
     small = io.BytesIO()
     Image.new("P", (4, 4)).save(small, "GIF")
     data = bytearray(small.getvalue())
-    data[6:10] = struct.pack("<HH", 13000, 13000)  # the logical screen
+    data[6:10] = struct.pack("<HH", 4000, 4000)  # the logical screen (64 MB as RGBA: under the bomb check)
     src = tmp_path / "screen.gif"
     src.write_bytes(bytes(data))
-    refused(tmp_path, src, "the output would be", args=("-k", "bilinear", "-s", "2"))
+    msg = refused(tmp_path, src, "the output would be", args=("-k", "bilinear", "-s", "2", "--max-pixels", "20000000"))
+    assert "8002x8002 = 64032004 pixels" in msg
 
 
 def test_max_pixels_is_the_only_pixel_limit(tmp_path):
@@ -437,11 +438,12 @@ def test_gif_whose_first_frame_lies_outside_its_screen_is_refused(tmp_path):
     refused(tmp_path, src, "corrupt GIF", "64x48 at 65535,0", "outside its 64x48 logical screen")
 
 
-@pytest.mark.parametrize("fmt", ["WEBP", "JPEG"])
+@pytest.mark.parametrize("fmt", ["WEBP", "JPEG", "GIF"])
 def test_a_header_claiming_far_more_pixels_than_its_data_can_hold_is_refused_unread(tmp_path, fmt):
     """A 6 KB WebP claiming 16384x16384: its decoder allocated the 1 GiB canvas (peak 1077 MB)
-    before finding the data short. Over 1000:1 (past 64 MiB) is refused from the header; a
-    baseline JPEG cannot exceed 256:1, so no valid JPEG is refused."""
+    before finding the data short; a 200-byte GIF whose logical screen is 13000x13000 took
+    2150 MB of background. Over 1000:1 (past 64 MiB) is refused from the header; a baseline
+    JPEG cannot exceed 256:1, so no valid JPEG is refused."""
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 20, 30)).save(buf, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
     data = bytearray(buf.getvalue())
@@ -450,6 +452,9 @@ def test_a_header_claiming_far_more_pixels_than_its_data_can_hold_is_refused_unr
         bits = int.from_bytes(data[at + 1 : at + 5], "little")
         bits = (bits & ~((1 << 28) - 1)) | (16383 << 14) | 16383
         data[at + 1 : at + 5] = bits.to_bytes(4, "little")
+    elif fmt == "GIF":
+        data = bytearray(gif_bytes())
+        data[6:10] = struct.pack("<HH", 13000, 13000)
     else:
         i = data.index(b"\xff\xc0")
         data[i + 5 : i + 9] = struct.pack(">HH", 16000, 16000)

@@ -102,7 +102,7 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
             info = {k: im.info[k] for k in ("icc_profile", "dpi", "transparency") if k in im.info}
         if fmt in ("JPEG", "MPO"):
             jpeg_scans(p)
-        if fmt in ("JPEG", "MPO", "WEBP") and limit:
+        if fmt in ("JPEG", "MPO", "WEBP", "GIF") and limit:
             _check_ratio(p, w, h)
     except DeconvError:
         raise
@@ -124,10 +124,12 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
     return Header(p, str(fmt), upright, turn, info, notes)
 
 
-#: A JPEG or WebP whose pixels (as 4 bytes each) would take more than this many times its file
-#: size, and more than :data:`RATIO_FLOOR` bytes, is refused before its decoder allocates them.
+#: A JPEG, WebP or GIF whose pixels (as 4 bytes each) would take more than this many times its
+#: file size, and more than :data:`RATIO_FLOOR` bytes, is refused before its decoder allocates them.
 #: A baseline JPEG cannot exceed 256:1 (each 8x8 block costs at least two bits per channel) nor a
-#: progressive one 512:1; a lossless WebP of one flat colour can, which --max-pixels 0 allows.
+#: progressive one 512:1; a lossless WebP or a GIF of one flat colour can, and a GIF's logical
+#: screen beyond its frames costs no data at all (a few bytes can declare 13000x13000 of
+#: background); --max-pixels 0 allows them.
 MAX_RATIO = 1000
 RATIO_FLOOR = 64 << 20
 
