@@ -225,10 +225,7 @@ def test_gif_logical_screen_counts_towards_the_limits(tmp_path, monkeypatch):
     import deconv_cli.pipeline.upsample as pipeline
 
     monkeypatch.setattr(pipeline, "decode", lambda *a, **k: pytest.fail("decoded"))
-    small = io.BytesIO()
-    Image.new("P", (4, 4)).save(small, "GIF")
-    data = bytearray(small.getvalue())
-    data[6:10] = struct.pack("<HH", 4000, 4000)  # the logical screen (64 MB as RGBA: under the bomb check)
+    data = gif_with(screen=(4000, 4000), frame=(0, 0, 4000, 4000))  # 64 MB as RGBA: under the bomb check
     src = tmp_path / "screen.gif"
     src.write_bytes(bytes(data))
     msg = refused(tmp_path, src, "the output would be", args=("-k", "bilinear", "-s", "2", "--max-pixels", "20000000"))
@@ -423,9 +420,47 @@ def test_libtiff_lines_on_a_full_disk_become_the_one_error_line(tmp_path):
 
 
 def gif_bytes() -> bytes:
+    """A valid 64x48 GIF of 16 colours (a valid one: the frame covers the screen, every index is in the palette)."""
+    im = Image.fromarray(np.arange(48 * 64, dtype=np.uint8).reshape(48, 64) % 16, "P")
+    im.putpalette([5 * v for v in range(48)])
     buf = io.BytesIO()
-    Image.fromarray(np.arange(48 * 64, dtype=np.uint8).reshape(48, 64) % 16, "P").save(buf, "GIF")
+    im.save(buf, "GIF")
     return buf.getvalue()
+
+
+def test_the_gif_the_hostile_ones_start_from_is_read(tmp_path):
+    src = tmp_path / "plain.gif"
+    src.write_bytes(gif_bytes())
+    image = load_image(src)
+    assert image.array.shape[:2] == (48, 64)
+
+
+def gif_with(screen: tuple[int, int], frame: tuple[int, int, int, int]) -> bytearray:
+    """:func:`gif_bytes` with its logical screen and first frame's box (left, top, width, height) patched."""
+    data = bytearray(gif_bytes())
+    data[6:10] = struct.pack("<HH", *screen)
+    at = data.index(b",", 13 + (3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 13)
+    data[at + 1 : at + 9] = struct.pack("<HHHH", *frame)
+    return data
+
+
+@pytest.mark.parametrize(
+    "screen, frame",
+    [
+        ((300, 300), (0, 0, 64, 48)),  # Pillow: background colour around it; libvips: black
+        ((640, 480), (0, 0, 64, 48)),  # libvips takes 640x480 for an encoder's default: 64x48
+        ((64, 13000), (0, 0, 64, 48)),  # libvips ignores screens over 2048: 64x48
+        ((128, 96), (64, 48, 64, 48)),  # offset into the screen
+    ],
+)
+def test_gif_whose_first_frame_does_not_cover_its_screen_is_refused(tmp_path, screen, frame):
+    """Readers disagree on the rest of the screen (Pillow filled it with the background colour,
+    libvips with black or dropped it): a fuzzed 64x13000 screen over a 64x48 frame came out
+    64x13000 here and 64x48 from libvips."""
+    src = tmp_path / "partial.gif"
+    src.write_bytes(bytes(gif_with(screen, frame)))
+    w, h, x, y = frame[2], frame[3], frame[0], frame[1]
+    refused(tmp_path, src, f"first frame ({w}x{h} at {x},{y}) does not cover its {screen[0]}x{screen[1]} logical")
 
 
 def test_gif_whose_first_frame_lies_outside_its_screen_is_refused(tmp_path):
@@ -453,8 +488,7 @@ def test_a_header_claiming_far_more_pixels_than_its_data_can_hold_is_refused_unr
         bits = (bits & ~((1 << 28) - 1)) | (16383 << 14) | 16383
         data[at + 1 : at + 5] = bits.to_bytes(4, "little")
     elif fmt == "GIF":
-        data = bytearray(gif_bytes())
-        data[6:10] = struct.pack("<HH", 13000, 13000)
+        data = gif_with(screen=(13000, 13000), frame=(0, 0, 13000, 13000))
     else:
         i = data.index(b"\xff\xc0")
         data[i + 5 : i + 9] = struct.pack(">HH", 16000, 16000)

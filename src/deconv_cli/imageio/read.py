@@ -127,9 +127,8 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
 #: A JPEG, WebP or GIF whose pixels (as 4 bytes each) would take more than this many times its
 #: file size, and more than :data:`RATIO_FLOOR` bytes, is refused before its decoder allocates them.
 #: A baseline JPEG cannot exceed 256:1 (each 8x8 block costs at least two bits per channel) nor a
-#: progressive one 512:1; a lossless WebP or a GIF of one flat colour can, and a GIF's logical
-#: screen beyond its frames costs no data at all (a few bytes can declare 13000x13000 of
-#: background); --max-pixels 0 allows them.
+#: progressive one 512:1; a lossless WebP or a GIF of one flat colour can, which --max-pixels 0
+#: allows.
 MAX_RATIO = 1000
 RATIO_FLOOR = 64 << 20
 
@@ -158,6 +157,12 @@ def _frames(im, p: Path, fmt: str, limit: int) -> str | None:
                 raise DeconvError(
                     f"{p}: corrupt GIF: its first frame ({fw}x{fh} at {x0},{y0}) lies outside its {sw}x{sh} "
                     "logical screen"
+                )
+            if (x0, y0, fw, fh) != (0, 0, sw, sh):
+                raise DeconvError(
+                    f"{p}: GIF whose first frame ({fw}x{fh} at {x0},{y0}) does not cover its {sw}x{sh} logical "
+                    "screen: readers fill the rest differently (background colour, transparent or black, or drop it); "
+                    "re-save it with a full first frame (e.g. flattened onto its background)"
                 )
         check_pixels(p, gif.width, gif.height, limit, what="its frames together span")
         return str(gif.frames) if gif.frames > 1 else None
