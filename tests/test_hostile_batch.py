@@ -2,7 +2,8 @@
 stdout runs, escaping --name templates, endless --files-from lists and stdin images.
 
 Every hostile file is made here, in tmp_path. The process tests find the pool's workers through
-/proc (Linux): with the forkserver start method they are the grandchildren of the command."""
+/proc (Linux): they are the command's children that run ``spawn_main`` (beside them runs
+multiprocessing's resource tracker)."""
 
 from __future__ import annotations
 
@@ -79,9 +80,21 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def workers_of(pid: int) -> list[int]:
-    """The pool's workers: children of the command's children (the forkserver's)."""
-    return [w for c in children(pid) for w in children(c)]
+    """The pool's workers: the command's children that run multiprocessing's ``spawn_main``."""
+    return [c for c in children(pid) if "spawn_main" in cmdline(c)]
+
+
+def helpers_of(pid: int) -> list[int]:
+    """The command's other children (multiprocessing's resource tracker)."""
+    return [c for c in children(pid) if "spawn_main" not in cmdline(c)]
 
 
 def running(pid: int) -> bool:
@@ -225,6 +238,74 @@ def test_a_killed_worker_costs_its_file_once_and_the_batch_finishes(tmp_path):
     assert all(whole(out / p.name, (1024, 1024)) for p in src)
     assert {d["status"] for d in lines(stdout.decode())} == {"ok"}
     assert "died (SIGKILL" in err and "processed again" in err
+
+
+@pytest.mark.slow
+@linux_only
+def test_killing_any_child_of_a_batch_costs_at_most_one_retry(tmp_path):
+    """Workers used to be the children of a forkserver: kill -9 of that server made every
+    worker look dead while they ran on, and the batch ended in `internal error: EOFError` or in
+    a false `already exists` for the file being retried. Now every worker is the command's own
+    child, and killing the helpers (the resource tracker) and a worker costs one retry."""
+    src = _copies(tmp_path / "in", 40)
+    out = tmp_path / "out"
+    proc = _start(["upsample", tmp_path / "in", "--out-dir", out, "-p", "1", "--jobs", "2", "--json"])
+    try:
+        assert wait_for(lambda: out.exists() and any(not n.startswith(".") for n in names(out)), 120)
+        assert wait_for(lambda: len(workers_of(proc.pid)) == 2, 30)
+        assert all(children(w) == [] for w in workers_of(proc.pid))  # no process between them and the command
+        for helper in helpers_of(proc.pid):
+            os.kill(helper, signal.SIGKILL)
+        os.kill(workers_of(proc.pid)[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    err = stderr.decode()
+    assert proc.returncode == 0, err
+    assert "40 done, 0 skipped, 0 failed" in err and err.count("processed again") == 1
+    assert names(out) == {p.name for p in src}
+    assert all(whole(out / p.name, (1024, 1024)) for p in src)
+
+
+def die_after_writing(job: Job, settings: Settings) -> FileResult:
+    """A task whose worker dies the first time, just after its output is in place."""
+    res = run_job(job, settings)
+    marker = Path(job.dst + ".died-once")
+    if not marker.exists():
+        marker.write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return res
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_after_writing_its_output_is_retried_in_place(tmp_path):
+    """The retry found the dead worker's finished output and failed with `already exists`."""
+    good = photos(tmp_path / "in", 3)
+    settings = Settings.of("bilinear", stride=2, padding=1)
+    jobs = plan(list(map(str, good)), out_dir=str(tmp_path / "out"), name=None, output=None, settings=settings)
+    (tmp_path / "out").mkdir()
+    results = list(run_local(jobs, settings, 2, task=die_after_writing))
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    assert all(any("died (SIGKILL" in w and "processed again" in w for w in r.warnings) for r in results)
+    for p in good:
+        assert whole(tmp_path / "out" / p.name, (96, 96))
+
+
+def test_a_batch_that_cannot_start_a_worker_is_one_clear_error(tmp_path, monkeypatch):
+    import multiprocessing.context
+
+    def no_fork(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", no_fork)
+    good = photos(tmp_path / "in", 3)
+    settings = Settings.of("bilinear", stride=2, padding=1)
+    jobs = plan(list(map(str, good)), out_dir=str(tmp_path / "out"), name=None, output=None, settings=settings)
+    with pytest.raises(DeconvError, match=r"cannot start a worker process \(.*Resource temporarily unavailable\)"):
+        list(run_local(jobs, settings, 2))
+    assert not (tmp_path / "out").exists()
 
 
 def die_on_bad(job: Job, settings: Settings) -> FileResult:

@@ -3,6 +3,7 @@ a signal is handled at once, every failure a per-file result."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -81,6 +82,8 @@ def run_job(job: Job, settings: Settings, progress: Callable[[int, int], None] |
     t0 = time.perf_counter()
     if job.skip_existing and job.dst != STDIO and os.path.lexists(job.dst):
         return FileResult(job.src, job.dst, "skipped", None)
+    if job.replace and not settings.overwrite:
+        settings = dataclasses.replace(settings, overwrite=True)
     try:
         d = process(job.src, job.dst, settings, progress).as_dict()
         return FileResult(

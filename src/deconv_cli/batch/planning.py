@@ -242,6 +242,7 @@ class Job:
     dst: str
     index: int = 0
     skip_existing: bool = False  # an output that appears meanwhile (another run wrote it) is a skip
+    replace: bool = False  # a retry after its worker died having written the output: replace it
 
 
 @dataclass
