@@ -265,6 +265,7 @@ def test_killing_any_child_of_a_batch_costs_at_most_one_retry(tmp_path):
     err = stderr.decode()
     assert proc.returncode == 0, err
     assert "40 done, 0 skipped, 0 failed" in err and err.count("processed again") == 1
+    assert all(line.startswith("deconv: ") for line in err.splitlines()), err  # nothing from multiprocessing
     assert names(out) == {p.name for p in src}
     assert all(whole(out / p.name, (1024, 1024)) for p in src)
 

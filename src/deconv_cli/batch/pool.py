@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -100,7 +101,9 @@ class _Pool:
             daemon=True,
         )
         try:
-            proc.start()
+            with warnings.catch_warnings():  # a killed resource tracker is relaunched, nothing to tell
+                warnings.filterwarnings("ignore", "resource_tracker: process died", UserWarning)
+                proc.start()
         except (OSError, EOFError) as e:
             mine.close()
             theirs.close()
