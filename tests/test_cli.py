@@ -382,6 +382,8 @@ def test_kernel_make_writes_and_refuses_overwrite(tmp_path):
 def test_kernel_make_to_stdout_and_unknown_name():
     r = run("kernel", "make", "nearest", "--stride", "2,3")
     assert r.stdout == "1.0 1.0 1.0\n1.0 1.0 1.0\n"
+    dash = run("kernel", "make", "nearest", "--stride", "2,3", "-o", "-")  # - is stdout, as for upsample
+    assert (dash.exit_code, dash.stdout, dash.stderr) == (0, r.stdout, "")
     r = run("kernel", "make", "sinc")
     assert r.exit_code == 2
     assert "unknown built-in kernel 'sinc'" in r.stderr

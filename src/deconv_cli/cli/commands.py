@@ -238,7 +238,9 @@ def kernel_make(
     output: Annotated[
         Optional[Path],
         typer.Option(
-            "--output", "-o", help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it."
+            "--output",
+            "-o",
+            help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it or with -o -.",
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
@@ -252,7 +254,7 @@ def kernel_make(
         from ..kernels import intended_padding, kernel_to_bytes, make_kernel
 
         k = make_kernel(name, stride)
-        if output is None:
+        if output is None or str(output) == "-":
             emit(kernel_to_bytes(k, ".txt").decode())
             return
         data = kernel_to_bytes(k, output.suffix)
