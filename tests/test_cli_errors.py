@@ -216,3 +216,14 @@ def test_a_closed_stdout_does_not_matter_when_nothing_goes_there(tmp_path, photo
     )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o.png").exists()
+
+
+def test_an_output_that_is_a_directory_says_so(tmp_path):
+    """`-o .` used to say it could not tell the format from 'a missing extension'."""
+    shutil.copy(SAMPLES / "camera.png", tmp_path / "camera.png")
+    for target in (tmp_path, tmp_path / "sub.png"):
+        target.mkdir(exist_ok=True)
+        r = run("upsample", tmp_path / "camera.png", "-o", target)
+        assert r.exit_code == 2 and r.stdout == ""
+        want = f"{target}: is a directory; give a file name to write (or --out-dir {target} for a batch)"
+        assert r.stderr == f"deconv: error: {want}\n"

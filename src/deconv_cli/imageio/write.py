@@ -100,9 +100,9 @@ def output_format(path: str | os.PathLike) -> str:
 def check_writable(path: str | os.PathLike, *, overwrite: bool = False, depth=None, channels=None) -> str:
     """Refuse early what :func:`save_image` would refuse; return the format."""
     p = Path(path)
-    fmt = output_format(p)
     if p.is_dir():
-        raise DeconvError(f"{p}: is a directory; give a file name to write")
+        raise DeconvError(f"{p}: is a directory; give a file name to write (or --out-dir {p} for a batch)", usage=True)
+    fmt = output_format(p)
     if p.exists() and not overwrite:
         raise DeconvError(f"{p}: already exists; pass --overwrite to replace it")
     parent = p.parent if str(p.parent) else Path(".")
