@@ -33,14 +33,25 @@ def per_channel_reference(x, k, geometry):
 
 
 #: deconv's extension edge modes, by numpy.pad's name for them.
-NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}
+NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "symmetric": "symmetric", "wrap": "wrap"}
+
+
+def pad_axes(x: np.ndarray, margin: int, mode: str) -> np.ndarray:
+    """numpy's padding of both axes of a 2-D ``x``, each on its own: an axis of length 1 cannot be
+    reflected about its one pixel, so that axis (only) repeats it."""
+    for axis in (0, 1):
+        width = [(0, 0), (0, 0)]
+        width[axis] = (margin, margin)
+        m = NUMPY_MODE[mode]
+        x = np.pad(x, width, mode="edge" if m == "reflect" and x.shape[axis] == 1 else m)
+    return x
 
 
 def extended_reference(x, k, stride, padding, output_padding, dilation, mode):
     """The operation on an input extended far beyond what any kept pixel can reach
     (numpy's own padding), read back on the original output window."""
     margin = max(d * (kk - 1) // s + 2 for s, d, kk in zip(stride, dilation, k.shape, strict=True))
-    big = np.pad(x, margin, mode=NUMPY_MODE[mode] if min(x.shape) > 1 or mode != "reflect" else "edge")
+    big = pad_axes(x, margin, mode)
     full = reference(big, k, stride, (0, 0), (0, 0), dilation)
     # N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1 on each axis
     n_rows, n_cols = (

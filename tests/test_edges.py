@@ -14,11 +14,11 @@ from deconv_cli import conv_transpose2d, make_kernel, phase_sums
 from deconv_cli.core import AxisSize, auto_crop, deficient_border, same_padding, size_math
 
 from conftest import run, sample_crop
-from oracle import cases, extended_reference
+from oracle import NUMPY_MODE, cases, extended_reference
 
 
 @settings(max_examples=150, deadline=None)
-@given(cases(), st.sampled_from(["replicate", "reflect", "wrap"]))
+@given(cases(), st.sampled_from(sorted(NUMPY_MODE)))
 def test_extension_modes_equal_the_operation_on_a_far_extended_input(case, mode):
     (h, w), (kh, kw), stride, padding, output_padding, dilation, seed = case
     rng = np.random.default_rng(seed)
@@ -201,3 +201,44 @@ def test_cli_padding_same_asymmetric_trim(grey, tmp_path):
     assert (d["crop"]["bottom"], d["crop"]["right"]) == (1, 1)
     r = run("upsample", grey, "-p", "same", "--output-padding", "1", "-o", tmp_path / "p.png")
     assert r.exit_code == 2 and "drop --output-padding" in r.stderr
+
+
+def test_every_extending_edge_mode_has_an_independent_oracle():
+    from deconv_cli.modes import Edge
+
+    assert set(NUMPY_MODE) == {e.value for e in Edge if e.pad_mode}
+
+
+@pytest.mark.parametrize(
+    "mode, padded",
+    [  # the input 10 20 30 extended by two on each side, written out by hand
+        ("reflect", [30, 20, 10, 20, 30, 20, 10]),  # numpy reflect, OpenCV BORDER_REFLECT_101
+        ("symmetric", [20, 10, 10, 20, 30, 30, 20]),  # numpy symmetric, OpenCV BORDER_REFLECT
+        ("replicate", [10, 10, 10, 20, 30, 30, 30]),
+        ("wrap", [20, 30, 10, 20, 30, 10, 20]),
+    ],
+)
+def test_extending_edges_mirror_as_written(mode, padded):
+    """A 5-tap box at stride 1 and padding 2 over a 1x3 image: output o is the sum of the five
+    pixels of the extended row around input o, so the border outputs show which pixels the mode
+    puts beyond the edge."""
+    x = np.array([[10.0, 20.0, 30.0]])
+    got = conv_transpose2d(x, np.ones((1, 5)), 1, (0, 2), edge=mode)
+    row = np.array(padded, dtype=float)
+    want = np.array([row[o : o + 5].sum() for o in range(3)])
+    np.testing.assert_array_equal(got[0], want)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+def test_mirroring_a_one_row_image_mirrors_its_columns(mode):
+    """`--edge reflect` on a 1-row image switched both axes to replicate: [[0, 1, 2, 3, 4]] with
+    bilinear, stride 2, padding 1 gave 0, .25, ..., 3.75, 4.0 instead of numpy reflect's .25, .25,
+    ..., 3.75, 3.75 (what a 2x5 image of the same rows gives). Only the axis of length 1 falls back."""
+    k = make_kernel("bilinear", 2)
+    one = conv_transpose2d(np.arange(5.0)[None, :], k, 2, 1, edge=mode)
+    two = conv_transpose2d(np.tile(np.arange(5.0), (2, 1)), k, 2, 1, edge=mode)
+    np.testing.assert_allclose(one[0], two[0], atol=1e-12)
+    if mode == "reflect":  # mirrored about the edge pixel: the first two outputs blend 0 with 1
+        np.testing.assert_allclose(one[0], [0.25, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 3.75])
+    else:  # mirrored including it: the edge pixel repeats, as replicate does for bilinear
+        np.testing.assert_allclose(one[0], [0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.0])

@@ -23,7 +23,7 @@ from deconv_cli.core import Geometry, plan, size_math
 from deconv_cli.engine import Axis, exact_terms, runs
 from deconv_cli.kernels import make_kernel
 
-from oracle import cases, extended_reference, images, per_channel_reference, reference
+from oracle import NUMPY_MODE, cases, extended_reference, images, per_channel_reference, reference
 
 METHODS = ["terms", "gemm", "planes", "taps"]
 
@@ -76,7 +76,7 @@ def test_a_cropped_window_is_the_same_window_of_the_whole(method, case, data):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("mode", ["replicate", "reflect", "wrap"])
+@pytest.mark.parametrize("mode", sorted(NUMPY_MODE))
 @settings(max_examples=30, deadline=None)
 @given(cases())
 def test_edge_modes_on_every_path(method, mode, case):

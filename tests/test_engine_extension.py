@@ -15,6 +15,7 @@ import pytest
 from deconv_cli import engine
 from deconv_cli.core import Geometry, plan
 from deconv_cli.engine.methods import METHODS, Method, Problem, Scratch, register
+from deconv_cli.modes import Edge
 
 from oracle import per_channel_reference
 
@@ -67,7 +68,7 @@ def test_edges_alpha_and_renormalize_come_with_any_method(with_reference):
     x[rng.random((9, 8)) < 0.3, 3] = 0
     k = rng.random((4, 4))
     g = Geometry((2, 2), (1, 1))
-    for edge in ("zero", "replicate", "reflect", "wrap", "renormalize"):
+    for edge in Edge.values():
         options = {"edge": edge, "alpha": (3, 255.0), "crop": (1, 0, 2, 1), "strip_rows": 3}
         ours = plan(x, k, g, method="reference", **options).compute_image()
         theirs = plan(x, k, g, method="terms", **options).compute_image()

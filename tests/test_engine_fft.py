@@ -21,7 +21,7 @@ from deconv_cli.engine.costs import COSTS
 from deconv_cli.engine.methods.fft import FFT, Tiles, fast_len
 from deconv_cli.kernels import make_kernel
 
-from oracle import cases, extended_reference, images, per_channel_reference, reference
+from oracle import NUMPY_MODE, cases, extended_reference, images, per_channel_reference, reference
 
 PATHS = [(1, 1), (2, 2), (3, 2), (None, 1), (None, 2)]
 
@@ -65,7 +65,7 @@ def test_fft_on_a_cropped_window(case, data):
     )
 
 
-@pytest.mark.parametrize("mode", ["replicate", "reflect", "wrap"])
+@pytest.mark.parametrize("mode", sorted(NUMPY_MODE))
 @settings(max_examples=40, deadline=None)
 @given(cases())
 def test_fft_under_the_edge_modes(mode, case):

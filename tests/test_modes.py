@@ -59,7 +59,7 @@ def test_refusals_list_the_defined_choices(mode):
 
 def test_the_library_refuses_an_unknown_edge_with_the_same_list():
     with pytest.raises(
-        DeconvError, match="edge must be one of zero, replicate, reflect, wrap, renormalize, got 'mirror'"
+        DeconvError, match="edge must be one of zero, replicate, reflect, symmetric, wrap, renormalize, got 'mirror'"
     ):
         conv_transpose2d(np.ones((2, 2)), np.ones((2, 2)), edge="mirror")
 

@@ -62,13 +62,19 @@ class Edge(Choice):
     zero = "zero"
     replicate = "replicate"
     reflect = "reflect"
+    symmetric = "symmetric"
     wrap = "wrap"
     renormalize = "renormalize"
 
     @property
     def pad_mode(self) -> str | None:
-        """numpy's ``np.pad`` mode that extends the input for this edge, or None when nothing is added."""
-        return {"replicate": "edge", "reflect": "reflect", "wrap": "wrap"}.get(self.value)
+        """numpy's ``np.pad`` mode that extends the input for this edge, or None when nothing is added.
+
+        ``reflect`` mirrors about the edge pixel (numpy ``reflect``, OpenCV ``BORDER_REFLECT_101``,
+        PyTorch ``reflect``): ``c b | a b c | b a``; ``symmetric`` mirrors including it (numpy
+        ``symmetric``, OpenCV ``BORDER_REFLECT``, scikit-image ``symmetric``): ``b a | a b c | c b``.
+        """
+        return {"replicate": "edge", "reflect": "reflect", "symmetric": "symmetric", "wrap": "wrap"}.get(self.value)
 
 
 class Alpha(Choice):

@@ -77,7 +77,8 @@ def upsample(
         Edge,
         typer.Option(
             "--edge",
-            help="Beyond the image: zero (PyTorch's), replicate, reflect, "
+            help="Beyond the image: zero (PyTorch's), replicate, reflect (about the edge pixel), "
+            "symmetric (including it), "
             "wrap (extend the input so borders get every tap), "
             "or renormalize (divide by the weight that arrived, as Pillow does).",
         ),

@@ -64,10 +64,12 @@ def conv_transpose2d(
 
     Other parameters
     ----------------
-    edge : {'zero', 'replicate', 'reflect', 'wrap', 'renormalize'}
+    edge : {'zero', 'replicate', 'reflect', 'symmetric', 'wrap', 'renormalize'}
         What lies beyond the image. ``zero``: nothing (PyTorch's operation).
-        ``replicate``, ``reflect`` (mirror without repeating the edge pixel,
-        numpy's and PyTorch's ``reflect``), ``wrap``: the input is extended by
+        ``replicate``, ``reflect`` (mirror about the edge pixel: numpy's and
+        PyTorch's ``reflect``, OpenCV's ``BORDER_REFLECT_101``), ``symmetric``
+        (mirror including it: numpy's ``symmetric``, OpenCV's ``BORDER_REFLECT``),
+        ``wrap``: the input is extended by
         :func:`edge_extension` pixels per side, so every kept output pixel
         receives a full set of kernel taps, and the output keeps the size the
         formula gives. ``renormalize``: each output pixel is multiplied by
@@ -212,7 +214,7 @@ def conv_transpose2d_layer(
 
     Other parameters
     ----------------
-    edge : {'zero', 'replicate', 'reflect', 'wrap'}
+    edge : {'zero', 'replicate', 'reflect', 'symmetric', 'wrap'}
         As in :func:`conv_transpose2d`; each input channel is extended on its
         own. ``renormalize`` is refused: dividing by the weight that arrived
         has no meaning once channels are mixed.

@@ -126,9 +126,7 @@ def plan(
             )
     top, bottom, left, right = crop
     window = (top, bottom + axes[0].trim_end, left, right + axes[1].trim_end)
-    mode = mode_of_edge.pad_mode
-    if mode == "reflect" and min(xs.shape[:2]) == 1:
-        mode = "edge"  # a single row or column mirrors onto itself
+    mode = mode_of_edge.pad_mode  # an axis of length 1 falls back from reflect to edge on its own (Axis.source)
     eng_axes = []
     for ax, lo, hi in ((axes[0], window[0], window[1]), (axes[1], window[2], window[3])):
         n_out = ax.n_out - lo - hi

@@ -102,7 +102,8 @@ class Axis:
         before, after = self.ext
         inside = (idx >= -before) & (idx < self.n_in + after)
         if before or after:
-            mode: Any = "edge" if self.mode == "reflect" and self.n_in == 1 else self.mode  # a numpy pad mode
+            # a numpy pad mode; one pixel cannot be reflected about itself, so it is repeated
+            mode: Any = "edge" if self.mode == "reflect" and self.n_in == 1 else self.mode
             mapped = np.pad(np.arange(self.n_in), (before, after), mode=mode)
             return np.where(inside, mapped[np.clip(idx + before, 0, len(mapped) - 1)], -1)
         return np.where(inside, idx, -1)
