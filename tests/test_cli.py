@@ -354,7 +354,7 @@ def test_kernel_show_flat_bilinear():
     assert r.exit_code == 0, r.stderr
     assert "0.0625  0.1875  0.1875  0.0625" in r.stdout
     assert "sum 4" in r.stdout
-    assert "flat: every stride phase sums to 1" in r.stdout
+    assert "flat, gain 1: every stride phase sums to 1" in r.stdout
 
 
 def test_kernel_show_checkerboard_json(tmp_path):

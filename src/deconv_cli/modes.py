@@ -77,6 +77,14 @@ class Edge(Choice):
         return {"replicate": "edge", "reflect": "reflect", "symmetric": "symmetric", "wrap": "wrap"}.get(self.value)
 
 
+class Normalize(Choice):
+    """How the kernel is rescaled before use (see :func:`deconv_cli.core.advice.normalize_kernel`)."""
+
+    none = "none"
+    phase = "phase"
+    sum = "sum"
+
+
 class Alpha(Choice):
     """How an alpha channel is treated."""
 

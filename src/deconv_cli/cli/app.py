@@ -375,6 +375,14 @@ def _main(
 
 # --------------------------------------------------------------------------- shared options
 
+
+def given(ctx: typer.Context, name: str, value: Any) -> Any:
+    """``value`` if the option ``name`` was given on the command line, else None (its default)."""
+    from typer._click.core import ParameterSource
+
+    return None if ctx.get_parameter_source(name) is ParameterSource.DEFAULT else value
+
+
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride: N or ROWS,COLS.")]
 PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Padding cut from each side: N or ROWS,COLS.")]
 OutPadOpt = Annotated[

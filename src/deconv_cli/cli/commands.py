@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import DeconvError
-from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha
+from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha, Normalize
 from .app import (
     DilationOpt,
     JsonOpt,
@@ -182,27 +182,48 @@ def kernelshow(
     kernel: Annotated[str, typer.Argument(help="Kernel file or built-in name.")],
     stride: StrideOpt = DEFAULT_STRIDE,
     dilation: DilationOpt = "1",
+    normalize: Annotated[
+        Normalize,
+        typer.Option("--normalize", help="Show the kernel as upsample --normalize would rescale it: none, phase, sum."),
+    ] = Normalize.none,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a kernel, its sum, its per-phase sums for STRIDE, and whether it draws a checkerboard.
 
     Example: deconv kernel show kernels/bilinear.npy --stride 2
+
+    Example: deconv kernel show 3x3:1,1,1,1,1,1,1,1,1 --normalize phase
     """
     with failures():
         from rich.console import Group
 
         from .. import report
         from ..core import Geometry, phase_sums
+        from ..core.advice import normalize_kernel
         from ..kernels import open_kernel
 
         geometry = Geometry.of(stride, 0, 0, dilation)
         s, d = geometry.stride, geometry.dilation
         kern = open_kernel(kernel, s)
         k = kern.weight
+        factors = None
+        if normalize is not Normalize.none:
+            if k.ndim == 4:
+                raise DeconvError(
+                    f"--normalize {normalize}: kernel {kernel} is a learned layer (weight shape {k.shape}); "
+                    "deconv does not rescale a layer's weights",
+                    usage=True,
+                )
+            k, factors = normalize_kernel(k, s, d, normalize)
         planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_sums(p, s, d) for p in planes]
         if as_json:
-            emit(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), "offset": kern.offset}) + "\n")
+            extra = {
+                "offset": kern.offset,
+                "normalize": normalize.value,
+                "factors": None if factors is None else factors.tolist(),
+            }
+            emit(json.dumps({**report.kernel_dict(k, phases, s, d, kernel), **extra}) + "\n")
             return
         tables: list[Any] = []
         lines: list[str] = []
@@ -220,6 +241,10 @@ def kernelshow(
             lines += report.matrix_lines(plane)
             lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
             lines += [report.verdict(ph)]
+        if factors is not None:
+            text = "normalize " + report.normalize_text(normalize.value, factors.tolist())
+            tables.append(text)
+            lines.append(text)
         if kern.offset:  # a libvips .mat offset
             tables.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")
             lines.append(f"offset {report.fmt_num(kern.offset)}, added after the convolution")

@@ -84,6 +84,12 @@ def run_files(
             if single and res.detail is not None:
                 shown = printable_data(res.detail)
                 show((lambda: report.outcome_table(shown), report.outcome_lines(shown)), stderr=True)
+                for line in report.advice_lines(res.detail):
+                    tell(line)
+            elif res.detail is not None:  # a batch: the file's own part here, the rest once at the end
+                advice.append(res.detail["advice"])
+                for line in report.advice_lines(res.detail, batch=True):
+                    tell(line)
         if as_json:
             emit(json.dumps(res.as_json()) + "\n")
         if progress is not None:
@@ -93,6 +99,7 @@ def run_files(
 
     counts = None
     usage: list[bool] = []
+    advice: list[dict] = []
     strips = _StripProgress() if single and not quiet and stream_is_tty(sys.stderr) else None
     try:
         if progress is not None:
@@ -121,6 +128,8 @@ def run_files(
     failed = counts["failed"] + len(problems)
     if not single and not quiet:
         took = time.perf_counter() - t0
+        for line in report.batch_advice_lines(advice, settings):
+            say(line)
         say(
             f"deconv: {counts['ok']} done, {counts['skipped']} skipped, {failed} failed, "
             f"of {len(jobs_list) + len(problems)} in {took:.1f} s"

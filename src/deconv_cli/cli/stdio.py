@@ -124,6 +124,8 @@ def upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_d
                 say(f"deconv: warning: {w}")
             shown = printable_data(res.detail)
             show((lambda: report.outcome_table(shown), report.outcome_lines(shown)), stderr=True)
+            for line in report.advice_lines(res.detail):
+                say(line)
         if as_json:
             emit(json.dumps(res.as_json()) + "\n")
     finally:

@@ -8,7 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DeconvError
-from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK, DEFAULT_STRIDE, Alpha, Depth, DType, Edge
+from ..modes import (
+    DEFAULT_KERNEL,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_WORK,
+    DEFAULT_STRIDE,
+    Alpha,
+    Depth,
+    DType,
+    Edge,
+    Normalize,
+)
 from .app import (
     DilationOpt,
     LayerKernelOpt,
@@ -17,6 +27,7 @@ from .app import (
     StrideOpt,
     app,
     failures,
+    given,
 )
 from .running import run_files
 from .stdio import make_out_dir, upsample_stdio
@@ -24,6 +35,7 @@ from .stdio import make_out_dir, upsample_stdio
 
 @app.command()
 def upsample(
+    ctx: typer.Context,
     inputs: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -50,6 +62,16 @@ def upsample(
             "--name",
             help="Output file name template: {stem} {ext} {parent} {stride} {kernel}. "
             "[default: {stem}{ext} with --out-dir]",
+        ),
+    ] = None,
+    scale: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scale",
+            help="Make the image N (or ROWS,COLS) times bigger without artifacts: stands for --stride N "
+            "--padding same --edge replicate with the default kernel made for N; any of those given "
+            "beside it wins, and the report prints what it stood for.",
+            show_default=False,
         ),
     ] = None,
     kernel: LayerKernelOpt = DEFAULT_KERNEL,
@@ -83,6 +105,14 @@ def upsample(
             "or renormalize (divide by the weight that arrived, as Pillow does).",
         ),
     ] = Edge.zero,
+    normalize: Annotated[
+        Normalize,
+        typer.Option(
+            "--normalize",
+            help="Rescale the kernel first: none, phase (each stride phase sums to 1: no checkerboard, "
+            "gain 1), or sum (the whole kernel sums to stride_rows x stride_cols).",
+        ),
+    ] = Normalize.none,
     crop: Annotated[
         str,
         typer.Option(
@@ -193,8 +223,18 @@ def upsample(
         from ..core import Crop, Geometry
         from ..kernels import open_run_kernel
         from ..pipeline import Settings
+        from ..pipeline.settings import parse_scale, scaled
 
         with signals_raise():  # SIGINT and SIGTERM stop the run cleanly from here, before any file is made
+            scale_ = parse_scale(scale)
+            # --scale fills in what was not given on the command line (the defaults otherwise)
+            kernel, stride, padding, edge = scaled(
+                scale_,
+                *(
+                    given(ctx, name, value)
+                    for name, value in (("kernel", kernel), ("stride", stride), ("padding", padding), ("edge", edge))
+                ),
+            )
             geometry = Geometry.of(stride, padding, output_padding, dilation)  # usage errors before any file
             crop_spec = Crop.parse(crop)
             items = list(inputs or [])
@@ -214,10 +254,13 @@ def upsample(
             if "-" in files and len(files) > 1:
                 raise DeconvError("- (an image on stdin) must be the only input", usage=True)
             # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file
+            kern = open_run_kernel(
+                kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize, dilation=geometry.dilation
+            )
             settings = Settings(
-                open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias),
+                kern,
                 geometry,
-                edge,
+                Edge.of(edge),
                 alpha,
                 crop_spec,
                 dtype,
@@ -227,6 +270,7 @@ def upsample(
                 max_pixels,
                 overwrite,
                 max_work,
+                scale_,
             )
             if output == "-" or files == ["-"]:
                 upsample_stdio(

@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import Pair
+from ..core.advice import normalize_kernel
 from ..errors import DeconvError
+from ..modes import Normalize
 from .builtin import (
     BUILTIN,
     FILTERS,
@@ -89,12 +91,18 @@ class Kernel:
         The spec as given, for messages.
     layer : Layer or None
         For a 4-D weight used as a learned layer: its groups and bias.
+    normalize : Normalize
+        How ``weight`` was rescaled from the source's values (``--normalize``).
+    factors : (P, sy, sx) ndarray or None
+        The factor each stride phase of each plane was multiplied by (None: not rescaled).
     """
 
     weight: np.ndarray
     offset: float = 0.0
     source: str = ""
     layer: Layer | None = None
+    normalize: Normalize = Normalize.none
+    factors: np.ndarray | None = None
 
 
 def validate_kernel(k, source: str) -> np.ndarray:
@@ -195,12 +203,32 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
 
 
 def open_run_kernel(
-    spec: str | os.PathLike, stride: Pair, *, groups: int | None = None, bias: str | None = None
+    spec: str | os.PathLike,
+    stride: Pair,
+    *,
+    groups: int | None = None,
+    bias: str | None = None,
+    normalize: Normalize = Normalize.none,
+    dilation: Pair = (1, 1),
 ) -> Kernel:
     """The kernel of a run, resolved once: :func:`open_kernel` for a checked stride, with the
-    :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight."""
+    :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight, rescaled as
+    ``normalize`` asks (:func:`~deconv_cli.core.advice.normalize_kernel`).
+
+    A learned layer is never rescaled: its weights are the model, and with channels mixing there
+    is no one phase sum per output to make 1."""
     kern = _open(os.fspath(spec), lambda name: build(name, stride))
-    return replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec)))
+    kern = replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec)))
+    if normalize is Normalize.none:
+        return kern
+    if kern.layer is not None:
+        raise DeconvError(
+            f"--normalize {normalize}: kernel {show(os.fspath(spec))} is a learned layer (weight shape "
+            f"{kern.weight.shape}); its weights are the model, so deconv does not rescale them. Drop --normalize",
+            usage=True,
+        )
+    weight, factors = normalize_kernel(kern.weight, stride, dilation, normalize)
+    return replace(kern, weight=weight, normalize=normalize, factors=factors)
 
 
 def load_kernel(spec: str | os.PathLike, stride: int | Pair | str = 2) -> np.ndarray:

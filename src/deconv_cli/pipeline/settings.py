@@ -5,10 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..core import Crop, Geometry, check_layer_edge, separable_factors
+from ..core import Crop, Geometry, Pair, as_pair, check_layer_edge, separable_factors
 from ..errors import DeconvError
 from ..kernels import Kernel, open_run_kernel
-from ..modes import DEFAULT_KERNEL, DEFAULT_MAX_PIXELS, DEFAULT_MAX_WORK, Alpha, Depth, DType, Edge
+from ..modes import (
+    DEFAULT_KERNEL,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_WORK,
+    DEFAULT_STRIDE,
+    Alpha,
+    Depth,
+    DType,
+    Edge,
+    Normalize,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,9 @@ class Settings:
         refused before it starts (0: no limit).
     overwrite : bool
         Replace existing outputs.
+    scale : (int, int) or None
+        The ``--scale`` the geometry, edge and kernel were chosen for (see :func:`scaled`), for
+        the report; None when they were given one by one.
     """
 
     kernel: Kernel
@@ -53,6 +66,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     overwrite: bool = False
     max_work: float = DEFAULT_MAX_WORK
+    scale: Pair | None = None
 
     def __post_init__(self) -> None:
         k = self.kernel.weight
@@ -74,18 +88,33 @@ class Settings:
         if not self.max_work >= 0:
             raise DeconvError(f"max_work must be >= 0 seconds (0: no limit), got {self.max_work}", usage=True)
 
+    @property
+    def scale_means(self) -> str | None:
+        """The options ``--scale`` stood for in this run, e.g. ``--stride 2 --padding same
+        --edge replicate --kernel bilinear`` (those given beside it won), or None."""
+        if self.scale is None:
+            return None
+        sy, sx = self.geometry.stride
+        padding = "same" if self.geometry.same else ",".join(map(str, self.geometry.padding or ()))
+        return (
+            f"--stride {sy if sy == sx else f'{sy},{sx}'} --padding {padding} --edge {self.edge} "
+            f"--kernel {self.kernel.source}"
+        )
+
     @classmethod
     def of(
         cls,
-        kernel: str | os.PathLike = DEFAULT_KERNEL,
+        kernel: str | os.PathLike | None = None,
         *,
-        stride: object = 2,
-        padding: object = 0,
+        scale: object = None,
+        stride: object = None,
+        padding: object = None,
         output_padding: object = 0,
         dilation: object = 1,
         groups: int | None = None,
         bias: str | None = None,
-        edge: Edge | str = Edge.zero,
+        edge: Edge | str | None = None,
+        normalize: Normalize | str = Normalize.none,
         alpha: Alpha | str = Alpha.premultiply,
         crop: Crop | str | None = None,
         dtype: DType | str = DType.float32,
@@ -100,17 +129,27 @@ class Settings:
         ``"same"``, ``"auto"``), mode names, a kernel spec (file, built-in name or inline).
 
         Parameters are checked first, then the kernel is opened (a built-in one is made
-        for the stride), its layer set up (``groups``, ``bias`` for a 4-D weight).
+        for the stride), its layer set up (``groups``, ``bias`` for a 4-D weight) and
+        rescaled as ``normalize`` asks. ``scale`` (an int or a pair) stands for the stride,
+        same padding, replicate edges and the default kernel of :func:`scaled`; ``None``
+        elsewhere means the default (stride 2, padding 0, zero edges, bilinear).
 
         >>> s = Settings.of("bilinear", stride=2, padding="same", edge="replicate")
         >>> s.kernel.weight.shape, s.geometry.same, s.edge
         ((4, 4), True, <Edge.replicate: 'replicate'>)
+        >>> Settings.of(scale=3).scale_means
+        '--stride 3 --padding same --edge replicate --kernel bilinear'
         """
+        scale_ = parse_scale(scale)
+        kernel, stride, padding, edge = scaled(scale_, kernel, stride, padding, edge)
         geometry = Geometry.of(stride, padding, output_padding, dilation)
         edge_, alpha_, crop_ = Edge.of(edge, "edge"), Alpha.of(alpha, "alpha"), Crop.parse(crop)
         dtype_ = DType.of(dtype, "dtype")
         depth_ = Depth.auto if depth is None else Depth.of(str(depth), "depth")
-        kern = open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias)
+        normalize_ = Normalize.of(normalize, "normalize")
+        kern = open_run_kernel(
+            kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize_, dilation=geometry.dilation
+        )
         return cls(
             kern,
             geometry,
@@ -124,4 +163,41 @@ class Settings:
             DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
             overwrite,
             DEFAULT_MAX_WORK if max_work is None else float(max_work),
+            scale_,
         )
+
+
+def parse_scale(value: object) -> Pair | None:
+    """``--scale``: None, or N or ROWS,COLS factors of at least 1.
+
+    >>> parse_scale("3"), parse_scale((2, 4)), parse_scale(None)
+    ((3, 3), (2, 4), None)
+    """
+    if value is None:
+        return None
+    pair = as_pair(value, "scale")
+    if min(pair) < 1:
+        raise DeconvError(f"scale must be >= 1 (the output is N times the input), got {value!r}", usage=True)
+    return pair
+
+
+def scaled(scale: Pair | None, kernel, stride, padding, edge) -> tuple:
+    """``(kernel, stride, padding, edge)`` with what was not given (None) filled in: from ``scale``
+    when there is one (its stride, ``same`` padding, ``replicate`` edges, the default kernel made
+    for that stride: exactly ``scale x`` the input, no dark border), else the defaults.
+    Whatever was given wins.
+
+    >>> scaled((3, 3), None, None, None, None)
+    ('bilinear', (3, 3), 'same', <Edge.replicate: 'replicate'>)
+    >>> scaled(None, None, None, None, None)
+    ('bilinear', '2', 0, <Edge.zero: 'zero'>)
+    >>> scaled((2, 2), "lanczos3", None, None, "renormalize")[0::3]
+    ('lanczos3', 'renormalize')
+    """
+    defaults: tuple[object, ...] = (
+        (DEFAULT_KERNEL, scale, "same", Edge.replicate)
+        if scale is not None
+        else (DEFAULT_KERNEL, DEFAULT_STRIDE, 0, Edge.zero)
+    )
+    given = (kernel, stride, padding, edge)
+    return tuple(d if g is None else g for g, d in zip(given, defaults, strict=True))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import AxisSize, Box, crop_box, plan, work_seconds
+from ..core.advice import Advice, KernelTraits, border_deficit
 from ..core.ops import apply_layer, apply_two_pass, separable_factors
 from ..engine import Plan
 from ..errors import DeconvError
@@ -48,6 +49,26 @@ class Outcome:
     def warnings(self) -> list[str]:
         return self.image.warnings + self.saved.warnings
 
+    @property
+    def advice(self) -> Advice:
+        """The hint (a deficient border) and the warning (checkerboard, gain, clipping) of this result."""
+        s, k = self.settings, self.settings.kernel
+        h, w = self.out_shape[:2]
+        values = int(np.prod(self.out_shape))
+        traits = None if k.layer is not None else KernelTraits.of(k.weight, s.geometry.stride, s.geometry.dilation)
+        return Advice(
+            border=border_deficit(self.axes, k.weight, s.edge, self.crop),
+            shape=(h, w),
+            input=self.image.size,
+            stride=s.geometry.stride,
+            same=s.geometry.same,
+            traits=traits,
+            clipped=self.saved.clipped,
+            values=values,
+            depth=self.saved.depth,
+            offset=k.offset,
+        )
+
     def as_dict(self) -> dict:
         im, s, rows, cols = self.image, self.settings, self.axes[0], self.axes[1]
         kern, layer = s.kernel, s.kernel.layer
@@ -75,6 +96,8 @@ class Outcome:
                 "offset": kern.offset,
                 "groups": layer.groups if layer else None,
                 "bias": layer.bias_spec if layer else None,
+                "normalize": kern.normalize.value,
+                "factors": None if kern.factors is None else kern.factors.tolist(),
             },
             "params": {
                 "stride": list(s.geometry.stride),
@@ -83,6 +106,7 @@ class Outcome:
                 "dilation": list(s.geometry.dilation),
                 "same": s.geometry.same,
                 "edge": s.edge.value,
+                "scale": None if s.scale is None else {"factor": list(s.scale), "means": s.scale_means},
                 "alpha": "none (learned layer: every channel is data)" if layer else s.alpha.value,
                 "dtype": s.dtype.value,
             },
@@ -97,6 +121,7 @@ class Outcome:
             },
             "clipped": {"below": self.saved.clipped_low, "above": self.saved.clipped_high, "total": self.saved.clipped},
             "warnings": self.warnings,
+            "advice": self.advice.as_dict(),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core import AxisSize, PhaseReport
+from ..core.advice import GAIN_TOLERANCE
 
 if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time
     from rich.console import Group
@@ -52,12 +53,26 @@ def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
 
 
 def verdict(phases: PhaseReport) -> str:
+    """What a constant image becomes, in words.
+
+    >>> verdict(PhaseReport(np.full((2, 2), 16.0)))[:56]
+    'flat, gain 16: every stride phase sums to 16, so a const'
+    """
     if phases.flat:
-        total = fmt_num(float(phases.sums.flat[0]))
-        return f"flat: every stride phase sums to {total}, so a constant image comes out constant"
+        gain = float(phases.sums.flat[0])
+        total = fmt_num(gain)
+        if abs(gain - 1.0) <= GAIN_TOLERANCE:
+            return f"flat, gain 1: every stride phase sums to {total}, so a constant image comes out constant"
+        return (
+            f"flat, gain {total}: every stride phase sums to {total}, so a constant image comes out constant but "
+            f"{total} times as bright (--normalize phase makes the gain 1)"
+        )
     lo, hi = float(phases.sums.min()), float(phases.sums.max())
     amp = "inf" if phases.amplitude == float("inf") else f"{phases.amplitude:.4g}"
-    return f"checkerboard: stride phase sums range {fmt_num(lo)} .. {fmt_num(hi)} (max/min = {amp})"
+    return (
+        f"checkerboard: stride phase sums range {fmt_num(lo)} .. {fmt_num(hi)} (max/min = {amp}), so a constant "
+        "image comes out as this grid repeated (--normalize phase evens it)"
+    )
 
 
 def matrix_table(m: np.ndarray, title: str) -> Group:
@@ -113,6 +128,11 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
             f"{d['kernel']['spec']}  {'x'.join(map(str, d['kernel']['shape']))}, sum {fmt_num(d['kernel']['sum'])}",
         )
     )
+    kern = d["kernel"]
+    if kern.get("factors") is not None:
+        rows.append(("normalize", normalize_text(kern["normalize"], kern["factors"])))
+    if p.get("scale"):
+        rows.append(("scale", f"{'x'.join(map(str, p['scale']['factor']))} stands for {p['scale']['means']}"))
     if p["same"]:
         rows.append(
             (
@@ -132,6 +152,57 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
         ("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
     )
     return rows
+
+
+def normalize_text(mode: str, factors: list) -> str:
+    """``--normalize``'s factors as the report shows them: per stride phase (rows of the sy x sx grid
+    split by ``|``), per channel when the kernel has one plane each.
+
+    >>> normalize_text("phase", [[[0.25, 0.5], [0.5, 1.0]]])
+    'phase: each stride phase multiplied by 0.25 0.5 | 0.5 1 (rows of the sy x sx grid)'
+    >>> normalize_text("sum", [[[0.125, 0.125], [0.125, 0.125]]])
+    'sum: kernel multiplied by 0.125'
+    """
+    planes = []
+    for plane in factors:
+        if mode == "sum":
+            planes.append(fmt_num(plane[0][0]))
+        else:
+            planes.append(" | ".join(" ".join(fmt_num(v) for v in row) for row in plane))
+    what = "kernel multiplied by" if mode == "sum" else "each stride phase multiplied by"
+    tail = "" if mode == "sum" else " (rows of the sy x sx grid)"
+    body = planes[0] if len(planes) == 1 else "; ".join(f"channel {c}: {t}" for c, t in enumerate(planes))
+    return f"{mode}: {what} {body}{tail}"
+
+
+def advice_lines(d: dict, *, batch: bool = False) -> list[str]:
+    """The ``deconv: hint:`` and ``deconv: warning:`` lines of one result (from ``Outcome.as_dict()``),
+    at most one of each. In a batch only the file's own part (its clipping) is said per file;
+    :func:`batch_advice_lines` says the rest once."""
+    a, out = d["advice"], d["output"]["path"]
+    if batch:
+        return (
+            [f"deconv: warning: {out}: {a['clipping']}" + (f"; {a['cure']}" if a["cure"] else "")]
+            if a["clipping"]
+            else []
+        )
+    lines = [f"deconv: hint: {out}: {a['hint']}"] if a["hint"] else []
+    return lines + ([f"deconv: warning: {out}: {a['warning']}"] if a["warning"] else [])
+
+
+def batch_advice_lines(advice: list[dict], settings) -> list[str]:
+    """The batch's summary lines: one hint for every deficient border, one warning for the kernel."""
+    from ..core.advice import batch_hint
+
+    lines = []
+    borders = [a["deficient_border"] for a in advice if any(a["deficient_border"].values())]
+    hint = batch_hint(borders, len(advice), settings.geometry.stride, settings.geometry.same)
+    if hint:
+        lines.append(f"deconv: hint: {hint}")
+    kernel = next((a for a in advice if a["kernel"]), None)
+    if kernel is not None:
+        lines.append(f"deconv: warning: {kernel['kernel']}" + (f"; {kernel['cure']}" if kernel["cure"] else ""))
+    return lines
 
 
 def outcome_lines(d: dict) -> list[str]:

@@ -1,0 +1,342 @@
+"""What deconv tells a person about a result that is legal but surprising, each with its cure:
+a border that got fewer kernel taps than the interior (a dark frame), stride phases that sum
+unevenly (a checkerboard), a kernel gain other than 1, heavy clipping; and the kernel
+normalizations (``--normalize``) that cure the last three.
+
+Plain numpy. The texts name the command line's options, since that is where the cures are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DeconvError
+from ..modes import Edge, Normalize
+from .analysis import _of_phase, _support, deficient_border
+from .geometry import AxisSize, Box, Pair, as_pair
+
+#: A phase sum within this relative distance of 1 is a gain of 1 (rounding in a kernel file).
+GAIN_TOLERANCE = 1e-3
+#: Clipping of more than this fraction of the output's values is worth a warning.
+CLIP_FRACTION = 1e-3
+
+
+def _planes(kernel) -> np.ndarray:
+    k = np.asarray(kernel, np.float64)
+    if k.ndim not in (2, 3):
+        raise DeconvError(f"a (kh, kw) or (C, kh, kw) kernel is needed here, got shape {k.shape}", usage=True)
+    return k[None] if k.ndim == 2 else k
+
+
+def _phase_index(n: int, stride: int, dilation: int) -> np.ndarray:
+    """(n,) the stride phase each of a kernel axis' n taps lands on."""
+    return np.argmax(_of_phase(np.arange(stride), stride, dilation, n), axis=0)
+
+
+def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize | str) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel rescaled as ``--normalize`` asks, and the factor each tap was multiplied by.
+
+    ``phase`` divides the taps of each stride phase by that phase's sum, so every phase sums to 1:
+    a constant image comes out constant (no checkerboard from the kernel) and as bright as it went
+    in. ``sum`` scales the whole kernel to total ``sy * sx``, the sum of a kernel whose phases all
+    sum to 1: the average gain is 1, uneven phases stay uneven. ``none`` returns it unchanged.
+
+    Parameters
+    ----------
+    kernel : (kh, kw) or (C, kh, kw) array_like
+        Each channel's plane is normalized on its own.
+    stride, dilation : int or (int, int)
+    mode : Normalize or str
+
+    Returns
+    -------
+    kernel : ndarray of float64, the shape given
+    factors : (P, sy, sx) ndarray of float64
+        The factor of each phase of each plane (``P`` = 1 for a 2-D kernel); with ``sum`` every
+        phase of a plane has its plane's factor.
+
+    Raises
+    ------
+    DeconvError
+        When a phase (or, with ``sum``, the whole kernel) sums to 0 or less: no factor makes it 1
+        without flipping or blowing up the image.
+
+    Examples
+    --------
+    >>> k, f = normalize_kernel(np.ones((3, 3)), 2, 1, "phase")
+    >>> f[0].tolist(), float(k.sum())
+    ([[0.25, 0.5], [0.5, 1.0]], 4.0)
+    >>> normalize_kernel(np.full((4, 4), 2.0), 2, 1, "sum")[1][0].tolist()
+    [[0.125, 0.125], [0.125, 0.125]]
+    """
+    mode = Normalize.of(mode, "normalize")
+    planes = _planes(kernel)
+    (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    ry = _phase_index(planes.shape[1], sy, dy)
+    rx = _phase_index(planes.shape[2], sx, dx)
+    factors = np.ones((len(planes), sy, sx))
+    out = planes.copy()
+    for c, plane in enumerate(planes):
+        sums = np.zeros((sy, sx))
+        np.add.at(sums, (ry[:, None], rx[None, :]), plane)
+        reached = np.zeros((sy, sx), bool)
+        reached[ry[:, None], rx[None, :]] = True
+        where = f" (channel {c})" if len(planes) > 1 else ""
+        if mode is Normalize.phase:
+            bad = [(int(r), int(q)) for r, q in np.argwhere(~reached | (sums <= 0))]
+            if bad:
+                r, q = bad[0]
+                what = (
+                    f"sums to {sums[r, q]:.4g}"
+                    if reached[r, q]
+                    else "gets no tap at all (stride and dilation share a factor)"
+                )
+                raise DeconvError(
+                    f"--normalize phase: stride phase ({r}, {q}) of the kernel{where} {what}; only phases that "
+                    f"sum to more than 0 can be scaled to 1 (use --normalize sum, or another kernel)",
+                    usage=True,
+                )
+            factors[c] = 1.0 / sums
+            out[c] = plane * factors[c][ry[:, None], rx[None, :]]
+        elif mode is Normalize.sum:
+            total = float(plane.sum())
+            if total <= 0:
+                raise DeconvError(
+                    f"--normalize sum: the kernel{where} sums to {total:.4g}; only a kernel that sums to more "
+                    "than 0 can be scaled",
+                    usage=True,
+                )
+            factors[c] = sy * sx / total
+            out[c] = plane * factors[c, 0, 0]
+    shaped = out[0] if np.ndim(kernel) == 2 else out
+    return shaped, factors
+
+
+@dataclass(frozen=True)
+class KernelTraits:
+    """What a (kh, kw) or (C, kh, kw) kernel does to a constant image at one stride, per phase.
+
+    ``lo`` and ``hi`` are the smallest and largest phase sums over every plane; ``flat`` when
+    every plane's phases sum alike, and then ``gain`` is that sum (the largest over the planes).
+
+    >>> t = KernelTraits.of(np.ones((3, 3)), 2, 1)
+    >>> t.flat, t.lo, t.hi
+    (False, 1.0, 4.0)
+    >>> KernelTraits.of(np.full((4, 4), 1.0), 2, 1).gain
+    4.0
+    """
+
+    lo: float
+    hi: float
+    flat: bool
+    negative: bool
+
+    @classmethod
+    def of(cls, kernel, stride: object, dilation: object) -> KernelTraits:
+        from .analysis import phase_sums
+
+        planes = _planes(kernel)
+        reports = [phase_sums(p, stride, dilation) for p in planes]
+        flat = all(r.flat for r in reports)
+        lo = min(float(r.sums.min()) for r in reports)
+        hi = max(float(r.sums.max()) for r in reports)
+        return cls(lo, hi, flat, bool((planes < 0).any()))
+
+    @property
+    def gain(self) -> float:
+        return self.hi
+
+    @property
+    def checkerboard(self) -> bool:
+        return not self.flat
+
+    @property
+    def amplitude(self) -> float:
+        """max/min of the phase sums (inf when the smallest is 0 or less)."""
+        return self.hi / self.lo if self.lo > 0 else math.inf
+
+    @property
+    def off_gain(self) -> bool:
+        """Flat, with a gain other than 1."""
+        return self.flat and abs(self.gain - 1.0) > GAIN_TOLERANCE
+
+    def text(self) -> str | None:
+        """What is surprising about this kernel, or None."""
+        if self.checkerboard:
+            amp = "inf" if math.isinf(self.amplitude) else f"{self.amplitude:.3g}"
+            return (
+                f"the kernel's stride phases sum unevenly ({self.lo:.3g} to {self.hi:.3g}, max/min {amp}), "
+                "so it draws a checkerboard"
+            )
+        if self.off_gain:
+            g = f"{self.gain:.4g}"
+            return f"the kernel's stride phases all sum to {g}, so the result is {g} times as bright as the input"
+        return None
+
+
+def border_deficit(axes: tuple[AxisSize, AxisSize], kernel, edge: Edge, cut: Box) -> Box:
+    """Rows and columns per side (top, bottom, left, right) of the written output that receive
+    fewer kernel taps than an interior pixel of their stride phase: the deficient border under
+    zero edges, less what ``cut`` (the crop and a same padding's trim) removed. The edges that
+    extend the input, and ``renormalize``, leave none.
+
+    >>> from .geometry import size_math
+    >>> border_deficit(size_math(10, 4, 2), np.ones((4, 4)), Edge.zero, (0, 0, 0, 0))
+    (2, 2, 2, 2)
+    >>> border_deficit(size_math(10, 4, 2), np.ones((4, 4)), Edge.zero, (1, 0, 3, 0))
+    (1, 2, 0, 2)
+    """
+    if edge is not Edge.zero:
+        return (0, 0, 0, 0)
+    rows_support, cols_support = _support(kernel)
+    top, bottom = deficient_border(axes[0], rows_support)
+    left, right = deficient_border(axes[1], cols_support)
+    t, b, l, r = cut
+    return (max(0, top - t), max(0, bottom - b), max(0, left - l), max(0, right - r))
+
+
+def _size(h: int, w: int) -> str:
+    return f"{w}x{h}"
+
+
+def _stride(stride: Pair) -> str:
+    return f"{stride[0]}x" if stride[0] == stride[1] else f"{stride[0]}x{stride[1]} (rows x cols)"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The hint and the warning of one result, and the numbers behind them.
+
+    ``border`` is :func:`border_deficit`; ``shape`` the written output's (H, W); ``input`` the
+    input's (H, W); ``traits`` None for a learned layer (its channels mix, so no single phase
+    pattern); ``clipped`` of ``values`` samples were clipped into ``depth``'s range.
+    """
+
+    border: Box
+    shape: Pair
+    input: Pair
+    stride: Pair
+    same: bool
+    traits: KernelTraits | None
+    clipped: int = 0
+    values: int = 0
+    depth: int | str = 8
+    offset: float = 0.0
+
+    @property
+    def clip_fraction(self) -> float:
+        return self.clipped / self.values if self.values else 0.0
+
+    def hint(self) -> str | None:
+        """One line on the deficient border and its two cures, or None."""
+        t, b, l, r = self.border
+        if not any(self.border):
+            return None
+        h, w = self.shape
+        sides = []
+        for a, z, one, other, noun in ((t, b, "top", "bottom", "row"), (l, r, "left", "right", "column")):
+            plural = noun if max(a, z) == 1 else noun + "s"
+            if a == z and a:
+                sides.append(f"{a} {plural} {one} and {other}")
+            elif a or z:
+                sides.append(f"{a} {one} and {z} {other} {plural}")
+        look = "darker" if self.traits is not None and not self.traits.negative else "darker or brighter"
+        exact = _size(self.input[0] * self.stride[0], self.input[1] * self.stride[1])
+        second = (
+            "--edge replicate keeps the size and gives them every tap"
+            if self.same
+            else f"-p same --edge replicate gives exactly {_stride(self.stride)} the input ({exact}) with every tap"
+        )
+        return (
+            f"the border gets fewer kernel taps than the interior ({' and '.join(sides)}), so it comes out {look}: "
+            f"--crop auto cuts it ({_size(h - t - b, w - l - r)} left), or {second}"
+        )
+
+    def kernel_text(self) -> str | None:
+        """The kernel's part of the warning (the same for every file of a run), or None."""
+        return self.traits.text() if self.traits is not None else None
+
+    def clip_text(self) -> str | None:
+        """The file's part of the warning: heavy clipping and why, or None."""
+        if self.clip_fraction <= CLIP_FRACTION:
+            return None
+        bits = "float" if self.depth == "float" else f"{self.depth}-bit"
+        why = ""
+        tr = self.traits
+        if tr is not None and tr.hi > 1 + GAIN_TOLERANCE:
+            why = (
+                f", by the kernel's gain of {tr.hi:.4g}"
+                if tr.flat
+                else f", by its brightest phase's gain of {tr.hi:.3g}"
+            )
+        elif tr is not None and tr.negative:
+            why = ", by ringing: the kernel's negative taps overshoot at sharp edges"
+        elif self.offset:
+            why = f", by the kernel's offset of {self.offset:.4g}"
+        return (
+            f"{self.clipped} of {self.values} values ({100 * self.clip_fraction:.1f}%) clipped to the {bits} range{why}"
+        )
+
+    def cure(self) -> str | None:
+        tr = self.traits
+        if tr is not None and (tr.checkerboard or tr.off_gain or (self.clip_text() and tr.hi > 1 + GAIN_TOLERANCE)):
+            return "--normalize phase makes every phase sum to 1"
+        if self.clip_text() and tr is not None and tr.negative:
+            return "write .npy to keep the overshoot, or use a kernel without negative taps (bilinear)"
+        return None
+
+    def warning(self, *, kernel: bool = True) -> str | None:
+        """One line: the kernel's surprise (``kernel``: leave it out in a batch, where it is said
+        once), the clipping, and the cure; None when nothing is surprising."""
+        parts = [p for p in ((self.kernel_text() if kernel else None), self.clip_text()) if p]
+        if not parts:
+            return None
+        cure = self.cure()
+        return "; ".join(parts) + (f"; {cure}" if cure else "")
+
+    def as_dict(self) -> dict:
+        t, b, l, r = self.border
+        tr = self.traits
+        return {
+            "hint": self.hint(),
+            "warning": self.warning(),
+            "kernel": self.kernel_text(),
+            "clipping": self.clip_text(),
+            "cure": self.cure(),
+            "deficient_border": {"top": t, "bottom": b, "left": l, "right": r},
+            "phase_sums": None if tr is None else {"min": tr.lo, "max": tr.hi},
+            "checkerboard": None if tr is None else tr.checkerboard,
+            "gain": None if tr is None or not tr.flat else tr.gain,
+            "clipped_fraction": self.clip_fraction,
+        }
+
+
+def batch_hint(borders: list[dict], total: int, stride: Pair, same: bool) -> str | None:
+    """One line for the deficient borders of a batch (``borders``: the ``deficient_border`` of each
+    file that has one, out of ``total`` files written), or None.
+
+    >>> batch_hint([{"top": 7, "bottom": 7, "left": 7, "right": 7}] * 3, 3, (3, 3), False)[:60]
+    '3 of 3 files have a deficient border (7 rows and 7 columns p'
+    """
+    if not borders:
+        return None
+    rows = max(max(b["top"], b["bottom"]) for b in borders)
+    cols = max(max(b["left"], b["right"]) for b in borders)
+    low = min(min(b.values()) for b in borders)
+    extent = (
+        f"{'up to ' if low < max(rows, cols) else ''}{rows} {'row' if rows == 1 else 'rows'} and "
+        f"{cols} {'column' if cols == 1 else 'columns'} per side"
+    )
+    second = (
+        "--edge replicate keeps the size and gives them every tap"
+        if same
+        else f"-p same --edge replicate gives exactly {_stride(stride)} each input with every tap"
+    )
+    files = f"{len(borders)} of {total} files have" if total > 1 else "the file has"
+    return (
+        f"{files} a deficient border ({extent} get fewer kernel taps than the interior): --crop auto cuts it, "
+        f"or {second}"
+    )
