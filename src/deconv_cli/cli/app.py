@@ -377,7 +377,6 @@ def _main(
 # --------------------------------------------------------------------------- shared options
 
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride: N or ROWS,COLS.")]
-PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Padding cut from each side: N or ROWS,COLS.")]
 OutPadOpt = Annotated[
     str,
     typer.Option(
