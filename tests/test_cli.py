@@ -98,6 +98,29 @@ def test_size_per_axis_parameters():
     assert d["output"] == [(10 - 1) * 2 - 2 + 3, (20 - 1) * 3 + 2 * 4 + 1]
 
 
+@pytest.mark.parametrize(
+    "mode, cut, call",
+    [
+        ("same", [0, 1, 0, 1], "no single PyTorch call: padding=0, output_padding=0, then drop the last row"),
+        ("same-lower", [1, 0, 1, 0], "padding=1, output_padding=1"),
+    ],
+)
+def test_size_with_a_same_padding_gives_the_cut_and_the_pytorch_call(mode, cut, call):
+    r = run("size", "-i", "10,20", "--kernel-size", "3", "--stride", "2", "--padding", mode, "--json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["output"] == [20, 40]
+    p = d["params"]
+    assert p["same"] is True and p["same_mode"] == mode
+    assert [p["cut"][side] for side in ("top", "bottom", "left", "right")] == cut
+    assert p["pytorch"]["rows"] == call == d["axes"][0]["pytorch"]
+    r = run("size", "-i", "10,20", "--kernel-size", "3", "--stride", "2", "--padding", mode)
+    assert r.exit_code == 0, r.stderr
+    assert "output: 20 x 40 (rows x cols)" in r.stdout
+    assert f"same cut: from the full (N_in - 1)*s + d*(k - 1) + 1 output: top {cut[0]}, bottom {cut[1]}" in r.stdout
+    assert f"pytorch: rows: {call}; cols: " in r.stdout
+
+
 def test_size_default_kernel_is_bilinear_for_the_stride():
     r = run("size", "-i", "10", "--stride", "3", "--json")
     assert json.loads(r.stdout)["output"] == [9 * 3 + 5] * 2
@@ -112,6 +135,8 @@ def test_size_default_kernel_is_bilinear_for_the_stride():
         ),
         (["--input-size", "3", "--kernel-size", "3", "--output-padding", "2"], "output_padding (rows) must be smaller"),
         (["--input-size", "3", "--kernel-size", "3", "--stride", "0"], "stride (rows) must be >= 1"),
+        (["--input-size", "3", "--kernel-size", "3", "--padding", "same-upper"], "nor one of same, same-lower"),
+        (["--input-size", "3", "--padding", "same", "--output-padding", "1"], "drop --output-padding"),
         ([], "give either an IMAGE or --input-size"),
         (["--input-size", "3", "--kernel", "bilinear", "--kernel-size", "3"], "either --kernel or --kernel-size"),
     ],

@@ -271,14 +271,16 @@ def test_premultiplied_matches_hand_computation():
     assert out[0, 1, 0] == pytest.approx(70 / (153 / 255))
 
 
-@pytest.mark.parametrize("k, s, d", [(4, 1, 1), (3, 2, 1), (5, 3, 2), (2, 4, 1), (6, 1, 1)])
-def test_same_padding_through_the_python_api_gives_stride_times_the_input(k, s, d):
-    """``padding="same"`` resolves per kernel size as same_padding says, including the one
-    asymmetric case (stride 1, dilation 1, even kernel) whose last row and column are cut."""
+@pytest.mark.parametrize("mode", ["same", "same-lower"])
+@pytest.mark.parametrize("k, s, d", [(4, 1, 1), (3, 2, 1), (5, 3, 2), (2, 4, 1), (6, 1, 1), (4, 2, 3)])
+def test_same_padding_through_the_python_api_gives_stride_times_the_input(k, s, d, mode):
+    """``padding="same"`` and ``"same-lower"`` resolve per kernel size as same_padding says,
+    including the trims of the first or the last row and column where no PyTorch call cuts them."""
     x = np.random.default_rng(k).random((7, 9))
     kern = np.random.default_rng(s).random((k, k))
-    out = conv_transpose2d(x, kern, s, "same", dilation=d)
+    out = conv_transpose2d(x, kern, s, mode, dilation=d)
     assert out.shape == (7 * s, 9 * s)
-    p, a, trim = same_padding(k, s, d)
+    p, a, trim_start, trim_end = same_padding(k, s, d, mode)
     full = conv_transpose2d(x, kern, s, p, a, d)
-    np.testing.assert_array_equal(out, full[: full.shape[0] - trim, : full.shape[1] - trim])
+    kept = full[trim_start : full.shape[0] - trim_end, trim_start : full.shape[1] - trim_end]
+    np.testing.assert_array_equal(out, kept)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from deconv_cli import conv_transpose2d, make_kernel, phase_sums
 from deconv_cli.core import AxisSize, auto_crop, deficient_border, same_padding, size_math
+from deconv_cli.modes import SamePadding
 
 from conftest import run, sample_crop
 from oracle import NUMPY_MODE, cases, extended_reference
@@ -127,14 +128,18 @@ def test_deficient_border_hand_worked():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 12), st.integers(1, 6), st.integers(1, 3), st.integers(1, 30))
-def test_same_padding_gives_exactly_stride_times_the_input(k, s, d, n):
-    p, a, trim = same_padding(k, s, d)
+@given(st.integers(1, 12), st.integers(1, 6), st.integers(1, 3), st.integers(1, 30), st.sampled_from(SamePadding))
+def test_same_padding_gives_exactly_stride_times_the_input(k, s, d, n, mode):
+    p, a, trim_start, trim_end = same_padding(k, s, d, mode)
     assert a < s or a < d or a == 0  # PyTorch accepts the output_padding
-    assert trim in (0, 1)
-    assert trim == 0 or (s == 1 and d == 1)
+    assert trim_start in (0, 1) and trim_end in (0, 1) and not (trim_start and trim_end)
+    t = d * (k - 1) + 1 - s
+    # a trim only where PyTorch's padding cannot cut the extra row: at the end under same (odd t),
+    # at the start under same-lower only when no output padding may give a row back (s = d = 1)
+    assert trim_end == (mode is SamePadding.same_upper and t > 0 and t % 2 == 1)
+    assert trim_start == (mode is SamePadding.same_lower and t > 0 and t % 2 == 1 and s == 1 and d == 1)
     out = AxisSize.compute("", n, k, s, p, a, d)
-    assert out.n_out - trim == s * n
+    assert out.n_out - trim_start - trim_end == s * n
 
 
 # ---------------------------------------------------------------- command line

@@ -87,8 +87,9 @@ def test_every_phase_sums_to_one_and_the_padding_gives_exactly_stride_times(spec
     np.testing.assert_array_equal(k, k[::-1, ::-1])  # symmetric about the centre
     py, px = intended_padding(spec, (sy, sx))
     # the tap count has the stride's parity, so the symmetric padding (k - s)/2 is exact: what --padding same picks
-    assert same_padding(k.shape[0], sy) == (py, 0, 0)
-    assert same_padding(k.shape[1], sx) == (px, 0, 0)
+    for mode in ("same", "same-lower"):
+        assert same_padding(k.shape[0], sy, 1, mode) == (py, 0, 0, 0)
+        assert same_padding(k.shape[1], sx, 1, mode) == (px, 0, 0, 0)
     for n in (1, 2, 7):
         assert conv_transpose2d(np.ones((n, n + 1)), k, (sy, sx), (py, px)).shape == (n * sy, (n + 1) * sx)
 

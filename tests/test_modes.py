@@ -13,7 +13,7 @@ import typer
 from deconv_cli import DeconvError, conv_transpose2d
 from deconv_cli.cli import app
 from deconv_cli.core import Crop, Geometry
-from deconv_cli.modes import DEFAULT_MAX_PIXELS, Alpha, Depth, DType, Edge
+from deconv_cli.modes import DEFAULT_MAX_PIXELS, Alpha, Depth, DType, Edge, SamePadding
 from deconv_cli.pipeline import Settings
 
 from conftest import ROOT, run
@@ -66,7 +66,7 @@ def test_the_library_refuses_an_unknown_edge_with_the_same_list():
 
 def test_settings_are_checked_once_and_travel_as_they_are():
     s = Settings.of("bilinear", stride="2,3", padding="same", edge="replicate", crop="auto", depth=16)
-    assert s.geometry == Geometry(stride=(2, 3), padding=None)
+    assert s.geometry == Geometry(stride=(2, 3), padding=SamePadding.same_upper)
     assert (s.edge, s.crop, s.depth) == (Edge.replicate, Crop(auto=True), Depth.d16)
     again = pickle.loads(pickle.dumps(s))  # what a process-pool or Dask worker receives
     assert again.geometry == s.geometry and again.edge is Edge.replicate

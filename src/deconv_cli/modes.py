@@ -85,6 +85,26 @@ class Normalize(Choice):
     sum = "sum"
 
 
+class SamePadding(Choice):
+    """``--padding same`` and ``same-lower``: an output of exactly ``stride x`` the input, and on
+    which side an odd trim takes its extra row (see :func:`deconv_cli.core.same_padding`).
+
+    ``same`` is TensorFlow/Keras' ``'same'`` and ONNX's ``SAME_UPPER`` (the extra row cut at the
+    bottom/right); ``same-lower`` is ONNX's ``SAME_LOWER`` (cut at the top/left).
+
+    >>> SamePadding.of("same-lower").onnx, str(SamePadding.same_upper)
+    ('SAME_LOWER', 'same')
+    """
+
+    same_upper = "same"
+    same_lower = "same-lower"
+
+    @property
+    def onnx(self) -> str:
+        """ONNX's name for it: the ``auto_pad`` attribute of ConvTranspose."""
+        return {"same": "SAME_UPPER", "same-lower": "SAME_LOWER"}[self.value]
+
+
 class Alpha(Choice):
     """How an alpha channel is treated."""
 

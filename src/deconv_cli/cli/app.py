@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort
 
 from ..errors import DeconvError
+from ..modes import SamePadding
 
 # --------------------------------------------------------------------------- output helpers
 
@@ -384,7 +385,6 @@ def given(ctx: typer.Context, name: str, value: Any) -> Any:
 
 
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride: N or ROWS,COLS.")]
-PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Padding cut from each side: N or ROWS,COLS.")]
 OutPadOpt = Annotated[
     str,
     typer.Option(
@@ -396,7 +396,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 SamePaddingOpt = Annotated[
     str,
     typer.Option(
-        "--padding", "-p", help="Padding cut from each side: N, ROWS,COLS, or same (output exactly stride x input)."
+        "--padding",
+        "-p",
+        help=f"Padding cut from each side: N, ROWS,COLS, {SamePadding.same_upper} (output exactly stride x input; "
+        "an odd trim's extra row cut at the bottom/right, as TF/Keras 'same' and ONNX SAME_UPPER) or "
+        f"{SamePadding.same_lower} (the extra row cut at the top/left, as ONNX SAME_LOWER).",
     ),
 ]
 KERNEL_HELP = (

@@ -15,7 +15,6 @@ from .app import (
     JsonOpt,
     KernelOpt,
     OutPadOpt,
-    PaddingOpt,
     SamePaddingOpt,
     StrideOpt,
     app,
@@ -42,14 +41,19 @@ def size(
         Optional[str], typer.Option("--kernel-size", help="Kernel size instead of a kernel: N or ROWS,COLS.")
     ] = None,
     stride: StrideOpt = DEFAULT_STRIDE,
-    padding: PaddingOpt = "0",
+    padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
     dilation: DilationOpt = "1",
     as_json: JsonOpt = False,
 ) -> None:
     """Print the output-size math, N_out = (N_in - 1)*s - 2p + d*(k - 1) + a + 1, without touching pixels.
 
+    With --padding same or same-lower: the padding and output padding chosen for exactly stride x the
+    input, the rows cut from each side, and the PyTorch call that gives each axis.
+
     Example: deconv size --input-size 3 --kernel-size 3 --stride 1
+
+    Example: deconv size --input-size 64 --kernel-size 3 --stride 2 --padding same
     """
     with failures():
         from .. import report
@@ -57,8 +61,7 @@ def size(
         from ..imageio import image_size
         from ..kernels import open_kernel
 
-        # parameter errors before any file is read; a numeric padding (same depends on a kernel)
-        geometry = Geometry.of(stride, as_pair(padding, "padding"), output_padding, dilation)
+        geometry = Geometry.of(stride, padding, output_padding, dilation)  # parameter errors before any file is read
         if (image is None) == (input_size is None):
             raise DeconvError("give either an IMAGE or --input-size, not both or neither", usage=True)
         if kernel is not None and kernel_size is not None:
@@ -76,13 +79,15 @@ def size(
                     {
                         "image": str(image) if image else None,
                         "axes": [a.as_dict() for a in axes],
-                        "output": [axes[0].n_out, axes[1].n_out],
+                        "params": geometry.params(axes),
+                        "output": [axes[0].kept, axes[1].kept],
                     }
                 )
                 + "\n"
             )
         else:
-            show((lambda: report.size_table(axes), report.size_lines(axes)), stderr=False)
+            params = geometry.params(axes)
+            show((lambda: report.size_table(axes, params=params), report.size_lines(axes, params)), stderr=False)
 
 
 # --------------------------------------------------------------------------- inspect

@@ -166,10 +166,6 @@ class Coverage:
         same = np.isclose(self.weight, self.full_weight, rtol=1e-9, atol=1e-12)
         return np.where(same, 1.0, r)
 
-    def window(self, h: int, w: int) -> Coverage:
-        """The top-left ``h x w`` of every grid."""
-        return Coverage(self.taps[:h, :w], self.full_taps[:h, :w], self.weight[:h, :w], self.full_weight[:h, :w])
-
 
 def coverage(
     n_in: object,
@@ -208,12 +204,16 @@ def coverage(
 
 
 def coverage_of(axes: tuple[AxisSize, AxisSize], kernel) -> Coverage:
-    """:func:`coverage` from the size math of both axes (a same padding's trim not cut)."""
+    """:func:`coverage` from the size math of both axes, on the output a same padding's trims leave.
+
+    >>> coverage_of(size_math(3, 3, 2, "same"), np.ones((3, 3))).taps.shape
+    (6, 6)
+    """
     k = np.asarray(kernel, dtype=np.float64)
     planes = k[None] if k.ndim == 2 else k
     mean = planes.mean(axis=0)
     support = np.any(planes != 0, axis=0).astype(np.float64)
-    ry, rx = Reach.of(axes[0]), Reach.of(axes[1])
+    ry, rx = (Reach.of(a, a.trim_start, a.trim_end) for a in axes)
     return Coverage(
         taps=np.rint(received_weight(ry, rx, support)),
         full_taps=interior_weight(ry, rx, support),
@@ -232,7 +232,8 @@ def _support(kernel) -> tuple[np.ndarray, np.ndarray]:
 
 def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
     """Output rows (or columns) at the start and at the end of one axis that receive
-    fewer kernel taps than an interior pixel of their stride phase, under zero edges.
+    fewer kernel taps than an interior pixel of their stride phase, under zero edges;
+    counted on what a same padding's trims leave (:attr:`AxisSize.kept`), as a crop is.
 
     Parameters
     ----------
@@ -253,10 +254,11 @@ def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
     >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2, padding=1), [True] * 4)
     (1, 1)
     """
-    short = np.flatnonzero(~Reach.of(axis).complete(support))
-    half = axis.n_out / 2
+    short = np.flatnonzero(~Reach.of(axis, axis.trim_start, axis.trim_end).complete(support))
+    n = axis.kept
+    half = n / 2
     before = int(short[short < half].max() + 1) if np.any(short < half) else 0
-    after = int(axis.n_out - short[short >= half].min()) if np.any(short >= half) else 0
+    after = int(n - short[short >= half].min()) if np.any(short >= half) else 0
     return before, after
 
 

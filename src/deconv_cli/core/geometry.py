@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import SupportsIndex
 
 from ..errors import DeconvError
+from ..modes import SamePadding
 
 AXES = ("rows", "cols")
 SIDES = ("top", "bottom", "left", "right")
@@ -97,9 +98,10 @@ def check_axis(axis: str, stride: int, padding: int, output_padding: int, dilati
 class AxisSize:
     """The size math of one axis, every term kept for reports.
 
-    ``trim_end`` is one row (or column) cut at the end on top of the padding,
-    which ``--padding same`` needs in one case (see :func:`same_padding`);
-    ``n_out`` is the size before that trim, as the formula gives it.
+    ``n_out`` is the size the formula gives; ``trim_start`` and ``trim_end``
+    are rows (or columns) cut at the start and at the end on top of the
+    padding, where a ``--padding same`` cut has no PyTorch padding and output
+    padding (see :func:`same_padding`); ``kept`` is what is left.
 
     >>> AxisSize.compute("rows", 3, 3, stride=1).n_out
     5
@@ -114,6 +116,7 @@ class AxisSize:
     dilation: int
     n_out: int
     trim_end: int = 0
+    trim_start: int = 0
 
     @classmethod
     def compute(
@@ -137,23 +140,63 @@ class AxisSize:
 
     @property
     def kept(self) -> int:
-        """Size after the ``trim_end``."""
-        return self.n_out - self.trim_end
+        """Size after ``trim_start`` and ``trim_end``: the size of the result."""
+        return self.n_out - self.trim_start - self.trim_end
+
+    @property
+    def cut(self) -> tuple[int, int]:
+        """(start, end): rows cut from each end of the full output (:attr:`full`) to give the
+        result; a negative end is rows of the output padding added beyond it.
+
+        >>> AxisSize.compute("rows", 4, 3, stride=2, padding=1, output_padding=1).cut
+        (1, 0)
+        """
+        return self.padding + self.trim_start, self.padding - self.output_padding + self.trim_end
+
+    def pytorch(self) -> str:
+        """The ``conv_transpose2d`` arguments that give this axis in PyTorch, or, where no
+        single call does, the call to make and the rows to drop from its result.
+
+        >>> AxisSize.compute("rows", 4, 3, stride=2, padding=1, output_padding=1).pytorch()
+        'padding=1, output_padding=1'
+        >>> AxisSize("cols", 4, 3, 2, 0, 0, 1, 9, trim_end=1).pytorch()
+        'no single PyTorch call: padding=0, output_padding=0, then drop the last column'
+        """
+        call = f"padding={self.padding}, output_padding={self.output_padding}"
+        drops = self.dropped()
+        return f"no single PyTorch call: {call}, then drop {drops}" if drops else call
+
+    def dropped(self) -> str:
+        """The trims in words: ``the first row``, ``the last column``, ``the first row and the
+        last row``, ``the last 2 rows``; ``""`` when there are none."""
+        unit = "column" if self.axis == "cols" else "row"
+        parts = [
+            f"the {where} {unit}" if n == 1 else f"the {where} {n} {unit}s"
+            for where, n in (("first", self.trim_start), ("last", self.trim_end))
+            if n
+        ]
+        return " and ".join(parts)
 
     def formula(self) -> str:
-        """The formula with this axis' numbers filled in.
+        """The formula with this axis' numbers filled in (and the rows a same padding drops).
 
         >>> AxisSize.compute("rows", 3, 3, stride=1).formula()
         'N_out = (3 - 1) x 1 - 2x0 + 3 = 5'
         >>> AxisSize.compute("rows", 4, 3, stride=2, padding=1, output_padding=1, dilation=2).formula()
         'N_out = (4 - 1) x 2 - 2x1 + 2x(3 - 1) + 1 + 1 = 10'
+        >>> AxisSize("rows", 4, 3, 2, 0, 0, 1, 9, trim_end=1).formula()
+        'N_out = (4 - 1) x 2 - 2x0 + 3 = 9, minus the last row = 8'
         """
         head = f"N_out = ({self.n_in} - 1) x {self.stride} - 2x{self.padding}"
         if self.dilation == 1 and self.output_padding == 0:
-            return f"{head} + {self.kernel} = {self.n_out}"
-        return f"{head} + {self.dilation}x({self.kernel} - 1) + {self.output_padding} + 1 = {self.n_out}"
+            text = f"{head} + {self.kernel} = {self.n_out}"
+        else:
+            text = f"{head} + {self.dilation}x({self.kernel} - 1) + {self.output_padding} + 1 = {self.n_out}"
+        drops = self.dropped()
+        return f"{text}, minus {drops} = {self.kept}" if drops else text
 
     def as_dict(self) -> dict[str, object]:
+        start, end = self.cut
         return {
             "axis": self.axis,
             "input": self.n_in,
@@ -163,6 +206,12 @@ class AxisSize:
             "output_padding": self.output_padding,
             "dilation": self.dilation,
             "output": self.n_out,
+            "trim_start": self.trim_start,
+            "trim_end": self.trim_end,
+            "kept": self.kept,
+            "full": self.full,
+            "cut": {"start": start, "end": end},
+            "pytorch": self.pytorch(),
             "terms": {
                 "(N_in - 1)*s": (self.n_in - 1) * self.stride,
                 "-2p": -2 * self.padding,
@@ -175,7 +224,15 @@ class AxisSize:
 
 
 def _axis(
-    axis: str, n_in: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int, trim_end: int = 0
+    axis: str,
+    n_in: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+    dilation: int,
+    trim_start: int = 0,
+    trim_end: int = 0,
 ) -> AxisSize:
     """The size math of one axis whose parameters are known to be valid; refuses sizes below 1."""
     where = f" ({axis})" if axis else ""
@@ -191,85 +248,144 @@ def _axis(
             f"spreads, so use padding <= {(spread - 1) // 2}",
             usage=True,
         )
-    return AxisSize(axis, n_in, kernel, stride, padding, output_padding, dilation, n_out, trim_end)
+    return AxisSize(axis, n_in, kernel, stride, padding, output_padding, dilation, n_out, trim_end, trim_start)
 
 
-def same_padding(kernel_size: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
-    """(padding, output_padding, extra trim at the end) giving exactly ``stride x`` the input.
+def same_padding(
+    kernel_size: int, stride: int, dilation: int = 1, mode: SamePadding | str = SamePadding.same_upper
+) -> tuple[int, int, int, int]:
+    """(padding, output_padding, trim_start, trim_end) giving exactly ``stride x`` the input.
 
-    The trim needed is ``t = d*(k - 1) + 1 - s``: an even t is cut evenly
-    (``p = t/2``); an odd t as ``p = (t + 1)/2`` with one row given back by
-    ``output_padding = 1``, which PyTorch allows when ``s > 1`` or ``d > 1``;
-    with ``s = d = 1`` (so no output_padding) as ``p = (t - 1)/2`` plus one row
-    trimmed at the end: the only case that is not symmetric. A negative t
-    (kernel shorter than the stride) is filled by ``output_padding = -t``.
+    The full output ``(N - 1)*s + d*(k - 1) + 1`` is ``t = d*(k - 1) + 1 - s``
+    rows longer than ``s*N``. ``same`` (TensorFlow/Keras ``'same'``, ONNX
+    ``SAME_UPPER``) cuts ``t // 2`` at the start and the rest at the end;
+    ``same-lower`` (ONNX ``SAME_LOWER``) the larger half at the start. An even t
+    is ``padding = t/2``. An odd t under ``same-lower`` is ``padding = (t + 1)/2``
+    with one row given back at the end by ``output_padding = 1``, which PyTorch
+    allows when ``s > 1`` or ``d > 1`` (else ``padding = (t - 1)/2`` and the first
+    row trimmed); under ``same`` it is ``padding = (t - 1)/2`` and the last row
+    trimmed, as PyTorch's padding cannot cut more at the end than at the start.
+    A negative t (kernel shorter than the stride) is, under both, ``-t`` zero
+    rows at the end: ``output_padding = -t``, as TensorFlow does.
 
-    >>> same_padding(4, 2), same_padding(3, 2), same_padding(1, 4), same_padding(2, 1)
-    ((1, 0, 0), (1, 1, 0), (0, 3, 0), (0, 0, 1))
+    >>> same_padding(4, 2), same_padding(3, 2), same_padding(3, 2, mode="same-lower"), same_padding(1, 4)
+    ((1, 0, 0, 0), (0, 0, 0, 1), (1, 1, 0, 0), (0, 3, 0, 0))
+    >>> same_padding(2, 1), same_padding(2, 1, mode="same-lower")
+    ((0, 0, 0, 1), (0, 0, 1, 0))
     """
+    lower = SamePadding.of(mode, "padding") is SamePadding.same_lower
     t = dilation * (kernel_size - 1) + 1 - stride
     if t < 0:
-        return 0, -t, 0
+        return 0, -t, 0, 0
     if t % 2 == 0:
-        return t // 2, 0, 0
+        return t // 2, 0, 0, 0
+    if not lower:
+        return (t - 1) // 2, 0, 0, 1
     if stride > 1 or dilation > 1:
-        return (t + 1) // 2, 1, 0
-    return (t - 1) // 2, 0, 1
+        return (t + 1) // 2, 1, 0, 0
+    return (t - 1) // 2, 0, 1, 0
 
 
 @dataclass(frozen=True)
 class Geometry:
     """The per-axis parameters of a transpose convolution, validated when made.
 
-    ``padding`` None means *same*: the padding (and output padding, and a
-    one-row trim where needed) that makes the output exactly ``stride x`` the
-    input, chosen per kernel size by :func:`same_padding` in :meth:`axes`.
-    A Geometry that exists is valid, so it travels through batches and
-    workers without being checked again.
+    ``padding`` is a (rows, cols) pair, or a :class:`~deconv_cli.modes.SamePadding`:
+    the padding (and output padding, and a one-row trim at the start or the end
+    where no PyTorch padding gives the cut) that makes the output exactly
+    ``stride x`` the input, chosen per kernel size by :func:`same_padding` in
+    :meth:`axes`. A Geometry that exists is valid, so it travels through
+    batches and workers without being checked again.
 
     >>> g = Geometry(stride=(2, 2), padding=(1, 1))
     >>> [ax.n_out for ax in g.axes((3, 4), (4, 4))]
     [6, 8]
-    >>> [(ax.padding, ax.output_padding) for ax in Geometry((2, 2), None).axes((3, 3), (3, 3))]
-    [(1, 1), (1, 1)]
+    >>> [ax.cut for ax in Geometry((2, 2), SamePadding.same_upper).axes((3, 3), (3, 3))]
+    [(0, 1), (0, 1)]
+    >>> lower = Geometry((2, 2), SamePadding.same_lower)
+    >>> [(ax.padding, ax.output_padding, ax.cut) for ax in lower.axes((3, 3), (3, 3))]
+    [(1, 1, (1, 0)), (1, 1, (1, 0))]
     """
 
     stride: Pair = (1, 1)
-    padding: Pair | None = (0, 0)
+    padding: Pair | SamePadding = (0, 0)
     output_padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
 
     def __post_init__(self) -> None:
-        if self.padding is None and self.output_padding != (0, 0):
-            raise DeconvError("--padding same chooses the output_padding itself; drop --output-padding", usage=True)
-        pad = self.padding or (0, 0)
+        if isinstance(self.padding, SamePadding):
+            if self.output_padding != (0, 0):
+                raise DeconvError(
+                    f"--padding {self.padding} chooses the output_padding itself; drop --output-padding", usage=True
+                )
+            pad: Pair = (0, 0)
+        else:
+            pad = self.padding
         for i, axis in enumerate(AXES):
             check_axis(axis, self.stride[i], pad[i], self.output_padding[i], self.dilation[i])
 
     @classmethod
     def of(cls, stride: object = 1, padding: object = 0, output_padding: object = 0, dilation: object = 1) -> Geometry:
-        """The Python API's and the command line's boundary: ints, pairs or strings, ``"same"`` for the padding.
+        """The Python API's and the command line's boundary: ints, pairs or strings, ``"same"`` or
+        ``"same-lower"`` (any case; or a :class:`~deconv_cli.modes.SamePadding`) for the padding.
 
-        >>> Geometry.of("2,3", "same").stride, Geometry.of(2, "same").same
-        ((2, 3), True)
+        >>> Geometry.of("2,3", "same").stride, Geometry.of(2, "same").same, Geometry.of(2, "Same-Lower").same_mode
+        ((2, 3), True, <SamePadding.same_lower: 'same-lower'>)
         """
-        same = isinstance(padding, str) and padding.strip().lower() == "same"
         return cls(
             as_pair(stride, "stride"),
-            None if same else as_pair(padding, "padding"),
+            padding_of(padding),
             as_pair(output_padding, "output_padding"),
             as_pair(dilation, "dilation"),
         )
 
     @property
     def same(self) -> bool:
-        return self.padding is None
+        """True under either same mode (``same`` or ``same-lower``)."""
+        return isinstance(self.padding, SamePadding)
+
+    @property
+    def same_mode(self) -> SamePadding | None:
+        """The same mode, or None for a numeric padding."""
+        return self.padding if isinstance(self.padding, SamePadding) else None
 
     @property
     def label(self) -> str:
         """The stride as output names show it: ``2``, or ``2x3`` (rows x cols) when the axes differ."""
         sy, sx = self.stride
         return str(sy) if sy == sx else f"{sy}x{sx}"
+
+    def params(self, axes: tuple[AxisSize, AxisSize]) -> dict[str, object]:
+        """The parameters as reports give them, for the size math ``axes`` of this geometry.
+
+        ``padding`` and ``output_padding`` are PyTorch's (as chosen under a same
+        mode); ``trim_start`` and ``trim_end`` the rows and columns dropped on top of
+        them; ``cut`` the rows and columns cut from each side of the full output
+        ``(N_in - 1)*s + d*(k - 1) + 1`` (negative: zero rows added by the output
+        padding); ``pytorch`` the call that gives each axis, or what to do where no
+        single call does.
+
+        >>> g = Geometry.of(2, "same")
+        >>> p = g.params(g.axes((4, 4), (3, 3)))
+        >>> p["same_mode"], p["cut"]
+        ('same', {'top': 0, 'bottom': 1, 'left': 0, 'right': 1})
+        >>> print(p["pytorch"]["rows"])
+        no single PyTorch call: padding=0, output_padding=0, then drop the last row
+        """
+        rows, cols = axes
+        mode = self.same_mode
+        return {
+            "stride": list(self.stride),
+            "padding": [rows.padding, cols.padding],
+            "output_padding": [rows.output_padding, cols.output_padding],
+            "dilation": list(self.dilation),
+            "same": self.same,
+            "same_mode": None if mode is None else mode.value,
+            "trim_start": [rows.trim_start, cols.trim_start],
+            "trim_end": [rows.trim_end, cols.trim_end],
+            "cut": dict(zip(SIDES, (*rows.cut, *cols.cut), strict=True)),
+            "pytorch": {ax.axis: ax.pytorch() for ax in axes},
+        }
 
     def axes(self, n_in: Pair, kernel: Pair) -> tuple[AxisSize, AxisSize]:
         """The size math of both axes for an input of ``n_in`` (rows, cols) and a kernel of ``kernel``.
@@ -279,12 +395,32 @@ class Geometry:
         out = []
         for i, axis in enumerate(AXES):
             s, d = self.stride[i], self.dilation[i]
-            if self.padding is None:
-                p, a, trim = same_padding(kernel[i], s, d)
+            if isinstance(self.padding, SamePadding):
+                p, a, trim_start, trim_end = same_padding(kernel[i], s, d, self.padding)
             else:
-                p, a, trim = self.padding[i], self.output_padding[i], 0
-            out.append(_axis(axis, n_in[i], kernel[i], s, p, a, d, trim))
+                p, a, trim_start, trim_end = self.padding[i], self.output_padding[i], 0, 0
+            out.append(_axis(axis, n_in[i], kernel[i], s, p, a, d, trim_start, trim_end))
         return out[0], out[1]
+
+
+def padding_of(value: object) -> Pair | SamePadding:
+    """A padding as :meth:`Geometry.of` reads it: a :class:`~deconv_cli.modes.SamePadding`, one of
+    its names as a string (any case), or what :func:`as_pair` reads.
+
+    >>> padding_of(" SAME "), padding_of("1,2")
+    (<SamePadding.same_upper: 'same'>, (1, 2))
+    """
+    if isinstance(value, SamePadding):
+        return value
+    if isinstance(value, str):
+        text = value.strip(_SPACE).lower()
+        if text in SamePadding.values():
+            return SamePadding(text)
+        try:
+            return as_pair(value, "padding")
+        except DeconvError as e:
+            raise DeconvError(f"{e}, nor one of {', '.join(SamePadding.values())}", usage=True) from None
+    return as_pair(value, "padding")
 
 
 def size_math(
@@ -321,7 +457,8 @@ def output_size(
     input_size, kernel_size : int or (int, int)
         ``N_in`` and ``k`` per axis (rows, cols).
     stride, padding, output_padding, dilation : int or (int, int)
-        As in PyTorch's ``conv_transpose2d``.
+        As in PyTorch's ``conv_transpose2d``; ``padding`` may also be
+        ``"same"`` or ``"same-lower"`` (exactly ``stride x`` the input).
 
     Raises
     ------
@@ -335,9 +472,11 @@ def output_size(
     (5, 5)
     >>> output_size((512, 384), 4, stride=2, padding=1)
     (1024, 768)
+    >>> output_size(3, (2, 3), stride=2, padding="same")
+    (6, 6)
     """
     rows, cols = size_math(input_size, kernel_size, stride, padding, output_padding, dilation)
-    return rows.n_out, cols.n_out
+    return rows.kept, cols.kept
 
 
 def edge_extension(axis: AxisSize) -> tuple[int, int]:

@@ -99,7 +99,7 @@ def plan(
         :func:`~deconv_cli.core.upsample`).
     crop : (top, bottom, left, right)
         Compute only the window left after cutting these; a ``same``
-        geometry's one-row trim is cut on top of them.
+        geometry's trims (``trim_start``, ``trim_end``) are cut on top of them.
     dtype : {None, float32, float64}
     method, strip_rows, threads, setup_bytes
         Passed to :func:`deconv_cli.engine.plan` (the tests force each method).
@@ -125,13 +125,14 @@ def plan(
                 usage=True,
             )
     top, bottom, left, right = crop
-    window = (top, bottom + axes[0].trim_end, left, right + axes[1].trim_end)
+    rows, cols = axes
+    window = (top + rows.trim_start, bottom + rows.trim_end, left + cols.trim_start, right + cols.trim_end)
     mode = mode_of_edge.pad_mode  # an axis of length 1 falls back from reflect to edge on its own (Axis.source)
     eng_axes = []
     for ax, lo, hi in ((axes[0], window[0], window[1]), (axes[1], window[2], window[3])):
         n_out = ax.n_out - lo - hi
         if min(lo, hi) < 0 or n_out < 1:
-            raise DeconvError(f"crop {crop} leaves nothing of the {axes[0].n_out}x{axes[1].n_out} output", usage=True)
+            raise DeconvError(f"crop {crop} leaves nothing of the {rows.kept}x{cols.kept} output", usage=True)
         ext = edge_extension(ax) if mode else (0, 0)
         eng_axes.append(
             engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode or "constant")

@@ -95,7 +95,7 @@ class Inspection:
         ]
 
     def as_dict(self) -> dict:
-        im, cov, g, rows, cols = self.image, self.coverage, self.geometry, self.axes[0], self.axes[1]
+        im, cov, g = self.image, self.coverage, self.geometry
         k = np.asarray(self.kernel)
         planes = [k] if k.ndim == 2 else list(k)
         phases = []
@@ -157,14 +157,7 @@ class Inspection:
                 "depth": im.depth,
             },
             "kernel": {"spec": self.kernel_spec, "shape": list(k.shape), "sum": float(k.sum())},
-            "params": {
-                "stride": list(g.stride),
-                "padding": [rows.padding, cols.padding],
-                "output_padding": [rows.output_padding, cols.output_padding],
-                "dilation": list(g.dilation),
-                "same": g.same,
-                "trim_end": [rows.trim_end, cols.trim_end],
-            },
+            "params": g.params(self.axes),
             "size_math": [a.as_dict() for a in self.axes],
             "output": {"height": h, "width": w},
             "phases": phases,
@@ -238,7 +231,7 @@ def inspect_image(
 
     ``src`` None uses a ``size`` (rows, cols) grey image of
     :data:`SYNTHETIC_VALUE`, so only the kernel's own edge effect shows.
-    ``padding`` may be ``"same"``. ``max_pixels`` (default :data:`INSPECT_MAX_PIXELS`;
+    ``padding`` may be ``"same"`` or ``"same-lower"``. ``max_pixels`` (default :data:`INSPECT_MAX_PIXELS`;
     0: none) applies to the input and to the output.
 
     >>> d = inspect_image(None, size=(8, 8), kernel="bilinear", stride=2, padding=1).as_dict()
@@ -284,7 +277,6 @@ def inspect(
         image = decode(header)
     axes = geometry.axes(image.size, k.shape[-2:])
     _limit(_output(axes), f"{src or 'synthetic image'}: the output", limit)
-    rows, cols = axes
     premultiply = image.alpha_channel if alpha is Alpha.premultiply else None
     results = {}
     for edge in (Edge.zero, Edge.replicate, Edge.renormalize):
@@ -299,7 +291,6 @@ def inspect(
             ).compute_image()
         except DeconvError as e:
             raise DeconvError(f"{src or 'synthetic image'} with kernel {kern.source}: {e}", usage=e.usage) from None
-    cov = coverage_of(axes, k).window(rows.kept, cols.kept)
-    t, b, l, r = auto_crop(axes, k)
-    box = (t, max(b - rows.trim_end, 0), l, max(r - cols.trim_end, 0))
+    cov = coverage_of(axes, k)  # like the results and the crop: on what a same padding's trims leave
+    box = auto_crop(axes, k)
     return Inspection(None if src is None else str(src), image, kern.source, k, geometry, axes, results, cov, box)

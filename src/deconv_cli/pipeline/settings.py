@@ -95,7 +95,8 @@ class Settings:
         if self.scale is None:
             return None
         sy, sx = self.geometry.stride
-        padding = "same" if self.geometry.same else ",".join(map(str, self.geometry.padding or ()))
+        mode = self.geometry.same_mode
+        padding = mode.value if mode is not None else ",".join(map(str, self.geometry.padding))
         return (
             f"--stride {sy if sy == sx else f'{sy},{sx}'} --padding {padding} --edge {self.edge} "
             f"--kernel {self.kernel.source}"

@@ -42,7 +42,7 @@ class Outcome:
     image: ImageData
     out_shape: tuple[int, ...]
     saved: SaveReport
-    crop: Box = (0, 0, 0, 0)  # what was cut: the crop asked for, plus a same padding's trim
+    crop: Box = (0, 0, 0, 0)  # what was cut: the crop asked for, plus a same padding's trims
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -70,7 +70,7 @@ class Outcome:
         )
 
     def as_dict(self) -> dict:
-        im, s, rows, cols = self.image, self.settings, self.axes[0], self.axes[1]
+        im, s = self.image, self.settings
         kern, layer = s.kernel, s.kernel.layer
         return {
             "input": {
@@ -100,11 +100,7 @@ class Outcome:
                 "factors": None if kern.factors is None else kern.factors.tolist(),
             },
             "params": {
-                "stride": list(s.geometry.stride),
-                "padding": [rows.padding, cols.padding],
-                "output_padding": [rows.output_padding, cols.output_padding],
-                "dilation": list(s.geometry.dilation),
-                "same": s.geometry.same,
+                **s.geometry.params(self.axes),
                 "edge": s.edge.value,
                 "scale": None if s.scale is None else {"factor": list(s.scale), "means": s.scale_means},
                 "alpha": "none (learned layer: every channel is data)" if layer else s.alpha.value,
@@ -134,8 +130,10 @@ class Outcome:
             parts.append("border rows/cols that receive fewer kernel taps than the interior")
         elif mode == "explicit":
             parts.append("as requested")
-        if any(a.trim_end for a in self.axes):
-            parts.append("one row/col trimmed at the end for an exact --padding same (stride 1, odd trim)")
+        dropped = [a.dropped() for a in self.axes if a.dropped()]
+        if dropped:
+            same = self.settings.geometry.same_mode
+            parts.append(f"{' and '.join(dropped)} dropped by --padding {same}, which no PyTorch padding cuts")
         return "; ".join(parts) or "none"
 
 
@@ -164,7 +162,7 @@ def upsample_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     """Upsample one image file into another.
 
     ``options`` are those of :meth:`Settings.of` (``kernel``, ``stride``,
-    ``padding`` (an int, a pair or ``"same"``), ``edge``, ``crop``, ``depth``,
+    ``padding`` (an int, a pair, ``"same"`` or ``"same-lower"``), ``edge``, ``crop``, ``depth``,
     ...). ``dst`` None writes ``IMAGE_x2.EXT`` beside the input. See :func:`process`.
 
     >>> # upsample_file("photo.png", "big.png", kernel="bicubic", stride=2, padding="same")
@@ -219,7 +217,7 @@ def process(
     _output_limit(src, axes, s.max_pixels)  # the same unless the EXIF orientation turned out otherwise
     rows, cols = axes
     box = crop_box(s.crop, axes, k, s.edge)
-    cut = (box[0], box[1] + rows.trim_end, box[2], box[3] + cols.trim_end)
+    cut = (box[0] + rows.trim_start, box[1] + rows.trim_end, box[2] + cols.trim_start, box[3] + cols.trim_end)
     if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
         raise DeconvError(
             f"crop {cut[0]},{cut[1]},{cut[2]},{cut[3]} (top,bottom,left,right) leaves nothing "

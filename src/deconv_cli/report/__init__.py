@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core import AxisSize, PhaseReport
+from ..core import SIDES, AxisSize, PhaseReport
 from ..core.advice import GAIN_TOLERANCE
+from ..modes import SamePadding
 
 if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time
     from rich.console import Group
@@ -19,7 +20,8 @@ def fmt_num(v: float) -> str:
     return f"{v:.6g}"
 
 
-def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None) -> Table:
+def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None, params: dict | None = None) -> Table:
+    """The size math as a table; ``params`` (:meth:`Geometry.params`) adds a same padding's rows below it."""
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold")
@@ -36,11 +38,13 @@ def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None) -> Tab
             str(ax.dilation),
             ax.formula(),
         )
+    for label, text in same_rows(params or {}):
+        t.add_row(label, "", "", "", "", "", "", text)
     return t
 
 
-def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
-    """Plain text, one line an axis, then the output size.
+def size_lines(axes: tuple[AxisSize, AxisSize], params: dict | None = None) -> list[str]:
+    """Plain text, one line an axis, then a same padding's rows (from ``params``), then the output size.
 
     >>> from deconv_cli.core import size_math
     >>> print("\\n".join(size_lines(size_math(3, 3, 1))))
@@ -49,7 +53,51 @@ def size_lines(axes: tuple[AxisSize, AxisSize]) -> list[str]:
     output: 5 x 5 (rows x cols)
     """
     rows, cols = axes
-    return [f"{ax.axis}: {ax.formula()}" for ax in axes] + [f"output: {rows.n_out} x {cols.n_out} (rows x cols)"]
+    return (
+        [f"{ax.axis}: {ax.formula()}" for ax in axes]
+        + [f"{label}: {text}" for label, text in same_rows(params or {})]
+        + [f"output: {rows.kept} x {cols.kept} (rows x cols)"]
+    )
+
+
+def same_rows(p: dict) -> list[tuple[str, str]]:
+    """(label, text) rows for a same padding, from the ``params`` of a report
+    (:meth:`~deconv_cli.core.Geometry.params`); none for a numeric padding.
+
+    >>> from deconv_cli.core import Geometry
+    >>> g = Geometry.of(2, "same-lower")
+    >>> rows = same_rows(g.params(g.axes((4, 4), (3, 3))))
+    >>> print(rows[0][1][:60])
+    same-lower (ONNX SAME_LOWER), exactly stride x the input: pa
+    >>> for label, text in rows[1:]:
+    ...     print(f"{label}: {text}")
+    same cut: from the full (N_in - 1)*s + d*(k - 1) + 1 output: top 1, bottom 0, left 1, right 0
+    pytorch: rows: padding=1, output_padding=1; cols: padding=1, output_padding=1
+    """
+    if not p.get("same"):
+        return []
+    mode = SamePadding(p["same_mode"])
+    names = f"TF/Keras 'same', ONNX {mode.onnx}" if mode is SamePadding.same_upper else f"ONNX {mode.onnx}"
+    cut = p["cut"]
+    added = " (negative: zero rows added)" if min(cut.values()) < 0 else ""
+    return [
+        (
+            "same",
+            f"{mode} ({names}), exactly stride x the input: padding {_pair(p['padding'])}, "
+            f"output_padding {_pair(p['output_padding'])}, trim at start {_pair(p['trim_start'])}, "
+            f"trim at end {_pair(p['trim_end'])}",
+        ),
+        (
+            "same cut",
+            f"from the full (N_in - 1)*s + d*(k - 1) + 1 output{added}: "
+            + ", ".join(f"{side} {cut[side]}" for side in SIDES),
+        ),
+        ("pytorch", "; ".join(f"{axis}: {call}" for axis, call in p["pytorch"].items())),
+    ]
+
+
+def _pair(v: list[int]) -> str:
+    return f"{v[0]},{v[1]}"
 
 
 def verdict(phases: PhaseReport) -> str:
@@ -133,14 +181,7 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
         rows.append(("normalize", normalize_text(kern["normalize"], kern["factors"])))
     if p.get("scale"):
         rows.append(("scale", f"{'x'.join(map(str, p['scale']['factor']))} stands for {p['scale']['means']}"))
-    if p["same"]:
-        rows.append(
-            (
-                "same",
-                f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
-                f"{p['output_padding'][0]},{p['output_padding'][1]} chosen for exactly stride x the input",
-            )
-        )
+    rows += same_rows(p)
     if p["edge"] != "zero":
         rows.append(("edge", p["edge"]))
     if cr["mode"] != "none" or any(cr[k] for k in ("top", "bottom", "left", "right")):
@@ -243,15 +284,7 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         ["kernel", f"{k['spec']}  {'x'.join(map(str, k['shape']))}, sum {fmt_num(k['sum'])}"],
     ]
     p = d["params"]
-    if p["same"]:
-        setup.append(
-            [
-                "same",
-                f"padding {p['padding'][0]},{p['padding'][1]}, output_padding "
-                f"{p['output_padding'][0]},{p['output_padding'][1]}, trim at end "
-                f"{p['trim_end'][0]},{p['trim_end'][1]}",
-            ]
-        )
+    setup += [[label, text] for label, text in same_rows(p)]
     setup += [[ax["axis"], ax["formula"]] for ax in d["size_math"]]
     setup.append(["output", f"{d['output']['width']}x{d['output']['height']} (width x height)"])
     for ph in d["phases"]:
