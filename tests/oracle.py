@@ -100,3 +100,21 @@ def images(draw, min_size=1):
     else:
         k = rng.standard_normal((kh, kw))
     return x, k, (stride, padding, output_padding, dilation)
+
+
+def half_pixel_bilinear(x: np.ndarray, scale: int | tuple[int, int]) -> np.ndarray:
+    """First principles: output pixel o sits at input coordinate (o + 0.5)/scale - 0.5, clamped
+    to the image, and takes the linear blend of its two neighbours (per axis; ``scale`` an int or
+    a (rows, cols) pair)."""
+    sy, sx = (scale, scale) if isinstance(scale, int) else scale
+
+    def axis_weights(n, scale):
+        pos = np.clip((np.arange(n * scale) + 0.5) / scale - 0.5, 0, n - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        m = np.zeros((n * scale, n))
+        np.add.at(m, (np.arange(n * scale), lo), 1 - (pos - lo))
+        np.add.at(m, (np.arange(n * scale), hi), pos - lo)
+        return m
+
+    return axis_weights(x.shape[0], sy) @ x @ axis_weights(x.shape[1], sx).T

@@ -15,7 +15,7 @@ from deconv_cli.core import AxisSize, auto_crop, deficient_border, same_padding,
 from deconv_cli.modes import SamePadding
 
 from conftest import run, sample_crop
-from oracle import NUMPY_MODE, cases, extended_reference
+from oracle import NUMPY_MODE, cases, extended_reference, half_pixel_bilinear
 
 
 @settings(max_examples=150, deadline=None)
@@ -52,22 +52,6 @@ def test_renormalize_leaves_fully_covered_pixels_alone():
     renorm = conv_transpose2d(x, k, 2, 0, edge="renormalize")
     np.testing.assert_allclose(renorm[3:-3, 3:-3], plain[3:-3, 3:-3], rtol=1e-12)
     assert not np.allclose(renorm[0], plain[0])
-
-
-def half_pixel_bilinear(x: np.ndarray, scale: int) -> np.ndarray:
-    """First principles: output pixel o sits at input coordinate (o + 0.5)/scale - 0.5, clamped
-    to the image, and takes the linear blend of its two neighbours (per axis)."""
-
-    def axis_weights(n):
-        pos = np.clip((np.arange(n * scale) + 0.5) / scale - 0.5, 0, n - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, n - 1)
-        m = np.zeros((n * scale, n))
-        np.add.at(m, (np.arange(n * scale), lo), 1 - (pos - lo))
-        np.add.at(m, (np.arange(n * scale), hi), pos - lo)
-        return m
-
-    return axis_weights(x.shape[0]) @ x @ axis_weights(x.shape[1]).T
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (2, 3), (7, 4), (16, 9)])

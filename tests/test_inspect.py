@@ -163,7 +163,7 @@ def test_cli_plain_table_when_piped():
     assert "output    60x30 (width x height)" in out
     assert (
         "same      same (TF/Keras 'same', ONNX SAME_UPPER), exactly stride x the input: padding 1,1, "
-        "output_padding 0,0, trim at start 0,0, trim at end 0,0"
+        "output_padding 0,0\n"
     ) in out
     assert "same cut  from the full (N_in - 1)*s + d*(k - 1) + 1 output: top 1, bottom 1, left 1, right 1" in out
     assert "pytorch   rows: padding=1, output_padding=0; cols: padding=1, output_padding=0" in out

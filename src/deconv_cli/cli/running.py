@@ -86,10 +86,8 @@ def run_files(
                 show((lambda: report.outcome_table(shown), report.outcome_lines(shown)), stderr=True)
                 for line in report.advice_lines(res.detail):
                     tell(line)
-            elif res.detail is not None:  # a batch: the file's own part here, the rest once at the end
+            elif res.detail is not None:  # a batch says its hint and warning once, at the end
                 advice.append(res.detail["advice"])
-                for line in report.advice_lines(res.detail, batch=True):
-                    tell(line)
         if as_json:
             emit(json.dumps(res.as_json()) + "\n")
         if progress is not None:

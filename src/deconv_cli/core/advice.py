@@ -259,25 +259,28 @@ class Advice:
         """The kernel's part of the warning (the same for every file of a run), or None."""
         return self.traits.text() if self.traits is not None else None
 
+    def clip_reason(self) -> str:
+        """Why values clip, from the kernel ("" when the kernel does not explain it)."""
+        tr = self.traits
+        if tr is not None and tr.hi > 1 + GAIN_TOLERANCE:
+            return (
+                f"by the kernel's gain of {tr.hi:.4g}" if tr.flat else f"by its brightest phase's gain of {tr.hi:.3g}"
+            )
+        if tr is not None and tr.negative:
+            return "by ringing: the kernel's negative taps overshoot at sharp edges"
+        if self.offset:
+            return f"by the kernel's offset of {self.offset:.4g}"
+        return ""
+
     def clip_text(self) -> str | None:
         """The file's part of the warning: heavy clipping and why, or None."""
         if self.clip_fraction <= CLIP_FRACTION:
             return None
         bits = "float" if self.depth == "float" else f"{self.depth}-bit"
-        why = ""
-        tr = self.traits
-        if tr is not None and tr.hi > 1 + GAIN_TOLERANCE:
-            why = (
-                f", by the kernel's gain of {tr.hi:.4g}"
-                if tr.flat
-                else f", by its brightest phase's gain of {tr.hi:.3g}"
-            )
-        elif tr is not None and tr.negative:
-            why = ", by ringing: the kernel's negative taps overshoot at sharp edges"
-        elif self.offset:
-            why = f", by the kernel's offset of {self.offset:.4g}"
+        why = self.clip_reason()
         return (
-            f"{self.clipped} of {self.values} values ({100 * self.clip_fraction:.1f}%) clipped to the {bits} range{why}"
+            f"{self.clipped} of {self.values} values ({100 * self.clip_fraction:.1f}%) clipped to the {bits} range"
+            + (f", {why}" if why else "")
         )
 
     def cure(self) -> str | None:
@@ -305,6 +308,7 @@ class Advice:
             "warning": self.warning(),
             "kernel": self.kernel_text(),
             "clipping": self.clip_text(),
+            "clip_reason": self.clip_reason() if self.clip_text() else None,
             "cure": self.cure(),
             "deficient_border": {"top": t, "bottom": b, "left": l, "right": r},
             "phase_sums": None if tr is None else {"min": tr.lo, "max": tr.hi},
@@ -325,9 +329,9 @@ def batch_hint(borders: list[dict], total: int, stride: Pair, same: bool) -> str
         return None
     rows = max(max(b["top"], b["bottom"]) for b in borders)
     cols = max(max(b["left"], b["right"]) for b in borders)
-    low = min(min(b.values()) for b in borders)
+    uniform = all(b == {"top": rows, "bottom": rows, "left": cols, "right": cols} for b in borders)
     extent = (
-        f"{'up to ' if low < max(rows, cols) else ''}{rows} {'row' if rows == 1 else 'rows'} and "
+        f"{'' if uniform else 'up to '}{rows} {'row' if rows == 1 else 'rows'} and "
         f"{cols} {'column' if cols == 1 else 'columns'} per side"
     )
     second = (
@@ -340,3 +344,33 @@ def batch_hint(borders: list[dict], total: int, stride: Pair, same: bool) -> str
         f"{files} a deficient border ({extent} get fewer kernel taps than the interior): --crop auto cuts it, "
         f"or {second}"
     )
+
+
+def batch_warning(advice: list[dict]) -> str | None:
+    """One line for the kernel and the clipping of a batch (``advice``: each written file's
+    :meth:`Advice.as_dict`), or None: the kernel's surprise (the same for every file), how many
+    files clipped heavily and why, and the cure.
+
+    >>> a = {"kernel": None, "clipping": "x", "clipped_fraction": 0.023, "clip_reason": "by ringing", "cure": None}
+    >>> batch_warning([a, {**a, "clipping": None, "clipped_fraction": 0.0}])
+    '1 of 2 files clipped more than 0.1% of their values (up to 2.3%), by ringing'
+    """
+    if not advice:
+        return None
+    parts = []
+    kernel = next((a["kernel"] for a in advice if a["kernel"]), None)
+    if kernel:
+        parts.append(kernel)
+    clipped = [a for a in advice if a["clipping"]]
+    if clipped:
+        worst = max(clipped, key=lambda a: a["clipped_fraction"])
+        files = f"{len(clipped)} of {len(advice)} files" if len(advice) > 1 else "the file"
+        why = worst["clip_reason"]
+        parts.append(
+            f"{files} clipped more than {100 * CLIP_FRACTION:.1f}% of their values "
+            f"(up to {100 * worst['clipped_fraction']:.1f}%)" + (f", {why}" if why else "")
+        )
+    if not parts:
+        return None
+    cure = next((a["cure"] for a in advice if a["cure"]), None)
+    return "; ".join(parts) + (f"; {cure}" if cure else "")

@@ -84,8 +84,12 @@ def same_rows(p: dict) -> list[tuple[str, str]]:
         (
             "same",
             f"{mode} ({names}), exactly stride x the input: padding {_pair(p['padding'])}, "
-            f"output_padding {_pair(p['output_padding'])}, trim at start {_pair(p['trim_start'])}, "
-            f"trim at end {_pair(p['trim_end'])}",
+            f"output_padding {_pair(p['output_padding'])}"
+            + "".join(
+                f", then {_pair(p[key])} more cut at the {where}"
+                for key, where in (("trim_start", "start"), ("trim_end", "end"))
+                if any(p[key])
+            ),
         ),
         (
             "same cut",
@@ -94,6 +98,11 @@ def same_rows(p: dict) -> list[tuple[str, str]]:
         ),
         ("pytorch", "; ".join(f"{axis}: {call}" for axis, call in p["pytorch"].items())),
     ]
+
+
+def bits(depth: int | str) -> str:
+    """``8-bit``, ``16-bit`` or ``float``: an image's sample depth as people say it."""
+    return f"{depth}-bit" if isinstance(depth, int) else str(depth)
 
 
 def _pair(v: list[int]) -> str:
@@ -168,8 +177,8 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
     """(label, text) rows summarising one upsample (from Outcome.as_dict()); defaults left out."""
     i, o, p, cr, c, s = d["input"], d["output"], d["params"], d["crop"], d["clipped"], d["seconds"]
     rows = [(ax["axis"], ax["formula"]) for ax in d["size_math"]]
-    rows.append(("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit"))
-    rows.append(("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {o['depth']}-bit"))
+    rows.append(("input", f"{i['path']}  {i['width']}x{i['height']} {i['channels']} {bits(i['depth'])}"))
+    rows.append(("output", f"{o['path']}  {o['width']}x{o['height']} {o['channels']} {bits(o['depth'])}"))
     rows.append(
         (
             "kernel",
@@ -216,33 +225,27 @@ def normalize_text(mode: str, factors: list) -> str:
     return f"{mode}: {what} {body}{tail}"
 
 
-def advice_lines(d: dict, *, batch: bool = False) -> list[str]:
+def advice_lines(d: dict) -> list[str]:
     """The ``deconv: hint:`` and ``deconv: warning:`` lines of one result (from ``Outcome.as_dict()``),
-    at most one of each. In a batch only the file's own part (its clipping) is said per file;
-    :func:`batch_advice_lines` says the rest once."""
+    at most one of each. A batch says them once, at the end (:func:`batch_advice_lines`)."""
     a, out = d["advice"], d["output"]["path"]
-    if batch:
-        return (
-            [f"deconv: warning: {out}: {a['clipping']}" + (f"; {a['cure']}" if a["cure"] else "")]
-            if a["clipping"]
-            else []
-        )
     lines = [f"deconv: hint: {out}: {a['hint']}"] if a["hint"] else []
     return lines + ([f"deconv: warning: {out}: {a['warning']}"] if a["warning"] else [])
 
 
 def batch_advice_lines(advice: list[dict], settings) -> list[str]:
-    """The batch's summary lines: one hint for every deficient border, one warning for the kernel."""
-    from ..core.advice import batch_hint
+    """The batch's summary lines: one hint for every deficient border, one warning for the kernel
+    and the clipping of every file."""
+    from ..core.advice import batch_hint, batch_warning
 
     lines = []
     borders = [a["deficient_border"] for a in advice if any(a["deficient_border"].values())]
     hint = batch_hint(borders, len(advice), settings.geometry.stride, settings.geometry.same)
     if hint:
         lines.append(f"deconv: hint: {hint}")
-    kernel = next((a for a in advice if a["kernel"]), None)
-    if kernel is not None:
-        lines.append(f"deconv: warning: {kernel['kernel']}" + (f"; {kernel['cure']}" if kernel["cure"] else ""))
+    warning = batch_warning(advice)
+    if warning:
+        lines.append(f"deconv: warning: {warning}")
     return lines
 
 
@@ -280,7 +283,7 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     i, k, cov, bands, crop = d["input"], d["kernel"], d["coverage"], d["bands"], d["crop_auto"]
     src = f"synthetic constant image, value {i['value']}" if i["synthetic"] else i["path"]
     setup = [
-        ["input", f"{src}  {i['width']}x{i['height']} {i['channels']} {i['depth']}-bit"],
+        ["input", f"{src}  {i['width']}x{i['height']} {i['channels']} {bits(i['depth'])}"],
         ["kernel", f"{k['spec']}  {'x'.join(map(str, k['shape']))}, sum {fmt_num(k['sum'])}"],
     ]
     p = d["params"]
