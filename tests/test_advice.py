@@ -205,6 +205,8 @@ def test_kernel_traits_and_the_warning_texts():
     assert (t.checkerboard, t.lo, t.hi, t.amplitude) == (True, 1.0, 4.0, 4.0)
     t = KernelTraits.of(np.array([[1.0, 0.0]]), (1, 2), 1)  # one phase gets nothing: an infinite checkerboard
     assert t.amplitude == float("inf") and "max/min inf" in t.text()
+    holes = Advice((0, 0, 0, 0), (10, 10), (5, 5), (2, 2), True, KernelTraits.of(make_kernel("bilinear", 2), 2, 2))
+    assert "max/min inf" in holes.warning() and holes.cure().startswith("--normalize cannot even out a phase")
     quiet = Advice((0, 0, 0, 0), (10, 10), (5, 5), (2, 2), False, KernelTraits.of(make_kernel("bilinear", 2), 2, 1))
     assert (quiet.hint(), quiet.warning(), quiet.cure()) == (None, None, None)
     # clipping at exactly 0.1% is not worth a line; just above is

@@ -89,11 +89,9 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
             bad = [(int(r), int(q)) for r, q in np.argwhere(~reached | (sums <= 0))]
             if bad:
                 r, q = bad[0]
-                what = (
-                    f"sums to {sums[r, q]:.4g}"
-                    if reached[r, q]
-                    else "gets no tap at all (stride and dilation share a factor)"
-                )
+                short = planes.shape[1] < sy or planes.shape[2] < sx
+                why = "the kernel is shorter than the stride" if short else "stride and dilation share a factor"
+                what = f"sums to {sums[r, q]:.4g}" if reached[r, q] else f"gets no tap at all ({why})"
                 raise DeconvError(
                     f"--normalize phase: stride phase ({r}, {q}) of the kernel{where} {what}; only phases that "
                     f"sum to more than 0 can be scaled to 1 (use --normalize sum, or another kernel)",
@@ -285,6 +283,12 @@ class Advice:
 
     def cure(self) -> str | None:
         tr = self.traits
+        if tr is not None and tr.lo <= 0 and (tr.checkerboard or self.clip_text()):
+            # no factor makes an empty or negative phase sum to 1: the kernel itself must change
+            return (
+                "--normalize cannot even out a phase that sums to 0 or less: use a kernel at least as long as "
+                "the stride (and a dilation that shares no factor with it)"
+            )
         if tr is not None and (tr.checkerboard or tr.off_gain or (self.clip_text() and tr.hi > 1 + GAIN_TOLERANCE)):
             return "--normalize phase makes every phase sum to 1"
         if self.clip_text() and tr is not None and tr.negative:
