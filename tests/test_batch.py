@@ -117,14 +117,24 @@ def test_rerun_over_a_folder_holding_earlier_outputs_destroys_nothing(tmp_path):
     small_photos(src, 2)
     assert run("upsample", src, "-p", "1", "-j", "1", "-q").exit_code == 0  # photoNN_x2.png beside the inputs
     before = {p.name: p.read_bytes() for p in src.iterdir()}
+    assert sorted(before) == ["photo00.png", "photo00_x2.png", "photo01.png", "photo01_x2.png"]
+    # the same command again: the earlier outputs are not inputs; the outputs exist, so each is refused
+    r = run("upsample", src, "-p", "1", "-j", "1", "--json")
+    assert r.exit_code == 1
+    got = {Path(d["input"]["path"]).name: (d["status"], d.get("reason")) for d in lines(r.stdout)}
+    assert got["photo00_x2.png"] == ("skipped", f"this run's own output (for {src / 'photo00.png'}), not an input")
+    assert got["photo00.png"][0] == "failed" and "already exists; pass --overwrite" in r.stderr
+    assert "0 done, 2 skipped (2 of them this run's own earlier outputs), 2 failed, of 4" in r.stderr
     r = run("upsample", src, "-p", "1", "-j", "1", "--skip-existing", "--json")
     assert r.exit_code == 0, r.stderr
-    got = {Path(d["input"]["path"]).name: d["status"] for d in lines(r.stdout)}
-    assert got["photo00.png"] == got["photo01.png"] == "skipped"  # earlier outputs become inputs, with _x2_x2 names
-    assert all(src.joinpath(n).read_bytes() == b for n, b in before.items())
-    r = run("upsample", src, "-p", "1", "-j", "1", "--overwrite")
-    assert r.exit_code == 1 and "is one of the inputs" in r.stderr
-    assert all(src.joinpath(n).read_bytes() == b for n, b in before.items() if n in {p.name for p in src.iterdir()})
+    got = {Path(d["input"]["path"]).name: (d["status"], d.get("reason")) for d in lines(r.stdout)}
+    assert got["photo00.png"] == ("skipped", "the output exists (--skip-existing)")
+    assert got["photo01_x2.png"][0] == "skipped"
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # nothing new, nothing touched
+    # --overwrite rewrites the outputs from the inputs and nothing else: no _x2_x2 files
+    r = run("upsample", src, "-p", "1", "-j", "1", "--overwrite", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
 
 
 def test_expand_inputs_dirs_globs_recursive(tmp_path):
@@ -396,3 +406,42 @@ def test_dask_bad_scheduler_address_is_one_error(tmp_path):
     r = subprocess.run(DECONV + args, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "cannot connect within 1 s" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and listing(tmp_path / "out") == set()  # one line; nothing written
+
+
+def _on_a_terminal(args: list[str], stdout_path: Path, cwd: Path) -> tuple[int, str]:
+    """Run ``deconv ARGS`` with stdin and stderr on a pseudo-terminal (so the progress bar shows)
+    and stdout redirected to a file, as ``deconv ... --json > log`` typed in a terminal; returns
+    the exit code and what the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    shown = bytearray()
+    with open(stdout_path, "wb") as out:
+        proc = subprocess.Popen([*DECONV, *args], stdin=slave, stdout=out, stderr=slave, cwd=cwd)
+    os.close(slave)
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return proc.wait(timeout=60), shown.decode("utf-8", "replace")
+
+
+def test_batch_json_on_a_terminal_goes_to_stdout_not_above_the_progress_bar(tmp_path):
+    small_photos(tmp_path / "in", 7)
+    (tmp_path / "list.txt").write_text("".join(f"in/photo{i:02d}.png\n" for i in range(7)))
+    code, shown = _on_a_terminal(
+        ["upsample", "--files-from", "list.txt", "--out-dir", "big", "--jobs", "2", "--json"],
+        tmp_path / "log.jsonl",
+        tmp_path,
+    )
+    assert code == 0, shown
+    assert "upsampling" in shown and "7/7" in shown  # the bar was shown...
+    assert '"status"' not in shown  # ...and the records did not go through it
+    records = lines((tmp_path / "log.jsonl").read_text())
+    assert sorted(Path(d["input"]["path"]).name for d in records) == [f"photo{i:02d}.png" for i in range(7)]
+    assert all(d["status"] == "ok" for d in records)

@@ -9,7 +9,7 @@ import re
 import string
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 
 from ..errors import DeconvError
@@ -243,6 +243,7 @@ class Job:
     index: int = 0
     skip_existing: bool = False  # an output that appears meanwhile (another run wrote it) is a skip
     replace: bool = False  # a retry after its worker died having written the output: replace it
+    own_output_of: str | None = None  # this input is what this run writes for that input: skipped
 
 
 @dataclass
@@ -259,6 +260,7 @@ class FileResult:
     detail: dict | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
     usage: bool = False  # the failure was a usage error (a parameter that does not fit this image)
+    reason: str | None = None  # why a file was skipped
 
     def as_json(self) -> dict:
         """The upsample report (``Outcome.as_dict()``) with ``status`` and ``error``; for a
@@ -268,6 +270,7 @@ class FileResult:
         return {
             "status": self.status,
             "error": self.error,
+            **({"reason": self.reason} if self.reason else {}),
             "input": {"path": self.input},
             "output": {"path": self.output},
             "warnings": self.warnings,
@@ -305,10 +308,8 @@ def plan(
     if name is not None:
         check_template(name)  # a bad template is one error before any file
     i, n = shard
-    jobs = []
+    every = []  # every file's job, of every shard: what this run (all shards together) writes
     for k, src in enumerate(files):
-        if k % n != i:
-            continue
         if output is not None:
             dst = output
         elif src == STDIO:
@@ -322,11 +323,23 @@ def plan(
         else:
             filled = output_name(src, name or "{stem}{ext}", stride=label, kernel=kernel)
             dst = str(Path(out_dir) / filled) if out_dir is not None else str(Path(src).parent / filled)
-        jobs.append(Job(src, dst, k))
+        every.append(Job(src, dst, k))
+    # An input that another input's output would be is this run's own output (an earlier run's
+    # a_x2.png beside a.png): it is skipped, never read as an input nor counted as one, so the
+    # same command run twice plans the same files.
+    # (An input written by its own job is refused below, not skipped.)
+    writes = {os.path.abspath(j.dst): j.src for j in reversed(every) if j.dst != STDIO}
+    for idx, j in enumerate(every):
+        if j.src == STDIO or os.path.abspath(j.dst) == os.path.abspath(j.src):
+            continue
+        maker = writes.get(os.path.abspath(j.src))
+        if maker is not None:
+            every[idx] = replace(j, own_output_of=maker)
+    jobs = [j for j in every if j.index % n == i]
     seen: dict[str, str] = {}
-    inputs = {os.path.abspath(f) for f in files if f != STDIO}
+    inputs = {os.path.abspath(j.src) for j in every if j.src != STDIO and j.own_output_of is None}
     for j in jobs:
-        if j.dst == STDIO:
+        if j.dst == STDIO or j.own_output_of is not None:
             continue
         key = os.path.abspath(j.dst)
         if key in seen:

@@ -84,8 +84,12 @@ def run_batch(
     todo = []
     with signals_raise():
         for j in jobs:
-            if skip_existing and j.dst != STDIO and os.path.lexists(j.dst):
-                res = FileResult(j.src, j.dst, "skipped", None)
+            if j.own_output_of is not None:
+                why = f"this run's own output (for {j.own_output_of}), not an input"
+                counts["skipped"] += 1
+                on_result(FileResult(j.src, None, "skipped", None, reason=why))
+            elif skip_existing and j.dst != STDIO and os.path.lexists(j.dst):
+                res = FileResult(j.src, j.dst, "skipped", None, reason="the output exists (--skip-existing)")
                 counts["skipped"] += 1
                 on_result(res)
             else:

@@ -65,6 +65,7 @@ def run_files(
             TimeRemainingColumn(),
             console=console(stderr=True),
             transient=False,
+            redirect_stdout=False,  # stdout is data (--json, -o -): it never goes through the bar
         )
         task = progress.add_task("files", total=len(jobs_list), rate="")
 
@@ -128,8 +129,10 @@ def run_files(
         took = time.perf_counter() - t0
         for line in report.batch_advice_lines(advice, settings):
             say(line)
+        own = sum(1 for j in jobs_list if j.own_output_of is not None)
+        mine = f" ({own} of them this run's own earlier outputs)" if own else ""
         say(
-            f"deconv: {counts['ok']} done, {counts['skipped']} skipped, {failed} failed, "
+            f"deconv: {counts['ok']} done, {counts['skipped']} skipped{mine}, {failed} failed, "
             f"of {len(jobs_list) + len(problems)} in {took:.1f} s"
         )
     if failed:
@@ -164,6 +167,7 @@ class _StripProgress:
                 TimeRemainingColumn(),
                 console=console(stderr=True),
                 transient=True,
+                redirect_stdout=False,
             )
             self._task = self._bar.add_task("strips", total=total)
             self._bar.start()
