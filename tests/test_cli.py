@@ -421,3 +421,22 @@ def test_sample_images_copy_runs(tmp_path):
     assert r.exit_code == 0, r.stderr
     with Image.open(tmp_path / "camera_x3.png") as im:
         assert im.size == (1536, 1536)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-p", "400"], 2, "padding=400 (rows) is too large"),
+        (["--crop", "1000"], 2, "leaves nothing of the"),
+        (["-s", "100", "--max-pixels", "1000000"], 1, "--max-pixels"),  # a limit: a runtime refusal
+    ],
+)
+def test_parameter_errors_come_before_the_existing_output_check(tmp_path, args, code, message):
+    src = sample_crop("camera.png", (0, 0, 30, 20), tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    r = run("upsample", src, *args, "-o", out)
+    assert (r.exit_code, r.stdout) == (code, "") and message in r.stderr and "already exists" not in r.stderr
+    assert out.read_bytes() == b"keep me"
+    r = run("upsample", src, "-o", out)  # the parameters fit: now the output's existence is what stops it
+    assert r.exit_code == 1 and "already exists; pass --overwrite" in r.stderr and out.read_bytes() == b"keep me"

@@ -170,6 +170,24 @@ def upsample_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     return process(src, dst, Settings.of(**options))
 
 
+def _layout(src, s: Settings, size: tuple[int, int]) -> tuple[tuple[AxisSize, AxisSize], Box]:
+    """The output's axes and the crop for an input of ``size`` (H, W), refusing what does not fit:
+    a padding that leaves nothing, an output over the pixel limit, a crop that leaves nothing."""
+    k = s.kernel.weight
+    axes = s.geometry.axes(size, k.shape[-2:])
+    _output_limit(src, axes, s.max_pixels)
+    rows, cols = axes
+    box = crop_box(s.crop, axes, k, s.edge)
+    cut = (box[0] + rows.trim_start, box[1] + rows.trim_end, box[2] + cols.trim_start, box[3] + cols.trim_end)
+    if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
+        raise DeconvError(
+            f"crop {cut[0]},{cut[1]},{cut[2]},{cut[3]} (top,bottom,left,right) leaves nothing "
+            f"of the {rows.n_out}x{cols.n_out} output",
+            usage=not s.crop.auto,
+        )
+    return axes, box
+
+
 def process(
     src: str | os.PathLike,
     dst: str | os.PathLike | None,
@@ -198,13 +216,16 @@ def process(
     dst = Path(dst) if dst is not None else default_output(src, s.geometry.label)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
-    check_writable(dst, overwrite=s.overwrite)
+    check_writable(dst, overwrite=True)  # a file name, in a directory that exists, of a known format
     if layer and layer.c_out not in (1, 3, 4) and output_format(dst) != "NPY":
         raise DeconvError(
             f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
         )
     header = probe(src, max_pixels=s.max_pixels)
-    _output_limit(src, s.geometry.axes(header.size, k.shape[-2:]), s.max_pixels)  # before any pixel is decoded
+    # what the parameters make of this size (padding, limit, crop) is checked from the header,
+    # before the output's existence and before any pixel is decoded
+    _layout(src, s, header.size)
+    check_writable(dst, overwrite=s.overwrite)
     image = decode(header)
     n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
     if layer and n_channels != layer.c_in:
@@ -213,17 +234,9 @@ def process(
             f"layer {kern.source} takes C_in = {layer.c_in} (weight shape {k.shape})",
             usage=True,
         )
-    axes = s.geometry.axes(image.size, k.shape[-2:])
-    _output_limit(src, axes, s.max_pixels)  # the same unless the EXIF orientation turned out otherwise
+    axes, box = _layout(src, s, image.size)  # the same unless the EXIF orientation turned out otherwise
     rows, cols = axes
-    box = crop_box(s.crop, axes, k, s.edge)
     cut = (box[0] + rows.trim_start, box[1] + rows.trim_end, box[2] + cols.trim_start, box[3] + cols.trim_end)
-    if rows.n_out - cut[0] - cut[1] < 1 or cols.n_out - cut[2] - cut[3] < 1:
-        raise DeconvError(
-            f"crop {cut[0]},{cut[1]},{cut[2]},{cut[3]} (top,bottom,left,right) leaves nothing "
-            f"of the {rows.n_out}x{cols.n_out} output",
-            usage=not s.crop.auto,
-        )
     out_depth = image.depth if s.depth.bits is None else s.depth.bits
     out_channels = layer.channels if layer else image.channels
     check_writable(dst, overwrite=s.overwrite, depth=out_depth, channels=out_channels)
