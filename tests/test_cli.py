@@ -78,7 +78,7 @@ def test_size_seed_example():
     r = run("size", "--input-size", "3", "--kernel-size", "3", "--stride", "1")
     assert r.exit_code == 0, r.stderr
     assert "rows: N_out = (3 - 1) x 1 - 2x0 + 3 = 5" in r.stdout
-    assert "output: 5 x 5" in r.stdout
+    assert "output: 5x5 (width x height)" in r.stdout
     assert r.stderr == ""
     assert not ANSI.search(r.stdout)
 
@@ -87,7 +87,7 @@ def test_size_from_image_and_kernel_file_json():
     r = run("size", SAMPLES / "astronaut.png", "--kernel", KERNELS / "bilinear.npy", "--stride", "2", "--json")
     assert r.exit_code == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["output"] == [1026, 1026]  # (512 - 1) x 2 - 0 + 4
+    assert d["output"] == {"width": 1026, "height": 1026}  # (512 - 1) x 2 - 0 + 4
     assert d["axes"][0]["terms"] == {"(N_in - 1)*s": 1022, "-2p": 0, "d*(k - 1)": 3, "a": 0, "+1": 1}
 
 
@@ -95,7 +95,7 @@ def test_size_per_axis_parameters():
     per_axis = ["--kernel-size", "3,5", "--stride", "2,3", "--padding", "1,0", "--dilation", "1,2"]
     r = run("size", "-i", "10,20", *per_axis, "--json")
     d = json.loads(r.stdout)
-    assert d["output"] == [(10 - 1) * 2 - 2 + 3, (20 - 1) * 3 + 2 * 4 + 1]
+    assert d["output"] == {"height": (10 - 1) * 2 - 2 + 3, "width": (20 - 1) * 3 + 2 * 4 + 1}
 
 
 @pytest.mark.parametrize(
@@ -109,21 +109,21 @@ def test_size_with_a_same_padding_gives_the_cut_and_the_pytorch_call(mode, cut, 
     r = run("size", "-i", "10,20", "--kernel-size", "3", "--stride", "2", "--padding", mode, "--json")
     assert r.exit_code == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["output"] == [20, 40]
+    assert d["output"] == {"width": 40, "height": 20}
     p = d["params"]
     assert p["same"] is True and p["same_mode"] == mode
     assert [p["cut"][side] for side in ("top", "bottom", "left", "right")] == cut
     assert p["pytorch"]["rows"] == call == d["axes"][0]["pytorch"]
     r = run("size", "-i", "10,20", "--kernel-size", "3", "--stride", "2", "--padding", mode)
     assert r.exit_code == 0, r.stderr
-    assert "output: 20 x 40 (rows x cols)" in r.stdout
+    assert "output: 40x20 (width x height)" in r.stdout
     assert f"same cut: from the full (N_in - 1)*s + d*(k - 1) + 1 output: top {cut[0]}, bottom {cut[1]}" in r.stdout
     assert f"pytorch: rows: {call}; cols: " in r.stdout
 
 
 def test_size_default_kernel_is_bilinear_for_the_stride():
     r = run("size", "-i", "10", "--stride", "3", "--json")
-    assert json.loads(r.stdout)["output"] == [9 * 3 + 5] * 2
+    assert json.loads(r.stdout)["output"] == {"width": 9 * 3 + 5, "height": 9 * 3 + 5}
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_size_of_rotated_image_uses_upright_dimensions():
     d = json.loads(r.stdout)
     with Image.open(PILLOW / "hopper_orientation_6.jpg") as im:
         w, h = im.size
-    assert d["output"] == [w, h]  # rotated by 90 degrees
+    assert d["output"] == {"width": h, "height": w}  # rotated by 90 degrees
 
 
 # ---------------------------------------------------------------- upsample

@@ -185,7 +185,9 @@ def test_bad_arrays(x, k, words):
 def test_as_pair_forms():
     assert as_pair(3, "s") == (3, 3)
     assert as_pair("2,3", "s") == (2, 3)
-    assert as_pair("2x3", "s") == (2, 3)
+    for wxh in ("2x3", "2 X 3", "2×3"):  # the image-size form reads as the opposite order: refused, saying which
+        with pytest.raises(DeconvError, match=r"is ROWS,COLS with a comma \(2,3 is 2 for the rows and 3 for the col"):
+            as_pair(wxh, "s")
     assert as_pair((4, 1), "s") == (4, 1)
     assert as_pair(np.int64(2), "s") == (2, 2)
     with pytest.raises(DeconvError):

@@ -80,7 +80,7 @@ def size(
                         "image": str(image) if image else None,
                         "axes": [a.as_dict() for a in axes],
                         "params": geometry.params(axes),
-                        "output": [axes[0].kept, axes[1].kept],
+                        "output": {"width": axes[1].kept, "height": axes[0].kept},
                     }
                 )
                 + "\n"

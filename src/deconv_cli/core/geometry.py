@@ -32,19 +32,29 @@ _SPACE = " \t\r\n\f\v"
 
 
 def as_pair(value: object, name: str) -> Pair:
-    """Read one int, a ``(rows, cols)`` pair, or a string ``"2"``/``"2,3"``/``"2x3"``.
+    """Read one int, a ``(rows, cols)`` pair, or a string ``"2"``/``"2,3"``.
 
     The coercion of the Python API and the command line's parser for per-axis
     parameters; it checks the form, not the range (see :class:`Geometry`). In a
     string each number is plain ASCII decimal digits with an optional leading
     minus: no ``1_0``, no ``+2``, no non-ASCII digits.
 
+    ``"2x3"`` is refused: image sizes are written WIDTHxHEIGHT, so a pair with an ``x`` would
+    read as the opposite order of what a per-axis parameter means.
+
     >>> as_pair(2, "stride"), as_pair("2,3", "stride"), as_pair((1, 4), "padding")
     ((2, 2), (2, 3), (1, 4))
     """
     nums: list[int]
     if isinstance(value, str):
-        parts = [p.strip(_SPACE) for p in re.split(r"[,x]", value.strip(_SPACE))]
+        if re.fullmatch(r"\s*-?[0-9]+\s*[xX×]\s*-?[0-9]+\s*", value):
+            a, b = (p.strip() for p in re.split(r"[xX×]", value))
+            raise DeconvError(
+                f"{name} {value!r}: a per-axis pair is ROWS,COLS with a comma ({a},{b} is {a} for the rows and "
+                f"{b} for the columns); WIDTHxHEIGHT is only for image sizes",
+                usage=True,
+            )
+        parts = [p.strip(_SPACE) for p in value.strip(_SPACE).split(",")]
         try:
             if not all(_INTEGER.fullmatch(p) for p in parts):
                 raise ValueError

@@ -40,6 +40,7 @@ def size_table(axes: tuple[AxisSize, AxisSize], title: str | None = None, params
         )
     for label, text in same_rows(params or {}):
         t.add_row(label, "", "", "", "", "", "", text)
+    t.add_row("output", "", "", "", "", "", "", output_size(axes), style="bold")
     return t
 
 
@@ -50,14 +51,24 @@ def size_lines(axes: tuple[AxisSize, AxisSize], params: dict | None = None) -> l
     >>> print("\\n".join(size_lines(size_math(3, 3, 1))))
     rows: N_out = (3 - 1) x 1 - 2x0 + 3 = 5
     cols: N_out = (3 - 1) x 1 - 2x0 + 3 = 5
-    output: 5 x 5 (rows x cols)
+    output: 5x5 (width x height)
     """
-    rows, cols = axes
     return (
         [f"{ax.axis}: {ax.formula()}" for ax in axes]
         + [f"{label}: {text}" for label, text in same_rows(params or {})]
-        + [f"output: {rows.kept} x {cols.kept} (rows x cols)"]
+        + [f"output: {output_size(axes)}"]
     )
+
+
+def output_size(axes: tuple[AxisSize, AxisSize]) -> str:
+    """The output's size as people read image sizes: ``WIDTHxHEIGHT``, labelled.
+
+    >>> from deconv_cli.core import size_math
+    >>> output_size(size_math((3, 5), 3, 2))
+    '11x7 (width x height)'
+    """
+    rows, cols = axes
+    return f"{cols.kept}x{rows.kept} (width x height)"
 
 
 def same_rows(p: dict) -> list[tuple[str, str]]:
