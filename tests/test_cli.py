@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from importlib.metadata import version
 
 import numpy as np
@@ -15,6 +17,7 @@ from deconv_cli import conv_transpose2d, make_kernel, upsample
 from deconv_cli.cli import app
 
 from conftest import (
+    DECONV,
     KERNELS,
     PILLOW,
     PNGSUITE,
@@ -440,3 +443,52 @@ def test_parameter_errors_come_before_the_existing_output_check(tmp_path, args, 
     assert out.read_bytes() == b"keep me"
     r = run("upsample", src, "-o", out)  # the parameters fit: now the output's existence is what stops it
     assert r.exit_code == 1 and "already exists; pass --overwrite" in r.stderr and out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("command", [[], ["upsample"], ["size"], ["inspect"], ["kernel"], ["kernel", "show"]])
+def test_dash_h_is_help_everywhere(command):
+    short, long = run(*command, "-h"), run(*command, "--help")
+    assert short.exit_code == long.exit_code == 0
+    assert short.stdout == long.stdout and "-h, --help" in short.stdout
+
+
+def test_group_helps_show_examples():
+    top = run("-h").stdout
+    assert "Examples:\n    deconv upsample photo.png --scale 2" in top  # \b keeps each example on its own line
+    kernel = run("kernel", "-h").stdout
+    assert "deconv kernel show 3x3:1,1,1,1,1,1,1,1,1 --stride 2 --normalize phase\n" in kernel
+    assert "Show, make and convert kernels (phase sums, built-ins, formats)." in top  # the summary says more
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--edge", "mirror"], "got 'mirror' (did you mean 'reflect' (scipy's mirror) or 'symmetric'"),
+        (["--edge", "replicat"], "got 'replicat' (did you mean 'replicate'?)"),
+        (["--edge", "clamp"], "(did you mean 'replicate'?)"),
+        (["--dtype", "double"], "(did you mean 'float64'?)"),
+        (["--normalize", "Phase"], "(did you mean 'phase'?)"),
+        (["-p", "SAME_UPPER"], "nor one of same, same-lower (did you mean 'same'?)"),
+    ],
+)
+def test_a_bad_choice_says_what_is_allowed_and_what_was_meant(tmp_path, args, said):
+    r = run("upsample", tmp_path / "none.png", *args, "-o", tmp_path / "o.png")
+    assert r.exit_code == 2 and said in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "Value error" not in r.stderr
+
+
+def test_bash_completion_completes_commands_options_and_choices():
+    env = {**os.environ, "_DECONV_COMPLETE": "complete_bash"}
+
+    def complete(words: str) -> list[str]:
+        cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+        r = subprocess.run(
+            [*DECONV], env={**env, "COMP_WORDS": words, "COMP_CWORD": str(cword)}, capture_output=True, text=True
+        )
+        return r.stdout.split()
+
+    assert complete("deconv ups") == ["upsample"]
+    assert complete("deconv upsample --ed") == ["--edge"]
+    assert complete("deconv upsample --edge ") == ["zero", "replicate", "reflect", "symmetric", "wrap", "renormalize"]
+    script = subprocess.run([*DECONV, "--show-completion", "bash"], capture_output=True, text=True)
+    assert script.returncode == 0 and "complete -o default -F _deconv_completion deconv" in script.stdout

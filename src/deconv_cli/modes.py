@@ -29,6 +29,55 @@ DEFAULT_STRIDE = "2"
 DEFAULT_KERNEL = "bilinear"
 
 
+#: Other tools' names for deconv's choices (numpy.pad, scipy.ndimage, OpenCV, PyTorch), so a user
+#: coming from them is pointed at ours.
+ALIASES = {
+    "mirror": "reflect",  # scipy's mirror; said with symmetric beside it, see did_you_mean
+    "reflect101": "reflect",
+    "reflect_101": "reflect",
+    "edge": "replicate",
+    "clamp": "replicate",
+    "nearest": "replicate",
+    "border": "replicate",
+    "constant": "zero",
+    "zeros": "zero",
+    "circular": "wrap",
+    "periodic": "wrap",
+    "float": "float32",
+    "double": "float64",
+    "same-upper": "same",  # ONNX's SAME_UPPER is deconv's same
+    "same_upper": "same",
+    "same_lower": "same-lower",
+}
+
+
+def did_you_mean(value: str, choices: list[str]) -> str:
+    """`` (did you mean X?)`` when ``value`` is close to one of ``choices`` or is another tool's
+    name for one, else "".
+
+    >>> did_you_mean("replicat", ["zero", "replicate"]), did_you_mean("Wrap", ["zero", "wrap"])
+    (" (did you mean 'replicate'?)", " (did you mean 'wrap'?)")
+    >>> did_you_mean("mirror", ["zero", "reflect", "symmetric"])
+    " (did you mean 'reflect' (scipy's mirror) or 'symmetric' (which repeats the edge pixel)?)"
+    >>> did_you_mean("xyz", ["zero", "wrap"])
+    ''
+    """
+    import difflib
+
+    low = value.strip().lower()
+    alias = ALIASES.get(low, "")
+    if low == "mirror" and {"reflect", "symmetric"} <= set(choices):
+        return " (did you mean 'reflect' (scipy's mirror) or 'symmetric' (which repeats the edge pixel)?)"
+    if low in choices:
+        meant = low
+    elif alias in choices:
+        meant = alias
+    else:
+        close = difflib.get_close_matches(low, choices, n=1, cutoff=0.6)
+        meant = close[0] if close else ""
+    return f" (did you mean '{meant}'?)" if meant else ""
+
+
 class Choice(str, Enum):
     """A string enumeration whose members are checked with one clear message."""
 
@@ -45,7 +94,9 @@ class Choice(str, Enum):
             return cls(value)
         except ValueError:
             raise DeconvError(
-                f"{what or cls.__name__.lower()} must be one of {', '.join(cls.values())}, got {value!r}", usage=True
+                f"{what or cls.__name__.lower()} must be one of {', '.join(cls.values())}, got {value!r}"
+                + did_you_mean(str(value), cls.values()),
+                usage=True,
             ) from None
 
     @classmethod

@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort
 
 from ..errors import DeconvError
-from ..modes import SamePadding
+from ..modes import SamePadding, did_you_mean
 
 # --------------------------------------------------------------------------- output helpers
 
@@ -248,6 +248,14 @@ def _param_name(param) -> str:
     return (getattr(param, "metavar", None) or param.name or "value").upper()
 
 
+def _choices(param) -> list[str]:
+    """The values of ``param``'s enumeration, or []."""
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [str(m.value) for m in annotation]
+    return []
+
+
 def _describe(param) -> str | None:
     """What ``param`` accepts, from its own definition: the choices of its enumeration, its range."""
     descriptor = getattr(param, "type_descriptor", None)
@@ -294,7 +302,9 @@ def usage_line(e: UsageError, argv: Iterable[str], group=None) -> str:
         raw = _raw_value(e.param, argv)
         got = f", got {raw!r}" if raw is not None else ""
         if accepts:
-            return f"deconv: error: {name} must be {accepts}{got}; {hint}"
+            choices = _choices(e.param)
+            maybe = did_you_mean(raw, choices) if raw is not None and choices else ""
+            return f"deconv: error: {name} must be {accepts}{got}{maybe}; {hint}"
         return f"deconv: error: {name}: {e.message}{got}; {hint}"
     if isinstance(e, NoSuchOption):
         maybe = f" (did you mean {', '.join(sorted(e.possibilities))}?)" if e.possibilities else ""
@@ -345,15 +355,31 @@ class DeconvGroup(TyperGroup):
         return code
 
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # inherited by every subcommand's context
+
 app = typer.Typer(
     cls=DeconvGroup,
-    help="Upsample images by transpose convolution, and see the size math and kernel phases.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
 )
-kernel_app = typer.Typer(help="Show and make kernels.", no_args_is_help=True, rich_markup_mode=None)
+kernel_app = typer.Typer(
+    help="""Show, make and convert kernels: the phase sums a kernel has at a stride (does it draw a
+checkerboard? what gain?), the built-in kernels as files, and conversions between kernel formats.
+
+\b
+Examples:
+  deconv kernel show bilinear --stride 2
+  deconv kernel show 3x3:1,1,1,1,1,1,1,1,1 --stride 2 --normalize phase
+  deconv kernel make lanczos3 --stride 3 -o lanczos3_s3.npy
+  deconv kernel convert blur.mat blur.npy""",
+    short_help="Show, make and convert kernels (phase sums, built-ins, formats).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=HELP_OPTIONS,
+)
 app.add_typer(kernel_app, name="kernel")
 
 
@@ -371,7 +397,20 @@ def _main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Upsample images by transpose convolution, and see the size math and kernel phases."""
+    """Upsample images by transpose convolution, and see the size math, the kernel's phases and the
+    edge effects.
+
+    \b
+    Examples:
+      deconv upsample photo.png --scale 2                  # exactly 2x, no dark border
+      deconv upsample photo.png -s 2 -k bilinear -p 1 -o photo_x2.png
+      deconv upsample shots/ --out-dir big --jobs 4 --json > log.jsonl
+      deconv size --input-size 3 --kernel-size 3 --stride 1
+      deconv inspect photo.png -k box3.npy -s 2 --report out/
+      deconv kernel show bilinear --stride 2
+
+    Run 'deconv COMMAND -h' for a command's options and examples.
+    """
 
 
 # --------------------------------------------------------------------------- shared options
@@ -419,4 +458,6 @@ LayerKernelOpt = Annotated[
 
 
 def main() -> None:
-    app()
+    # one name however it is started (deconv, python -m deconv_cli): in usage lines, and for
+    # shell completion, whose environment variable is _DECONV_COMPLETE
+    app(prog_name="deconv")

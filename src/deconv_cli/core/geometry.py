@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import SupportsIndex
 
 from ..errors import DeconvError
-from ..modes import SamePadding
+from ..modes import SamePadding, did_you_mean
 
 AXES = ("rows", "cols")
 SIDES = ("top", "bottom", "left", "right")
@@ -429,7 +429,8 @@ def padding_of(value: object) -> Pair | SamePadding:
         try:
             return as_pair(value, "padding")
         except DeconvError as e:
-            raise DeconvError(f"{e}, nor one of {', '.join(SamePadding.values())}", usage=True) from None
+            maybe = did_you_mean(value, SamePadding.values())
+            raise DeconvError(f"{e}, nor one of {', '.join(SamePadding.values())}{maybe}", usage=True) from None
     return as_pair(value, "padding")
 
 
