@@ -492,3 +492,40 @@ def test_bash_completion_completes_commands_options_and_choices():
     assert complete("deconv upsample --edge ") == ["zero", "replicate", "reflect", "symmetric", "wrap", "renormalize"]
     script = subprocess.run([*DECONV, "--show-completion", "bash"], capture_output=True, text=True)
     assert script.returncode == 0 and "complete -o default -F _deconv_completion deconv" in script.stdout
+
+
+@pytest.mark.parametrize(("ext", "fmt"), [(".jpg", "JPEG"), (".webp", "WEBP")])
+def test_quality_is_the_encoders_quality(tmp_path, ext, fmt):
+    src = sample_crop("astronaut.png", (0, 0, 64, 48), tmp_path / "in.png")
+    assert run("upsample", src, "-p", 1, "-o", tmp_path / "ref.png", "-q").exit_code == 0
+    sizes = {}
+    for q in (20, 90):
+        out = tmp_path / f"q{q}{ext}"
+        r = run("upsample", src, "-p", 1, "--quality", q, "-o", out, "--json", "-q")
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["params"]["quality"] == q
+        with Image.open(tmp_path / "ref.png") as ref:  # the same pixels through Pillow at that quality
+            want = tmp_path / f"want{q}{ext}"
+            ref.save(want, format=fmt, quality=q, **({"lossless": False} if fmt == "WEBP" else {}))
+        np.testing.assert_array_equal(pixels(out), pixels(want))
+        sizes[q] = out.stat().st_size
+    assert sizes[20] < sizes[90]
+
+
+@pytest.mark.parametrize(
+    ("out", "quality", "message"),
+    [
+        (
+            "o.png",
+            "50",
+            "o.png: --quality is for JPEG and WebP outputs; PNG is lossless (--compress sets its zlib level)",
+        ),
+        ("o.npy", "50", "NPY is the raw float array"),
+        ("o.jpg", "0", "--quality must be an integer from 1 to 100, got '0'"),
+        ("o.jpg", "101", "--quality must be an integer from 1 to 100, got '101'"),
+    ],
+)
+def test_quality_refusals(tmp_path, out, quality, message):
+    src = sample_crop("astronaut.png", (0, 0, 16, 16), tmp_path / "in.png")
+    r = run("upsample", src, "--quality", quality, "-o", tmp_path / out)
+    assert (r.exit_code, r.stdout) == (2, "") and message in r.stderr and not (tmp_path / out).exists()

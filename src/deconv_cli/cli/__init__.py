@@ -5,6 +5,8 @@ registers its commands on them when imported.
 """
 
 from . import commands, upsample  # noqa: F401  (registers the commands)
-from .app import app, kernel_app, main
+from .app import app, kernel_app, main, use_deconv_commands
+
+use_deconv_commands(app, kernel_app)
 
 __all__ = ["app", "kernel_app", "main"]

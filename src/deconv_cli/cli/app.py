@@ -23,7 +23,7 @@ from typer._click.exceptions import (
     NoSuchOption,
     UsageError,
 )
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort
 
 from ..errors import DeconvError
@@ -355,6 +355,46 @@ class DeconvGroup(TyperGroup):
         return code
 
 
+class DeconvCommand(TyperCommand):
+    """A command whose help names its arguments as people write them: ``IMAGE...``, ``IN OUT``,
+    not Typer's ``{IN}`` and ``<list[str]>``; options show their metavar (``FILE``, ``N|ROWS,COLS``)."""
+
+    @staticmethod
+    def _argument_name(param) -> str:
+        return (param.metavar or param.name.upper()).removesuffix("...") + ("..." if param.nargs != 1 else "")
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = self._argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                args.append((self._argument_name(param), record[1]))
+            else:
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def use_deconv_commands(*apps: typer.Typer) -> None:
+    """Every command registered on ``apps`` (so far) is built as a :class:`DeconvCommand`."""
+    for typer_app in apps:
+        for info in typer_app.registered_commands:
+            if info.cls in (None, TyperCommand):
+                info.cls = DeconvCommand
+
+
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # inherited by every subcommand's context
 
 app = typer.Typer(
@@ -423,20 +463,25 @@ def given(ctx: typer.Context, name: str, value: Any) -> Any:
     return None if ctx.get_parameter_source(name) is ParameterSource.DEFAULT else value
 
 
-StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride: N or ROWS,COLS.")]
+StrideOpt = Annotated[str, typer.Option("--stride", "-s", metavar="N|ROWS,COLS", help="Stride: N or ROWS,COLS.")]
 OutPadOpt = Annotated[
     str,
     typer.Option(
-        "--output-padding", help="Extra rows/cols at the bottom/right: N or ROWS,COLS (< stride or < dilation)."
+        "--output-padding",
+        metavar="N|ROWS,COLS",
+        help="Extra rows/cols at the bottom/right: N or ROWS,COLS (< stride or < dilation).",
     ),
 ]
-DilationOpt = Annotated[str, typer.Option("--dilation", "-d", help="Spacing of the kernel taps: N or ROWS,COLS.")]
+DilationOpt = Annotated[
+    str, typer.Option("--dilation", "-d", metavar="N|ROWS,COLS", help="Spacing of the kernel taps: N or ROWS,COLS.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 SamePaddingOpt = Annotated[
     str,
     typer.Option(
         "--padding",
         "-p",
+        metavar="N|ROWS,COLS|same|same-lower",
         help=f"Padding cut from each side: N, ROWS,COLS, {SamePadding.same_upper} (output exactly stride x input; "
         "an odd trim's extra row cut at the bottom/right, as TF/Keras 'same' and ONNX SAME_UPPER) or "
         f"{SamePadding.same_lower} (the extra row cut at the top/left, as ONNX SAME_LOWER).",
@@ -446,12 +491,13 @@ KERNEL_HELP = (
     "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
     "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25)."
 )
-KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help=KERNEL_HELP)]
+KernelOpt = Annotated[str, typer.Option("--kernel", "-k", metavar="KERNEL", help=KERNEL_HELP)]
 LayerKernelOpt = Annotated[
     str,
     typer.Option(
         "--kernel",
         "-k",
+        metavar="KERNEL",
         help=KERNEL_HELP + " A 4-D (C_in, C_out/groups, kh, kw) weight is a learned layer that mixes channels.",
     ),
 ]

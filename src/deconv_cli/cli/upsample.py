@@ -39,6 +39,7 @@ def upsample(
     inputs: Annotated[
         Optional[list[str]],
         typer.Argument(
+            metavar="IMAGE...",
             help="Input images (PNG, JPEG, TIFF, BMP, WebP, GIF, PPM/PGM, TGA), directories, quoted globs "
             "('shots/**/*.png'), or - for one image on stdin.",
             show_default=False,
@@ -49,17 +50,21 @@ def upsample(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="Output file for a single input; format from the extension, "
-            ".npy for the raw float array, - for stdout. [default: IMAGE_x2.EXT]",
+            ".npy for the raw float array, - for stdout. [default: IMAGE_xS.EXT beside the input, S the "
+            "stride: IMAGE_x2.EXT at the default stride 2, IMAGE_x2x3.EXT for --stride 2,3]",
         ),
     ] = None,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out-dir", help="Write every output into this directory (created if missing).")
+        Optional[Path],
+        typer.Option("--out-dir", metavar="DIR", help="Write every output into this directory (created if missing)."),
     ] = None,
     name: Annotated[
         Optional[str],
         typer.Option(
             "--name",
+            metavar="TEMPLATE",
             help="Output file name template: {stem} {ext} {parent} {stride} {kernel}. "
             "[default: {stem}{ext} with --out-dir]",
         ),
@@ -68,6 +73,7 @@ def upsample(
         Optional[str],
         typer.Option(
             "--scale",
+            metavar="N|ROWS,COLS",
             help="Make the image N (or ROWS,COLS) times bigger without artifacts: stands for --stride N "
             "--padding same --edge replicate with the default kernel made for N; any of those given "
             "beside it wins, and the report prints what it stood for.",
@@ -80,6 +86,7 @@ def upsample(
         typer.Option(
             "--groups",
             min=1,
+            metavar="G",
             help="Learned layer (4-D weight) only: channel groups. "
             "[default: C_in if the weight's 2nd dim is 1, else 1]",
         ),
@@ -88,6 +95,7 @@ def upsample(
         Optional[str],
         typer.Option(
             "--bias",
+            metavar="B",
             help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
         ),
     ] = None,
@@ -117,6 +125,7 @@ def upsample(
         str,
         typer.Option(
             "--crop",
+            metavar="none|auto|N|T,B,L,R",
             help="Cut the result: none, auto (the border that got fewer kernel taps), N, or TOP,BOTTOM,LEFT,RIGHT.",
         ),
     ] = "none",
@@ -140,27 +149,51 @@ def upsample(
     depth: Annotated[
         Depth, typer.Option("--depth", help="Output bits per channel; auto keeps the input's.")
     ] = Depth.auto,
+    quality: Annotated[
+        Optional[int],
+        typer.Option(
+            "--quality",
+            min=1,
+            max=100,
+            metavar="1..100",
+            help="JPEG quality, or lossy WebP at this quality. [default: JPEG 95, WebP lossless]",
+            show_default=False,
+        ),
+    ] = None,
     compress: Annotated[
         Optional[int],
         typer.Option(
-            "--compress", min=0, max=9, help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]"
+            "--compress",
+            min=0,
+            max=9,
+            metavar="LEVEL",
+            help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]",
         ),
     ] = None,
     out_format: Annotated[
         Optional[str],
         typer.Option(
-            "--format", help="Format of -o - (stdout): png, tif, jpg, webp, bmp, ppm, tga, npy. [default: png]"
+            "--format",
+            metavar="FORMAT",
+            help="Format of -o - (stdout): png, tif, jpg, webp, bmp, ppm, tga, npy. [default: png]",
         ),
     ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Take images from subdirectories of directory inputs too.")
     ] = False,
     files_from: Annotated[
-        Optional[str], typer.Option("--files-from", help="Read input paths from FILE, one per line (- for stdin).")
+        Optional[str],
+        typer.Option("--files-from", metavar="FILE", help="Read input paths from FILE, one per line (- for stdin)."),
     ] = None,
     jobs: Annotated[
         Optional[int],
-        typer.Option("--jobs", "-j", min=1, help="Files processed in parallel (processes). [default: number of CPUs]"),
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Files processed in parallel (processes). [default: number of CPUs]",
+        ),
     ] = None,
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave inputs whose output exists alone (resume a run).")
@@ -169,6 +202,7 @@ def upsample(
         Optional[str],
         typer.Option(
             "--shard",
+            metavar="I/N",
             help="I/N: process only every N-th file starting at the I-th (0-based), to split a list across machines.",
         ),
     ] = None,
@@ -180,6 +214,7 @@ def upsample(
         typer.Option(
             "--max-pixels",
             min=0,
+            metavar="N",
             help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit).",
         ),
     ] = DEFAULT_MAX_PIXELS,
@@ -188,6 +223,7 @@ def upsample(
         typer.Option(
             "--max-work",
             min=0,
+            metavar="SECONDS",
             help="Refuse a file whose computation the cost model estimates at more seconds of one CPU core "
             "(0: no limit); checked before it starts.",
         ),
@@ -196,11 +232,15 @@ def upsample(
         Optional[str],
         typer.Option(
             "--scheduler",
+            metavar="ADDRESS",
             help="Run the files as tasks on a Dask distributed scheduler at this address (deconv-cli[dask]).",
         ),
     ] = None,
     scheduler_timeout: Annotated[
-        float, typer.Option("--scheduler-timeout", min=0.1, help="Seconds to wait for the --scheduler to answer.")
+        float,
+        typer.Option(
+            "--scheduler-timeout", min=0.1, metavar="SECONDS", help="Seconds to wait for the --scheduler to answer."
+        ),
     ] = 10.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -214,9 +254,13 @@ def upsample(
     STRIDE apart and summed (PyTorch's conv_transpose2d on each channel).
     Many inputs run in parallel; a file that fails is reported and the rest go on.
 
-    Example: deconv upsample photo.png --stride 2 --kernel bilinear --padding 1 -o photo_x2.png
-
-    Example: deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
+    \b
+    Examples:
+      deconv upsample photo.png --scale 2
+      deconv upsample photo.png --stride 2 --kernel bilinear --padding 1 -o photo_x2.png
+      deconv upsample photo.png -k lanczos3 -s 3 -p same --edge renormalize
+      deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
+      deconv upsample --files-from list.txt --out-dir big --json > log.jsonl
     """
     with failures():
         from ..batch import expand_inputs, parse_shard, plan, read_file_list, signals_raise
@@ -271,6 +315,7 @@ def upsample(
                 overwrite,
                 max_work,
                 scale_,
+                quality,
             )
             if output == "-" or files == ["-"]:
                 upsample_stdio(

@@ -44,6 +44,8 @@ WRITE_FORMATS = {
 #: the default strategy.
 DEFAULT_PNG_COMPRESS = 1
 DEFAULT_PNG_STRATEGY = zlib.Z_RLE
+#: JPEG quality without --quality (WebP is lossless without it).
+DEFAULT_JPEG_QUALITY = 95
 
 #: Largest ICC profile copied into an output: Pillow's PNG reader refuses a larger iCCP chunk
 #: (``PngImagePlugin.MAX_TEXT_CHUNK``), and an output deconv cannot read back is not written.
@@ -97,12 +99,28 @@ def output_format(path: str | os.PathLike) -> str:
         ) from None
 
 
-def check_writable(path: str | os.PathLike, *, overwrite: bool = False, depth=None, channels=None) -> str:
+def check_quality(p: Path, fmt: str, quality: int | None) -> None:
+    """A ``quality`` is 1..100 and for a lossy format (JPEG, WebP)."""
+    if quality is not None and not 1 <= quality <= 100:
+        raise DeconvError(f"quality must be 1..100, got {quality}", usage=True)
+    if quality is not None and fmt not in ("JPEG", "WEBP"):
+        kind = "the raw float array" if fmt == "NPY" else "lossless"
+        raise DeconvError(
+            f"{p}: --quality is for JPEG and WebP outputs; {fmt} is {kind}"
+            + (" (--compress sets its zlib level)" if fmt == "PNG" else ""),
+            usage=True,
+        )
+
+
+def check_writable(
+    path: str | os.PathLike, *, overwrite: bool = False, depth=None, channels=None, quality: int | None = None
+) -> str:
     """Refuse early what :func:`save_image` would refuse; return the format."""
     p = Path(path)
     if p.is_dir():
         raise DeconvError(f"{p}: is a directory; give a file name to write (or --out-dir {p} for a batch)", usage=True)
     fmt = output_format(p)
+    check_quality(p, fmt, quality)
     if p.exists() and not overwrite:
         raise DeconvError(f"{p}: already exists; pass --overwrite to replace it")
     parent = p.parent if str(p.parent) else Path(".")
@@ -190,12 +208,13 @@ def to_storage(result: np.ndarray, depth: int | str) -> tuple[np.ndarray, int, i
 
 
 def _save_options(
-    p: Path, fmt: str, depth, channels: str, like: ImageData | None, compress: int | None
+    p: Path, fmt: str, depth, channels: str, like: ImageData | None, compress: int | None, quality: int | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Pillow's save options for a format, and warnings."""
     _check_caps(p, fmt, depth, channels)
     if compress is not None and not 0 <= compress <= 9:
         raise DeconvError(f"compress must be 0..9, got {compress}", usage=True)
+    check_quality(p, fmt, quality)
     opts: dict[str, Any] = {}
     notes: list[str] = []
     if like is not None and like.icc_profile and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
@@ -217,9 +236,11 @@ def _save_options(
         opts["compress_level"] = DEFAULT_PNG_COMPRESS if compress is None else compress
         opts["strategy"] = DEFAULT_PNG_STRATEGY if compress is None else zlib.Z_DEFAULT_STRATEGY
     elif fmt == "JPEG":
-        opts["quality"] = 95
+        opts["quality"] = DEFAULT_JPEG_QUALITY if quality is None else quality
     elif fmt == "WEBP":
-        opts["lossless"] = True
+        opts["lossless"] = quality is None  # lossless unless a quality is asked for
+        if quality is not None:
+            opts["quality"] = quality
         opts["exact"] = True  # else libwebp rewrites the colour of fully transparent pixels
     elif fmt == "GIF" and channels == "L":
         opts["optimize"] = False  # keep the identity grey palette, which Pillow reads back as L
@@ -263,6 +284,7 @@ def save_image(
     like: ImageData | None = None,
     compress: int | None = None,
     overwrite: bool = False,
+    quality: int | None = None,
 ) -> SaveReport:
     """Save a float result atomically, in the format its extension names.
 
@@ -282,6 +304,9 @@ def save_image(
         Source of the ICC profile and DPI to keep where the format allows.
     compress : int 0..9, optional
         PNG zlib level; without it, :data:`DEFAULT_PNG_STRATEGY` (zlib's run-length strategy).
+    quality : int 1..100, optional
+        JPEG quality (default :data:`DEFAULT_JPEG_QUALITY`), or lossy WebP at this quality
+        (default lossless); refused for the other formats.
     overwrite : bool
         Replace an existing file (otherwise :class:`DeconvError`).
 
@@ -294,7 +319,7 @@ def save_image(
     -----
     Integer outputs are rounded half up (as Pillow rounds) and clipped to the
     depth's range; the clipped samples are counted (NaN samples are stored
-    as 0, with a warning). JPEG is written at quality 95 and WebP losslessly,
+    as 0, with a warning). JPEG is written at quality 95 and WebP losslessly unless ``quality`` says otherwise,
     keeping the colour of fully transparent pixels. PNGs are written by
     :class:`PngStream`. A ``result`` whose shape does not fit ``channels`` is
     refused.
@@ -306,7 +331,7 @@ def save_image(
     if fmt == "NPY":
         atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
         return report
-    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress)
+    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress, quality)
     result = _check_layout(p, result, channels)
     stored = np.empty(result.shape, storage_dtype(depth))
     work = result.copy() if result.dtype.kind == "f" else result
@@ -327,6 +352,7 @@ def save_strips(
     overwrite: bool = False,
     scale: float = 1.0,
     progress: Callable[[int, int], None] | None = None,
+    quality: int | None = None,
 ) -> SaveReport:
     """Compute a :class:`~deconv_cli.engine.Plan` strip by strip straight into the file.
 
@@ -352,7 +378,7 @@ def save_strips(
         report.strip_seconds = time.perf_counter() - t0
         atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
         return report
-    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress)
+    opts, report.warnings = _save_options(p, fmt, depth, channels, like, compress, quality)
     if len(channels) != c:
         raise DeconvError(f"{p}: cannot save an image of {c} channel(s) as {channels}")
     dtype = storage_dtype(depth)

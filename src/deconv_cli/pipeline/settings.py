@@ -49,6 +49,8 @@ class Settings:
         refused before it starts (0: no limit).
     overwrite : bool
         Replace existing outputs.
+    quality : int 1..100 or None
+        JPEG quality, or lossy WebP at this quality (None: JPEG 95, lossless WebP).
     scale : (int, int) or None
         The ``--scale`` the geometry, edge and kernel were chosen for (see :func:`scaled`), for
         the report; None when they were given one by one.
@@ -67,6 +69,7 @@ class Settings:
     overwrite: bool = False
     max_work: float = DEFAULT_MAX_WORK
     scale: Pair | None = None
+    quality: int | None = None
 
     def __post_init__(self) -> None:
         k = self.kernel.weight
@@ -83,6 +86,8 @@ class Settings:
                 )
         if self.compress is not None and not 0 <= self.compress <= 9:
             raise DeconvError(f"compress must be 0..9, got {self.compress}", usage=True)
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise DeconvError(f"quality must be 1..100, got {self.quality}", usage=True)
         if self.max_pixels < 0:
             raise DeconvError(f"max_pixels must be >= 0 (0: no limit), got {self.max_pixels}", usage=True)
         if not self.max_work >= 0:
@@ -121,6 +126,7 @@ class Settings:
         dtype: DType | str = DType.float32,
         depth: Depth | int | str | None = None,
         compress: int | None = None,
+        quality: int | None = None,
         two_pass: bool = False,
         max_pixels: int | None = None,
         overwrite: bool = False,
@@ -165,6 +171,7 @@ class Settings:
             overwrite,
             DEFAULT_MAX_WORK if max_work is None else float(max_work),
             scale_,
+            quality,
         )
 
 

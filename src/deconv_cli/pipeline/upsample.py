@@ -105,6 +105,7 @@ class Outcome:
                 "scale": None if s.scale is None else {"factor": list(s.scale), "means": s.scale_means},
                 "alpha": "none (learned layer: every channel is data)" if layer else s.alpha.value,
                 "dtype": s.dtype.value,
+                "quality": s.quality,
             },
             "size_math": [a.as_dict() for a in self.axes],
             "crop": {
@@ -216,7 +217,7 @@ def process(
     dst = Path(dst) if dst is not None else default_output(src, s.geometry.label)
     if Path(src).exists() and dst.exists() and os.path.samefile(src, dst):
         raise DeconvError(f"{dst}: is the input file itself; choose another output")
-    check_writable(dst, overwrite=True)  # a file name, in a directory that exists, of a known format
+    check_writable(dst, overwrite=True, quality=s.quality)  # a file name, in a directory that exists, of a known format
     if layer and layer.c_out not in (1, 3, 4) and output_format(dst) != "NPY":
         raise DeconvError(
             f"{dst}: the layer outputs {layer.c_out} channels; an image holds 1, 3 or 4, so write .npy", usage=True
@@ -265,7 +266,14 @@ def process(
             result *= scale
         t2 = time.perf_counter()
         saved = save_image(
-            dst, result, channels=out_channels, depth=out_depth, like=image, compress=s.compress, overwrite=s.overwrite
+            dst,
+            result,
+            channels=out_channels,
+            depth=out_depth,
+            like=image,
+            compress=s.compress,
+            overwrite=s.overwrite,
+            quality=s.quality,
         )
         out_shape = result.shape
     else:
@@ -277,6 +285,7 @@ def process(
             depth=out_depth,
             like=image,
             compress=s.compress,
+            quality=s.quality,
             overwrite=s.overwrite,
             scale=scale,
             progress=progress,
