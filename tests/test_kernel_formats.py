@@ -3,6 +3,7 @@ and every way each can be bad (one line, the right exit code)."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import pickle
@@ -17,7 +18,7 @@ from safetensors.numpy import save_file
 from deconv_cli import DeconvError, conv_transpose2d, load_kernel
 from deconv_cli.kernels import load_bias, open_kernel, save_kernel, to_inline
 
-from conftest import ROOT, run
+from conftest import ROOT, run, sample_crop
 
 # ---------------------------------------------------------------- libvips .mat
 
@@ -332,3 +333,51 @@ def test_convert_has_help_with_an_example_and_is_in_the_readme():
     assert "Example: deconv kernel convert " in " ".join(r.stdout.split())
     readme = (ROOT / "README.md").read_text()
     assert "`deconv kernel convert" in readme
+
+
+# ---------------------------------------------------------------- a kernel on stdin (-k -)
+
+
+def _npy_bytes(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "want"),
+    [
+        (b"1 3 3 1\n3 9 9 3\n3 9 9 3\n1 3 3 1\n", np.outer([1, 3, 3, 1], [1, 3, 3, 1])),
+        (b"# a comment\n0.25, 0.5\n0.5, 1\n", np.array([[0.25, 0.5], [0.5, 1.0]])),
+        (_npy_bytes(np.arange(6.0).reshape(2, 3)), np.arange(6.0).reshape(2, 3)),
+    ],
+)
+def test_a_kernel_on_stdin_is_read_by_content(tmp_path, data, want):
+    r = run("kernel", "show", "-", "-s", 1, "--json", input=data)
+    assert r.exit_code == 0, r.stderr
+    np.testing.assert_array_equal(np.array(json.loads(r.stdout)["values"]), want)
+    # and upsample applies it exactly as the same kernel from a file
+    src = sample_crop("camera.png", (0, 0, 12, 9), tmp_path / "in.png")
+    np.save(tmp_path / "k.npy", want)
+    assert run("upsample", src, "-k", "-", "-o", tmp_path / "a.npy", "-q", input=data).exit_code == 0
+    assert run("upsample", src, "-k", tmp_path / "k.npy", "-o", tmp_path / "b.npy", "-q").exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "kernel -: nothing on stdin"),
+        (b"1 2\n3\n", "kernel - (stdin, read as .txt): line 2 has 1 values but the first row has 2"),
+        (b"\x93NUMPY\x01\x00garbage", "kernel - (stdin, read as .npy)"),
+        (b"\x80\x04\x95pickle", "kernel - (stdin, read as .txt)"),
+    ],
+)
+def test_a_bad_kernel_on_stdin_is_one_line(data, message):
+    r = run("kernel", "show", "-", input=data)
+    assert r.exit_code in (1, 2) and message in r.stderr and len(r.stderr.splitlines()) == 1 and r.stdout == ""
+
+
+def test_stdin_cannot_bring_both_the_image_and_the_kernel(tmp_path):
+    r = run("upsample", "-", "-k", "-", "-o", tmp_path / "o.png", input=b"1 2\n")
+    assert r.exit_code == 2 and "stdin (-) can bring the image or the kernel, not both" in r.stderr

@@ -295,6 +295,10 @@ def upsample(
                     "--format applies to -o - only; elsewhere the output's extension names the format", usage=True
                 )
             files, problems = expand_inputs(items, recursive=recursive)
+            if kernel == "-" and "-" in files:
+                raise DeconvError(
+                    "stdin (-) can bring the image or the kernel, not both; give one of them as a file", usage=True
+                )
             if "-" in files and len(files) > 1:
                 raise DeconvError("- (an image on stdin) must be the only input", usage=True)
             # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file

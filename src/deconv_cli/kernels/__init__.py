@@ -47,7 +47,17 @@ from .builtin import (
     make_kernel,
     parse_builtin,
 )
-from .formats import FILE_SUFFIXES, NAMED_SUFFIXES, check_magnitude, parse_inline, read_file, to_bytes, to_inline
+from .formats import (
+    FILE_SUFFIXES,
+    NAMED_SUFFIXES,
+    STDIN,
+    check_magnitude,
+    parse_inline,
+    read_file,
+    read_stdin,
+    to_bytes,
+    to_inline,
+)
 from .layer import Layer, load_bias, make_layer
 from .limits import MAX_KERNEL_TAPS, MAX_VALUE
 from .source import exists, show, split_member
@@ -185,6 +195,11 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
     """:func:`open_kernel`, with ``builtin(name)`` making a built-in kernel."""
     if not text.strip():
         raise DeconvError("kernel: empty name; give a kernel file or a built-in name", usage=True)
+    if text == STDIN:
+        import sys
+
+        k, offset = read_stdin(getattr(sys.stdin, "buffer", None))
+        return Kernel(validate_kernel(k, "- (stdin)"), offset, text)
     path, member = split_member(text)
     if exists(path):  # a directory, a FIFO or a device is refused by read_file, before it is opened
         k, offset = read_file(path, member)

@@ -25,6 +25,7 @@ from ..errors import DeconvError
 from .binary import load_npy, load_npz, load_safetensors
 from .limits import (
     MAX_KERNEL_TAPS,
+    MAX_TEXT_BYTES,
     MAX_VALUE,
 )
 from .source import (
@@ -54,6 +55,40 @@ _PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 
 
 # ----------------------------------------------------------------------------- any file
+
+#: The name that means "read the kernel from stdin" (``-k -``).
+STDIN = "-"
+
+
+def read_stdin(stream, what: str = "kernel") -> tuple[np.ndarray, float]:
+    """The kernel piped on ``stream`` (binary): ``.npy`` or ``.npz`` told by their magic bytes,
+    rows of numbers otherwise; at most :data:`~.limits.MAX_TEXT_BYTES` read. It goes through a
+    private temporary file and :func:`read_file`, so every check a file gets applies."""
+    import shutil
+    import tempfile
+
+    if stream is None:
+        raise DeconvError(f"{what} -: stdin is closed; pipe a kernel in or give a file", usage=True)
+    if stream.isatty():
+        raise DeconvError(
+            f"{what} -: stdin is a terminal; pipe a kernel in (cat k.txt | deconv ...) or give a file", usage=True
+        )
+    data = stream.read(MAX_TEXT_BYTES + 1)
+    if len(data) > MAX_TEXT_BYTES:
+        raise DeconvError(f"{what} -: stdin brings more than {MAX_TEXT_BYTES} bytes, more than a kernel can take")
+    if not data.strip():
+        raise DeconvError(f"{what} -: nothing on stdin; pipe a kernel in (.npy or rows of numbers)", usage=True)
+    suffix = ".npy" if data.startswith(b"\x93NUMPY") else ".npz" if data.startswith(b"PK\x03\x04") else ".txt"
+    folder = tempfile.mkdtemp(prefix="deconv-kernel-")
+    try:
+        path = Path(folder) / f"stdin{suffix}"
+        path.write_bytes(data)
+        try:
+            return read_file(path, None, what)
+        except DeconvError as e:  # name stdin, not the temporary file
+            raise DeconvError(str(e).replace(str(path), f"- (stdin, read as {suffix})"), usage=e.usage) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_file(path: Path, member: str | None, what: str = "kernel") -> tuple[np.ndarray, float]:
