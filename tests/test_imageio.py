@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -495,8 +497,9 @@ def random_values(depth, channels, shape=(6, 9), seed=0) -> np.ndarray:
 
 def smooth_values(channels, shape=(24, 32)) -> np.ndarray:
     y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
-    planes = [40 + 5 * x + 2 * y, 200 - 4 * y, 30 + 3 * x + 3 * y][: len(channels)]
-    a = np.stack(planes, axis=-1).astype(np.float64)
+    colour = [40 + 5 * x + 2 * y, 200 - 4 * y, 30 + 3 * x + 3 * y][: len(channels.rstrip("A"))]
+    alpha = [np.where(x < 4, 0, 255)] if channels.endswith("A") else []  # what GIF's one transparent entry holds
+    a = np.stack(colour + alpha, axis=-1).astype(np.float64)
     return a[:, :, 0] if len(channels) == 1 else a
 
 
@@ -510,9 +513,17 @@ def test_round_trip(tmp_path, combo):
     assert report.format == fmt and report.depth == depth and report.clipped == 0
     assert p.is_file()
     im = load(p)
+    if (fmt, channels) == ("GIF", "LA"):  # a GIF is a palette: grey with transparency reads back as RGBA
+        assert im.channels == "RGBA" and (im.array[..., 0] == im.array[..., 2]).all()
+        im = replace(im, array=im.array[..., [0, 3]], channels="LA")
     assert im.channels == channels and im.depth == depth
     assert im.array.shape == a.shape
     assert im.array.dtype == DTYPES[depth]
+    if fmt == "GIF" and channels.endswith("A"):  # alpha exact (0 or 255); colour where it is seen
+        np.testing.assert_array_equal(im.array[..., -1], a[..., -1])
+        seen = a[..., -1] > 0
+        im = replace(im, array=im.array[seen])
+        a = a[seen]
     if fmt in LOSSY:
         err = np.abs(im.array.astype(np.float64) - a)
         assert err.mean() < 3 and err.max() < 40, (err.mean(), err.max())
@@ -538,17 +549,52 @@ def test_unsupported_combinations_are_refused(tmp_path, combo):
         ("a.png", "L", "float"),
         ("a.bmp", "RGBA", 8),
         ("a.webp", "L", 8),
-        ("a.gif", "RGBA", 8),
+        ("a.gif", "RGB", 16),
         ("a.jpeg", "L", 16),
         ("a.ppm", "RGB", 16),
+        ("a.tif", "RGBA", "float"),
     ],
 )
-def test_named_unsupported_combinations(tmp_path, name, channels, depth):
+def test_named_unsupported_combinations_suggest_only_what_can_hold_the_data(tmp_path, name, channels, depth):
+    from deconv_cli.imageio.write import CAPS, EXTENSION
+
     p = tmp_path / name
     a = np.zeros((4, 4, len(channels))) if len(channels) > 1 else np.zeros((4, 4))
     msg = refused(lambda: save_image(p, a, channels=channels, depth=depth), p)
     assert "cannot store" in msg
     assert not p.exists()
+    suggested = re.search(r"; write (.*) instead", msg).group(1).replace(" or ", ", ").split(", ")
+    assert suggested[-1] == ".npy" and Path(name).suffix not in suggested
+    for ext in suggested[:-1]:  # each one really holds it: the writer takes it
+        fmt = next(f for f, e in EXTENSION.items() if e == ext)
+        assert channels in CAPS[fmt][depth]
+        save_image(tmp_path / f"ok{ext}", a, channels=channels, depth=depth)
+    eight = depth != 8 and channels in CAPS[_fmt(name)].get(8, ())
+    assert (f"or keep {Path(name).suffix} with --depth 8" in msg) == eight
+
+
+def _fmt(name: str) -> str:
+    from deconv_cli.imageio.write import output_format
+
+    return output_format(Path(name))
+
+
+@pytest.mark.parametrize("channels", ["RGBA", "LA"])
+def test_gif_keeps_alpha_as_its_transparent_entry_at_half(tmp_path, channels):
+    h, w = 6, 40
+    alpha = np.tile(np.linspace(0, 255, w), (h, 1))
+    colour = np.tile(np.arange(w) * 6.0, (h, 1))
+    planes = [colour] * (3 if channels == "RGBA" else 1) + [alpha]
+    p = tmp_path / "a.gif"
+    report = save_image(p, np.stack(planes, axis=2), channels=channels, depth=8)
+    assert any("alpha below 50% became transparent" in w for w in report.warnings)
+    with Image.open(p) as im:
+        assert im.info["transparency"] == 255
+        got = np.asarray(im.convert("RGBA"))
+    stored_alpha = np.floor(alpha + 0.5)
+    np.testing.assert_array_equal(got[..., 3], np.where(stored_alpha < 128, 0, 255))
+    opaque = stored_alpha >= 128  # 40 colours: the palette holds them exactly
+    np.testing.assert_array_equal(got[..., 0][opaque], np.floor(colour + 0.5)[opaque])
 
 
 def test_png16_rgb_keeps_low_byte(tmp_path):

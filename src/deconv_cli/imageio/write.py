@@ -62,7 +62,8 @@ CAPS: dict[str, dict[object, tuple[str, ...]]] = {
     # Pillow writes RGBA as a 32-bit BMP whose fourth byte readers (Pillow included) take as padding.
     "BMP": {8: ("L", "RGB")},
     "WEBP": {8: ("RGB", "RGBA")},
-    "GIF": {8: ("L", "RGB")},
+    # alpha as GIF's one transparent palette entry: below GIF_ALPHA_THRESHOLD transparent, else opaque
+    "GIF": {8: ("L", "LA", "RGB", "RGBA")},
     "PPM": {8: ("L", "RGB"), 16: ("L",)},
     "TGA": {8: ("L", "LA", "RGB", "RGBA")},
 }
@@ -131,20 +132,50 @@ def check_writable(
     return fmt
 
 
+#: The extension each format is written under, for messages that suggest one.
+EXTENSION = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "TIFF": ".tif",
+    "BMP": ".bmp",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "PPM": ".ppm",
+}
+#: A GIF pixel is transparent where its alpha is below this fraction of full (GIF has no partial alpha).
+GIF_ALPHA_THRESHOLD = 0.5
+
+
+def holders(depth, channels: str) -> list[str]:
+    """The extensions whose format stores ``depth``-bit ``channels`` images (``.npy`` always).
+
+    >>> holders(16, "RGB"), holders("float", "RGBA")
+    (['.png', '.npy'], ['.npy'])
+    """
+    found = [EXTENSION[f] for f, caps in CAPS.items() if f in EXTENSION and channels in caps.get(depth, ())]
+    return found + [".npy"]
+
+
+def _way_out(p: Path, fmt: str, depth, channels: str) -> str:
+    """What to do instead: the formats that can hold the data, and ``--depth 8`` where this one holds 8 bits."""
+    exts = holders(depth, channels)
+    listed = ", ".join(exts[:-1]) + f" or {exts[-1]}" if len(exts) > 1 else exts[0]
+    eight = depth != 8 and channels in CAPS[fmt].get(8, ())
+    return f"write {listed} instead" + (f", or keep {p.suffix} with --depth 8" if eight else "")
+
+
 def _check_caps(p: Path, fmt: str, depth, channels: str) -> None:
     caps = CAPS[fmt]
+    bits = "floating-point" if depth == "float" else f"{depth}-bit"
     if depth not in caps:
-        bits = "floating-point" if depth == "float" else f"{depth}-bit"
         stores = ", ".join("float" if d == "float" else f"{d}-bit" for d in caps)
         raise DeconvError(
-            f"{p}: {fmt} cannot store {bits} {channels} data (it stores {stores}); "
-            "write .png, .tif or .npy, or choose --depth"
+            f"{p}: {fmt} cannot store {bits} {channels} data (it stores {stores}); {_way_out(p, fmt, depth, channels)}"
         )
     if channels not in caps[depth]:
-        bits = "float" if depth == "float" else f"{depth}-bit"
         raise DeconvError(
             f"{p}: {fmt} cannot store {bits} {channels} images (only {', '.join(caps[depth])}); "
-            "write .png, .tif or .npy instead"
+            f"{_way_out(p, fmt, depth, channels)}"
         )
 
 
@@ -247,7 +278,8 @@ def _save_options(
     elif fmt == "TIFF":
         opts["compression"] = "tiff_deflate" if depth != "float" else None
     if fmt == "GIF" and channels != "L":
-        notes.append(f"{p}: GIF stores at most 256 colours; the result was quantised")
+        alpha = "; alpha below 50% became transparent, the rest opaque" if channels in ("LA", "RGBA") else ""
+        notes.append(f"{p}: GIF stores at most 256 colours; the result was quantised{alpha}")
     return opts, notes
 
 
@@ -258,6 +290,9 @@ def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, dep
         return
     from PIL import Image
 
+    if fmt == "GIF" and channels in ("LA", "RGBA"):
+        _write_gif_alpha(f, stored, opts)
+        return
     # uint8 -> L/LA/RGB/RGBA, uint16 -> I;16, int32 -> I, float32 -> F
     image = Image.fromarray(np.ascontiguousarray(stored))
     if fmt != "TIFF":
@@ -269,6 +304,23 @@ def _write_stored(f: IO[bytes], fmt: str, stored: np.ndarray, channels: str, dep
             image.save(f, format=fmt, **opts)
     except OSError as e:  # atomic_write names the file and removes the temporary one
         raise OSError(f"libtiff: {one_line(said[0])}" if said else one_line(e)) from None
+
+
+def _write_gif_alpha(f: IO[bytes], stored: np.ndarray, opts: dict[str, Any]) -> None:
+    """An 8-bit LA/RGBA image as a GIF: the colours in an adaptive palette of at most 255 entries,
+    and entry 255 transparent, for every pixel whose alpha is below :data:`GIF_ALPHA_THRESHOLD`."""
+    from PIL import Image
+
+    colour = stored[..., :-1]
+    rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    indexed = Image.fromarray(np.ascontiguousarray(rgb)).convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
+    index = np.asarray(indexed).copy()
+    index[stored[..., -1] < round(255 * GIF_ALPHA_THRESHOLD)] = 255
+    palette = (indexed.getpalette() or [])[: 255 * 3]
+    palette += [0] * (256 * 3 - len(palette))
+    out = Image.fromarray(index, mode="P")
+    out.putpalette(palette)
+    out.save(f, format="GIF", transparency=255, optimize=False, **opts)
 
 
 def _nan_warning(p: Path, nans: int) -> list[str]:
