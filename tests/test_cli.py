@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -402,7 +403,7 @@ def test_kernel_make_writes_and_refuses_overwrite(tmp_path):
     r = run("kernel", "make", "bilinear", "--stride", "3", "-o", out)
     assert r.exit_code == 0, r.stderr
     np.testing.assert_array_equal(np.load(out), make_kernel("bilinear", 3))
-    assert "--padding 1,1" in r.stderr
+    assert "bilinear kernel 5x5 (width x height); --padding 1 gives exactly stride x the input" in r.stderr
     r = run("kernel", "make", "bilinear", "--stride", "4", "-o", out)
     assert r.exit_code == 1
     assert np.load(out).shape == (5, 5)
@@ -411,11 +412,28 @@ def test_kernel_make_writes_and_refuses_overwrite(tmp_path):
 def test_kernel_make_to_stdout_and_unknown_name():
     r = run("kernel", "make", "nearest", "--stride", "2,3")
     assert r.stdout == "1.0 1.0 1.0\n1.0 1.0 1.0\n"
+    hint = "nearest kernel 3x2 (width x height); --padding 0 gives exactly stride x the input\n"
+    assert r.stderr == hint  # the padding hint, on stderr: stdout is the kernel
     dash = run("kernel", "make", "nearest", "--stride", "2,3", "-o", "-")  # - is stdout, as for upsample
-    assert (dash.exit_code, dash.stdout, dash.stderr) == (0, r.stdout, "")
+    assert (dash.exit_code, dash.stdout, dash.stderr) == (0, r.stdout, hint)
     r = run("kernel", "make", "sinc")
     assert r.exit_code == 2
     assert "unknown built-in kernel 'sinc'" in r.stderr
+
+
+def test_kernel_make_on_a_terminal_shows_rounded_values_and_a_pipe_gets_them_exactly():
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.run([*DECONV, "kernel", "make", "bilinear", "-s", "3"], stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    shown = os.read(master, 65536).decode()
+    os.close(master)
+    assert proc.returncode == 0
+    assert shown.splitlines()[0].split() == ["0.111111", "0.222222", "0.333333", "0.222222", "0.111111"]
+    assert b"values rounded; -o FILE or a pipe gets them exactly" in proc.stderr
+    piped = run("kernel", "make", "bilinear", "-s", "3").stdout
+    np.testing.assert_array_equal(np.loadtxt(io.StringIO(piped)), make_kernel("bilinear", 3))
 
 
 def test_sample_images_copy_runs(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -24,6 +25,7 @@ from .app import (
     printable_data,
     say,
     show,
+    stream_is_tty,
 )
 
 
@@ -280,20 +282,25 @@ def kernel_make(
     Example: deconv kernel make bilinear --stride 3 -o kernels/bilinear_s3.npy
     """
     with failures():
+        from .. import report
         from ..imageio import atomic_write
         from ..kernels import intended_padding, kernel_to_bytes, make_kernel
 
         k = make_kernel(name, stride)
+        py, px = intended_padding(name, stride)
+        padding = f"--padding {py}" if py == px else f"--padding {py},{px}"
+        hint = f"{name} kernel {k.shape[1]}x{k.shape[0]} (width x height); {padding} gives exactly stride x the input"
         if output is None or str(output) == "-":
-            emit(kernel_to_bytes(k, ".txt").decode())
+            if output is None and stream_is_tty(sys.stdout):  # for a person: rounded, the exact text in a file
+                emit("\n".join(report.matrix_lines(k)) + "\n")
+                say(f"{hint} (values rounded; -o FILE or a pipe gets them exactly)")
+            else:
+                emit(kernel_to_bytes(k, ".txt").decode())
+                say(hint)
             return
         data = kernel_to_bytes(k, output.suffix)
         atomic_write(output, lambda f: f.write(data), overwrite=overwrite)
-        py, px = intended_padding(name, stride)
-        say(
-            f"wrote {output}: {name} kernel {k.shape[0]}x{k.shape[1]}; "
-            f"--padding {py},{px} gives exactly stride x the input"
-        )
+        say(f"wrote {output}: {hint}")
 
 
 @kernel_app.command("convert")
