@@ -6,8 +6,11 @@
 
 Every contender of a case is measured in turn inside each round (A B C, A B C,
 ...), so a change in the machine's load hits all of them alike; the tables
-give medians. Wall time and peak RSS of the command-line cases come from the
-child's own rusage (os.wait4). Nothing here is part of the test suite.
+give medians. Wall time of the command-line cases comes from the child's own
+rusage (os.wait4), peak RSS from GNU time's %M when /usr/bin/time exists (else
+from os.wait4, which Linux starts at this process's own RSS). The end-to-end and
+memory and PNG cases need the shared photo retina.jpg (or DECONV_BENCH_PHOTO=PATH) and
+refuse to run without it. Nothing here is part of the test suite.
 """
 
 from __future__ import annotations
@@ -265,17 +268,30 @@ def case_compute(args, report: dict) -> str:
     return "\n".join(lines) + "\n\n" + table(["case", "contender", "ms", "x deconv's time"], rows)
 
 
+#: The photo the end-to-end and memory cases are measured on (1411x1411): the shared photo set's
+#: retina.jpg beside the checkout, or DECONV_BENCH_PHOTO. Never a stand-in: the figures in
+#: bench/README.md are for this image.
+RETINA = Path(os.environ.get("DECONV_BENCH_PHOTO", ROOT.parent / "shared" / "data" / "photos" / "retina.jpg"))
+
+
 def retina_png() -> Path:
+    from PIL import Image
+
+    if not RETINA.is_file():
+        raise SystemExit(
+            f"bench: the end-to-end, memory and PNG cases need retina.jpg (1411x1411), not found at {RETINA}; "
+            "put the shared photo set beside the checkout or set DECONV_BENCH_PHOTO=PATH "
+            "(or run only --cases compute,startup,growth)"
+        )
     CACHE.mkdir(exist_ok=True)
     out = CACHE / "retina.png"
-    if not out.exists():
-        from PIL import Image
-
-        src = ROOT.parent / "shared" / "data" / "photos" / "retina.jpg"
-        if not src.exists():
-            src = ROOT / "sample_images" / "astronaut.png"
-        with Image.open(src) as im:
-            im.convert("RGB").save(out)
+    with Image.open(RETINA) as src:
+        size = src.size
+        if out.exists():
+            with Image.open(out) as cached:
+                if cached.size == size:
+                    return out
+        src.convert("RGB").save(out)  # made once per photo; a cache of another image is replaced
     return out
 
 
