@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from math import isqrt
 from typing import Annotated, Optional
 
 import typer
@@ -215,7 +216,11 @@ def upsample(
             "--max-pixels",
             min=0,
             metavar="N",
-            help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit).",
+            help="The one pixel limit: refuse an input with more pixels (read from its header, before "
+            "decoding) and an output the size formula gives more (before allocating); an image on stdin "
+            f"may bring 8 bytes a pixel of it plus 16 MiB. 0: no limit. [default: {DEFAULT_MAX_PIXELS} = "
+            f"{isqrt(DEFAULT_MAX_PIXELS)}x{isqrt(DEFAULT_MAX_PIXELS)}]",
+            show_default=False,
         ),
     ] = DEFAULT_MAX_PIXELS,
     max_work: Annotated[
