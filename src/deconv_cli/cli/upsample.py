@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from math import isqrt
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
