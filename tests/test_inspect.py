@@ -245,6 +245,26 @@ def test_report_dir_that_is_a_file(tmp_path):
     assert r.exit_code == 2 and "not a directory" in r.stderr
 
 
+def test_border_table_puts_the_edge_effect_first_and_explains_both_ratios():
+    r = run("inspect", "--size", "16", "-k", "bilinear", "-s", "2")
+    lines = r.stdout.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("# border bands"))
+    assert lines[i + 1].split("  ") == [
+        "side",
+        "",
+        "width",
+        "zero mean",
+        "replicate mean",
+        "zero/replicate",
+        "interior",
+        "zero/interior",
+    ]
+    # the constant 128: the band keeps half (0.5 of replicate's 128), the same half of the interior
+    assert lines[i + 2].split() == ["top", "2", "64.00", "128.00", "0.5", "128.00", "0.5"]
+    assert lines[i + 6].startswith("zero/replicate: the edge effect") and "whatever the picture" in lines[i + 6]
+    assert lines[i + 7].startswith("zero/interior: ") and "depends on the picture" in lines[i + 7]
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 

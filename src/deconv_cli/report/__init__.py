@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -275,8 +276,8 @@ def phase_verdict(ph: dict) -> str:
     return verdict(PhaseReport(np.asarray(ph["sums"], dtype=np.float64)))
 
 
-def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for each section of the inspect report."""
+def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
+    """(title, header, rows, notes) for each section of the inspect report; notes are lines said under it."""
     i, k, cov, bands, crop = d["input"], d["kernel"], d["coverage"], d["bands"], d["crop_auto"]
     src = f"synthetic constant image, value {i['value']}" if i["synthetic"] else i["path"]
     setup = [
@@ -324,10 +325,10 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             s["side"],
             str(s["width"]),
             _opt(s["mean"], "{:.2f}"),
-            _opt(bands["interior_mean"], "{:.2f}"),
-            _opt(s["ratio"]),
             _opt(s["replicate_mean"], "{:.2f}"),
             _opt(s["ratio_vs_replicate"]),
+            _opt(bands["interior_mean"], "{:.2f}"),
+            _opt(s["ratio"]),
         ]
         for s in bands["sides"]
     ]
@@ -341,35 +342,53 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         ]
     ]
     return [
-        ("deconv inspect", ["", ""], setup),
+        ("deconv inspect", ["", ""], setup, []),
         (
             "coverage (zero edges): taps and kernel weight reaching each pixel",
             ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"],
             points,
+            [],
         ),
         (
-            "border bands (what --crop auto removes) vs the interior, mean intensity",
-            ["side", "width", "zero mean", "interior", "ratio", "replicate mean", "zero/replicate"],
+            "border bands (what --crop auto removes): the edge effect, then the border against the interior",
+            ["side", "width", "zero mean", "replicate mean", "zero/replicate", "interior", "zero/interior"],
             sides,
+            BAND_NOTES,
         ),
         (
             "--crop auto (top,bottom,left,right) and the edge effect",
             ["crop", "keeps (w x h)", "max |zero - replicate|", "same, inside the crop"],
             crop_rows,
+            [],
         ),
     ]
 
 
+#: The one-line explanations under the border-band table: the edge effect first, then the ratio
+#: that depends on the picture.
+BAND_NOTES = [
+    "zero/replicate: the edge effect, the border with zero edges over the same border given every tap "
+    "(replicate); 0.5: half lost, whatever the picture",
+    "zero/interior: the border over the middle of the picture; depends on the picture too (a dark border "
+    "is below 1 even with every tap)",
+]
+
+
 def inspect_lines(d: dict) -> list[str]:
-    """Plain text for pipes: ``section`` headings, then tab-free aligned rows."""
+    """Plain text for pipes: ``section`` headings, then tab-free aligned rows, then a section's notes."""
     out: list[str] = []
-    for title, header, rows in _inspect_sections(d):
+    for title, header, rows, notes in _inspect_sections(d):
         out.append(f"# {title}")
         table = ([header] if any(header) else []) + rows
         widths = [max(len(r[j]) for r in table) for j in range(len(table[0]))]
         for r in table:
             out.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(r)).rstrip())
+        out += notes
     return out
+
+
+#: A cell of numbers, right-aligned in the rich tables: 0.5, 1023x1023, 2/4, 1,1,1,1, -.
+_NUMBERS = re.compile(r"[-+0-9.,/x ]*")
 
 
 def inspect_table(d: dict) -> Group:
@@ -379,7 +398,7 @@ def inspect_table(d: dict) -> Group:
     from rich.text import Text
 
     parts: list[Any] = []
-    for n, (title, header, rows) in enumerate(_inspect_sections(d)):
+    for n, (title, header, rows, notes) in enumerate(_inspect_sections(d)):
         t = Table(
             title=title,
             title_justify="left",
@@ -390,10 +409,14 @@ def inspect_table(d: dict) -> Group:
             pad_edge=False,
         )
         for j, name in enumerate(header):
+            numbers = all(_NUMBERS.fullmatch(r[j]) for r in rows)
             t.add_column(
-                name, style="bold" if n == 0 and j == 0 else None, justify="left" if j == 0 or n == 0 else "right"
+                name,
+                style="bold" if n == 0 and j == 0 else None,
+                justify="right" if j and n and numbers else "left",
+                overflow="fold",
             )
         for r in rows:
             t.add_row(*r)
-        parts += [t, Text("")]
+        parts += [t, *(Text(note, style="dim") for note in notes), Text("")]
     return Group(*parts[:-1])
