@@ -4,6 +4,7 @@ the report files, and a real browser rendering index.html when one is installed.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from PIL import Image
 
-from deconv_cli.core import auto_crop, border_means, coverage, size_math
+from deconv_cli.core import Geometry, auto_crop, border_means, coverage, size_math
+from deconv_cli.core.advice import NOTHING_TO_CURE, cures
+from deconv_cli.modes import Edge
 from deconv_cli.pipeline import inspect_image
 
-from conftest import SAMPLES, run
+from conftest import SAMPLES, pixels, run, sample_crop
 from oracle import cases, reference
 
 # ---------------------------------------------------------------- coverage vs the definition
@@ -103,7 +106,7 @@ def test_border_means_by_hand():
 
 def test_synthetic_bilinear_stride2_numbers():
     d = inspect_image(None, size=(16, 16), kernel="bilinear", stride="2", padding="0").as_dict()
-    assert d["output"] == {"height": 34, "width": 34}
+    assert d["output"] == {"height": 34, "width": 34, "clipped": 0, "values": 34 * 34}
     assert d["phases"][0]["sums"] == [[1.0, 1.0], [1.0, 1.0]] and not d["checkerboard"]
     pts = {p["where"]: p for p in d["coverage"]["points"]}
     assert (pts["top-left corner"]["taps"], pts["top-left corner"]["full_taps"]) == (1, 4)
@@ -243,6 +246,108 @@ def test_report_dir_that_is_a_file(tmp_path):
     f.write_text("x")
     r = run("inspect", "--size", "8", "--report", f)
     assert r.exit_code == 2 and "not a directory" in r.stderr
+
+
+# ---------------------------------------------------------------- the cures
+
+BOX3 = "3x3:1,1,1,1,1,1,1,1,1"  # phases sum 4 2 | 2 1 at stride 2: a checkerboard, gain up to 4
+
+
+def test_cures_of_a_box_kernel_at_stride_2_worked_by_hand():
+    # 20 wide, 12 high: output (12 - 1)*2 + 3 = 25 rows, (20 - 1)*2 + 3 = 41 columns
+    d = inspect_image(None, size=(12, 20), kernel=BOX3, stride=2).as_dict()
+    assert (d["output"]["height"], d["output"]["width"]) == (25, 41)
+    assert [f["what"] for f in d["findings"]] == ["border", "kernel", "clipping"]
+    # 128 x (row weight) x (col weight): rows 2..22 even weigh 2 (taps 0 and 2), every other row 1;
+    # columns 2..38 even likewise. >= 255.5 wherever either weighs 2: 11*41 + 25*19 - 11*19 values
+    assert d["output"]["clipped"] == 717 and "717 of 1025 values (70.0%)" in d["findings"][2]["text"]
+    got = [(c["cures"], c["options"], c["output"]["width"], c["output"]["height"]) for c in d["cures"]]
+    assert got == [
+        ("border", "--crop auto", 39, 23),
+        ("border", "-p same --edge replicate", 40, 24),
+        ("border", "--edge renormalize", 41, 25),
+        ("checkerboard", "--normalize phase", 41, 25),
+    ]
+    crop, same, renorm, phase = (c["cost"] for c in d["cures"])
+    assert "1 row and column per side: output 39x23 instead of 41x25" in crop and "nothing invented" in crop
+    assert same.startswith("exactly 2x the input (40x24 instead of 41x25)") and "border values invented" in same
+    assert renorm.startswith("keeps the size (41x25)") and "as Pillow does" in renorm
+    assert "each stride phase multiplied by 0.25 0.5 | 0.5 1" in phase and "no checkerboard, gain 1" in phase
+    assert "the clipping the gain caused goes too" in phase
+    assert d["upsample"] == f"deconv upsample IMAGE -k {BOX3} -s 2"
+    assert [c["command"] for c in d["cures"]] == [
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --crop auto",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 -p same --edge replicate",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --edge renormalize",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --normalize phase",
+    ]
+
+
+def test_nothing_to_cure_when_every_pixel_gets_every_tap():
+    g = Geometry.of(2, "same")
+    bilinear = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
+    axes = g.axes((9, 13), (4, 4))
+    assert cures(axes, bilinear, g, edge=Edge.replicate) == []  # bilinear -p same --edge replicate
+    assert cures(axes, bilinear, g, edge=Edge.renormalize) == []
+    # the same with zero edges: a 1-pixel border to cure, and under a same padding replicate alone does it
+    zero = cures(axes, bilinear, g)
+    assert [(c.options, c.size) for c in zero] == [
+        ("--crop auto", (16, 24)),
+        ("--edge replicate", (18, 26)),
+        ("--edge renormalize", (18, 26)),
+    ]
+    # a gain of 4, flat: --normalize phase divides by it
+    (gain,) = cures(size_math((5, 5), 2, 2), np.full((2, 2), 4.0), Geometry.of(2, 0))  # one tap a phase
+    assert (gain.cures, gain.options, gain.size) == ("gain", "--normalize phase", (10, 10))
+    assert "divided by its gain of 4" in gain.cost
+    # the command line: nearest at stride 2 is clean under zero edges
+    r = run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2")
+    assert r.exit_code == 0, r.output
+    tail = r.stdout.splitlines()[-5:]
+    assert tail[0].startswith("# what inspect found") and tail[1] == "-  nothing surprising"
+    assert tail[2] == "# cures: options to add to deconv upsample IMAGE -k nearest -s 2"
+    head, _, rest = NOTHING_TO_CURE.partition(": ")
+    assert tail[3].split() == ["options", "output", "(w", "x", "h)", "cost"]
+    assert tail[4].split() == [*head.split(), "32x24", *rest.split()]
+    d = json.loads(run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2", "--json").stdout)
+    assert d["cures"] == [] and d["findings"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kernel, args",
+    [
+        (BOX3, ["-s", "2"]),
+        (BOX3, ["-s", "2", "-p", "1", "--output-padding", "1"]),
+        ("lanczos3", ["-s", "3"]),
+        ("bicubic", ["-s", "2", "-p", "same"]),
+        ("bilinear", ["-s", "2,3"]),
+    ],
+)
+def test_each_cure_command_gives_the_size_it_states_and_cures(tmp_path, kernel, args):
+    src = sample_crop("astronaut.png", (200, 180, 237, 203), tmp_path / "in.png")  # 37x23, RGB
+    r = run("inspect", src, "-k", kernel, *args, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["cures"], "each case has something to cure"
+    for n, cure in enumerate(d["cures"]):
+        words = shlex.split(cure["command"])
+        assert words[:3] == ["deconv", "upsample", str(src)]
+        if "-o" in words:  # the raw float array
+            out = tmp_path / f"cure{n}.npy"
+            words[words.index("-o") + 1] = str(out)
+        else:
+            out = tmp_path / f"cure{n}.png"
+            words += ["-o", str(out)]
+        u = run(*words[1:], "--json")
+        assert u.exit_code == 0, (cure["command"], u.output)
+        shape = np.load(out).shape if out.suffix == ".npy" else pixels(out).shape
+        assert shape[:2] == (cure["output"]["height"], cure["output"]["width"]), cure["command"]
+        advice = json.loads(u.stdout)["advice"]
+        if cure["cures"] == "border":
+            assert advice["hint"] is None and not any(advice["deficient_border"].values()), cure["command"]
+        if cure["cures"] == "checkerboard":
+            assert advice["checkerboard"] is False and advice["gain"] == pytest.approx(1)
 
 
 def test_border_table_puts_the_edge_effect_first_and_explains_both_ratios():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core import SIDES, AxisSize, PhaseReport
-from ..core.advice import GAIN_TOLERANCE
+from ..core.advice import GAIN_TOLERANCE, NOTHING_TO_CURE
 from ..modes import SamePadding
 
 if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time
@@ -341,6 +341,12 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
             _opt(diff["interior_max_abs"], "{:.3g}"),
         ]
     ]
+    found = [[f["what"], f["text"]] for f in d["findings"]]
+    if d["cures"]:
+        cure_rows = [[c["options"], f"{c['output']['width']}x{c['output']['height']}", c["cost"]] for c in d["cures"]]
+    else:
+        head, _, tail = NOTHING_TO_CURE.partition(": ")
+        cure_rows = [[head, f"{d['output']['width']}x{d['output']['height']}", tail]]
     return [
         ("deconv inspect", ["", ""], setup, []),
         (
@@ -361,6 +367,18 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
             crop_rows,
             [],
         ),
+        (
+            "what inspect found (zero edges: deconv upsample's default, PyTorch's conv_transpose2d)",
+            ["", ""],
+            found or [["-", "nothing surprising"]],
+            [],
+        ),
+        (
+            f"cures: options to add to {d['upsample']}",
+            ["options", "output (w x h)", "cost"],
+            cure_rows,
+            [cure_note(d["cures"])] if d["cures"] else [],
+        ),
     ]
 
 
@@ -374,10 +392,32 @@ BAND_NOTES = [
 ]
 
 
-def inspect_lines(d: dict) -> list[str]:
-    """Plain text for pipes: ``section`` headings, then tab-free aligned rows, then a section's notes."""
+def cure_note(cures: list[dict], *, html: bool = False) -> str:
+    """The line under the cures table: which cures combine, and where the whole commands are
+    (``html``: they are beside each cure).
+
+    >>> cure_note([{"cures": "border", "options": "--crop auto"}, {"cures": "gain", "options": "--normalize phase"}])
+    "one border cure combines with --normalize phase; --json gives each cure's whole command"
+    """
+    others = [c["options"] for c in cures if c["cures"] != "border" and c["options"].startswith("-")]
+    border = sum(c["cures"] == "border" for c in cures)
+    combine = (
+        f"one border cure combines with {' and '.join(others)}"
+        if border and others
+        else "take one of them"
+        if border > 1
+        else ""
+    )
+    where = "the whole command is under each" if html else "--json gives each cure's whole command"
+    return f"{combine}; {where}" if combine else where
+
+
+def inspect_lines(d: dict, *, advice: bool = True) -> list[str]:
+    """Plain text for pipes: ``section`` headings, then tab-free aligned rows; without the last
+    two sections (what inspect found, and the cures) when not ``advice``."""
     out: list[str] = []
-    for title, header, rows, notes in _inspect_sections(d):
+    sections = _inspect_sections(d)
+    for title, header, rows, notes in sections if advice else sections[:-2]:
         out.append(f"# {title}")
         table = ([header] if any(header) else []) + rows
         widths = [max(len(r[j]) for r in table) for j in range(len(table[0]))]
