@@ -3,6 +3,8 @@ the report files, and a real browser rendering index.html when one is installed.
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import shlex
 import shutil
@@ -19,6 +21,7 @@ from deconv_cli.core import Geometry, auto_crop, border_means, coverage, size_ma
 from deconv_cli.core.advice import NOTHING_TO_CURE, cures
 from deconv_cli.modes import Edge
 from deconv_cli.pipeline import inspect_image
+from deconv_cli.report.pictures import DISPLAY_WIDTH, MIN_TEXT_PX
 
 from conftest import SAMPLES, pixels, run, sample_crop
 from oracle import cases, reference
@@ -201,7 +204,7 @@ def test_report_files_and_json_match(tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert "wrote report" in r.stderr
-    names = {"result.png", "coverage.png", "difference.png", "profiles.png", "report.json", "index.html"}
+    names = {"result.png", "corner.png", "coverage.png", "difference.png", "profiles.png", "report.json", "index.html"}
     assert {p.name for p in out.iterdir()} == names  # and no temporary files left
     saved = json.loads((out / "report.json").read_text())
     assert saved["bands"] == d["bands"] and saved["coverage"] == d["coverage"] and saved["crop_auto"] == d["crop_auto"]
@@ -210,7 +213,7 @@ def test_report_files_and_json_match(tmp_path):
     for name in ("coverage.png", "difference.png", "profiles.png"):
         with Image.open(out / name) as im:
             a = np.asarray(im.convert("RGB")).astype(int)
-            assert im.width > 800 and a.std() > 20  # a real picture, not a blank canvas
+            assert im.width == DISPLAY_WIDTH and a.std() > 20  # a real picture, not a blank canvas, shown 1:1
     page = (out / "index.html").read_text()
     for name in names - {"index.html"}:
         assert f'"{name}"' in page
@@ -368,6 +371,104 @@ def test_border_table_puts_the_edge_effect_first_and_explains_both_ratios():
     assert lines[i + 2].split() == ["top", "2", "64.00", "128.00", "0.5", "128.00", "0.5"]
     assert lines[i + 6].startswith("zero/replicate: the edge effect") and "whatever the picture" in lines[i + 6]
     assert lines[i + 7].startswith("zero/interior: ") and "depends on the picture" in lines[i + 7]
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def _coverage(kernel, size=(12, 20), stride=2):
+    pytest.importorskip("matplotlib")
+    from deconv_cli.report.pictures import coverage_figure, coverage_png
+
+    ins = inspect_image(None, size=size, kernel=kernel, stride=stride)
+    return ins, coverage_figure(ins), coverage_png(ins)
+
+
+def test_coverage_numbers_are_legible_at_the_width_the_page_shows():
+    from deconv_cli.report.pictures import cell_fontsize, text_px
+
+    ins, fig, png = _coverage(BOX3)
+    with Image.open(io.BytesIO(png)) as im:
+        width = im.width
+    assert width <= DISPLAY_WIDTH  # so the page shows it 1:1
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    written = 0
+    for ax in fig.axes:
+        for t in ax.texts:
+            written += 1
+            assert text_px(t.get_fontsize(), width) >= MIN_TEXT_PX, t.get_text()
+            cell = ax.get_window_extent(renderer).width / 12  # the 12x12 close-ups
+            assert t.get_window_extent(renderer).width < cell, t.get_text()
+    assert written == 3 * 144  # taps and weight of the top-left corner, weight of the bottom-right one
+    # the rule: the old figure's 6 pt at 110 dpi in a 2090-pixel PNG showed 5 pixels high
+    assert text_px(6 * 110 / 100, 2090) == pytest.approx(6 * 110 / 72 * DISPLAY_WIDTH / 2090)
+    assert text_px(6 * 110 / 100, 2090) < 6
+    assert cell_fontsize(12, 4, 1200) is None  # a 34x34 close-up's 12-pixel cells: no numbers
+    assert cell_fontsize(20, 1, 1200) == pytest.approx(0.6 * 20 * 72 / 100)  # 60% of the cell's height
+    assert cell_fontsize(40, 1, 1200) == pytest.approx(16 * 72 / 100)  # at most 16 pixels
+
+
+def test_taps_colour_bar_has_whole_number_ticks():
+    from deconv_cli.report.pictures import integer_ticks
+
+    for kernel, top in ((BOX3, 4), ("lanczos3", 36)):
+        _, fig, _ = _coverage(kernel, size=(40, 40))
+        bars = [im.colorbar for ax in fig.axes for im in ax.images if im.colorbar is not None]
+        (taps,) = [cb for cb in bars if cb.ax.get_ylabel() == "number of taps"]
+        ticks = list(taps.get_ticks())
+        assert ticks == integer_ticks(top) and ticks[0] == 0 and ticks[-1] == top
+        assert all(float(v).is_integer() for v in ticks)
+    assert integer_ticks(36) == [0, 6, 12, 18, 24, 30, 36]
+
+
+def test_profiles_are_drawn_over_the_image_range():
+    pytest.importorskip("matplotlib")
+    from deconv_cli.report.pictures import profiles_figure
+
+    ins = inspect_image(None, size=(16, 16), kernel="bilinear", stride=2)  # values 8..128 of 0..255
+    for ax in profiles_figure(ins).axes[:2]:
+        lo, hi = ax.get_ylim()
+        assert lo == pytest.approx(-0.03 * 255) and hi == pytest.approx(255 * 1.03)
+        assert "8-bit 0..255" in ax.get_ylabel()
+    # the box kernel's 512 goes beyond the range: drawn too, over a grey band
+    ins = inspect_image(None, size=(16, 16), kernel=BOX3, stride=2)
+    ax = profiles_figure(ins).axes[0]
+    assert ax.get_ylim()[1] == pytest.approx(512 + 0.03 * 512)
+    assert [p.get_label() for p in ax.patches] == ["beyond the 8-bit range: clipped when saved"]
+
+
+@pytest.mark.slow
+def test_report_html_ends_with_the_cures_and_shows_a_corner_pixel_for_pixel(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "rep"
+    r = run("inspect", SAMPLES / "camera.png", "-k", BOX3, "-s", "2", "--report", out, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    page = (out / "index.html").read_text()
+    cures_at = page.index('<section id="cures">')
+    assert cures_at > page.index('id="profiles"') and cures_at > page.index('id="numbers"')
+    for cure in d["cures"]:
+        assert html.escape(cure["command"]) in page[cures_at:] and html.escape(cure["cost"]) in page[cures_at:]
+    assert "one border cure combines with --normalize phase" in page
+    # the numbers above leave the cures to the section at the end
+    assert page.count(html.escape(d["cures"][0]["cost"])) == 1
+    # the corner: the result's own pixels, shown 1:1 and 3x beside the shrunk whole
+    corner, result = pixels(out / "corner.png"), pixels(out / "result.png")
+    assert corner.shape == (128, 128) and (corner == result[:128, :128]).all()
+    assert '<img src="corner.png" width="128" height="128"' in page
+    assert '<img src="corner.png" width="384" height="384"' in page
+    assert '<img src="result.png" width="512" height="512"' in page  # 1025 shrunk to 512
+    assert "loss scales with the local brightness" in page and "1 of its 4 taps" in page
+    # a clean case says so
+    rep2 = tmp_path / "clean"
+    assert run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2", "--report", rep2).exit_code == 0
+    clean = (rep2 / "index.html").read_text()
+    assert "Nothing to cure: every output pixel gets all the kernel taps" in clean
+    assert "Nothing surprising" in clean
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
