@@ -373,6 +373,21 @@ def test_border_table_puts_the_edge_effect_first_and_explains_both_ratios():
     assert lines[i + 7].startswith("zero/interior: ") and "depends on the picture" in lines[i + 7]
 
 
+@pytest.mark.parametrize("padding", ["same-lower", "same", "1"])
+def test_upsample_names_the_deficient_border_inspect_measures(tmp_path, padding):
+    # 4x4 at stride 1: the full output has 3 short rows at each end. same-lower cuts padding 1 and
+    # trims the first row: 1 short row left at the top, 2 at the bottom (the trim is not cut twice)
+    four = "4x4:" + ",".join(["1"] * 16)
+    src = sample_crop("camera.png", (0, 0, 30, 20), tmp_path / "in.png")
+    d = json.loads(run("inspect", src, "-k", four, "-s", "1", "-p", padding, "--json").stdout)
+    r = run("upsample", src, "-k", four, "-s", "1", "-p", padding, "-o", tmp_path / "o.png", "--json")
+    assert r.exit_code == 0, r.output
+    border = json.loads(r.stdout)["advice"]["deficient_border"]
+    assert border == {side: d["crop_auto"][side] for side in ("top", "bottom", "left", "right")}
+    if padding == "same-lower":
+        assert border == {"top": 1, "bottom": 2, "left": 1, "right": 2}
+
+
 # ---------------------------------------------------------------- the figures
 
 
