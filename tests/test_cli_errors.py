@@ -70,7 +70,8 @@ def test_usage_errors_of_the_real_command_are_one_line():
     r = subprocess.run(DECONV + ["upsample", "x.png", "--edge", "mirror"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr == (
-        "deconv: error: --edge must be one of zero, replicate, reflect, symmetric, wrap, renormalize, got 'mirror'; "
+        "deconv: error: --edge must be one of zero, replicate, reflect, symmetric, wrap, renormalize, got 'mirror' "
+        "(did you mean 'reflect' (scipy's mirror) or 'symmetric' (which repeats the edge pixel)?); "
         "see 'deconv upsample --help'\n"
     )
 

@@ -3,7 +3,10 @@ the report files, and a real browser rendering index.html when one is installed.
 
 from __future__ import annotations
 
+import html
+import io
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,10 +17,13 @@ import pytest
 from hypothesis import given, settings
 from PIL import Image
 
-from deconv_cli.core import auto_crop, border_means, coverage, size_math
+from deconv_cli.core import Geometry, auto_crop, border_means, coverage, size_math
+from deconv_cli.core.advice import NOTHING_TO_CURE, cures
+from deconv_cli.modes import Edge
 from deconv_cli.pipeline import inspect_image
+from deconv_cli.report.pictures import DISPLAY_WIDTH, MIN_TEXT_PX
 
-from conftest import SAMPLES, run
+from conftest import SAMPLES, pixels, run, sample_crop
 from oracle import cases, reference
 
 # ---------------------------------------------------------------- coverage vs the definition
@@ -103,7 +109,7 @@ def test_border_means_by_hand():
 
 def test_synthetic_bilinear_stride2_numbers():
     d = inspect_image(None, size=(16, 16), kernel="bilinear", stride="2", padding="0").as_dict()
-    assert d["output"] == {"height": 34, "width": 34}
+    assert d["output"] == {"height": 34, "width": 34, "clipped": 0, "values": 34 * 34}
     assert d["phases"][0]["sums"] == [[1.0, 1.0], [1.0, 1.0]] and not d["checkerboard"]
     pts = {p["where"]: p for p in d["coverage"]["points"]}
     assert (pts["top-left corner"]["taps"], pts["top-left corner"]["full_taps"]) == (1, 4)
@@ -198,7 +204,7 @@ def test_report_files_and_json_match(tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert "wrote report" in r.stderr
-    names = {"result.png", "coverage.png", "difference.png", "profiles.png", "report.json", "index.html"}
+    names = {"result.png", "corner.png", "coverage.png", "difference.png", "profiles.png", "report.json", "index.html"}
     assert {p.name for p in out.iterdir()} == names  # and no temporary files left
     saved = json.loads((out / "report.json").read_text())
     assert saved["bands"] == d["bands"] and saved["coverage"] == d["coverage"] and saved["crop_auto"] == d["crop_auto"]
@@ -207,7 +213,7 @@ def test_report_files_and_json_match(tmp_path):
     for name in ("coverage.png", "difference.png", "profiles.png"):
         with Image.open(out / name) as im:
             a = np.asarray(im.convert("RGB")).astype(int)
-            assert im.width > 800 and a.std() > 20  # a real picture, not a blank canvas
+            assert im.width == DISPLAY_WIDTH and a.std() > 20  # a real picture, not a blank canvas, shown 1:1
     page = (out / "index.html").read_text()
     for name in names - {"index.html"}:
         assert f'"{name}"' in page
@@ -243,6 +249,241 @@ def test_report_dir_that_is_a_file(tmp_path):
     f.write_text("x")
     r = run("inspect", "--size", "8", "--report", f)
     assert r.exit_code == 2 and "not a directory" in r.stderr
+
+
+# ---------------------------------------------------------------- the cures
+
+BOX3 = "3x3:1,1,1,1,1,1,1,1,1"  # phases sum 4 2 | 2 1 at stride 2: a checkerboard, gain up to 4
+
+
+def test_cures_of_a_box_kernel_at_stride_2_worked_by_hand():
+    # 20 wide, 12 high: output (12 - 1)*2 + 3 = 25 rows, (20 - 1)*2 + 3 = 41 columns
+    d = inspect_image(None, size=(12, 20), kernel=BOX3, stride=2).as_dict()
+    assert (d["output"]["height"], d["output"]["width"]) == (25, 41)
+    assert [f["what"] for f in d["findings"]] == ["border", "kernel", "clipping"]
+    # 128 x (row weight) x (col weight): rows 2..22 even weigh 2 (taps 0 and 2), every other row 1;
+    # columns 2..38 even likewise. >= 255.5 wherever either weighs 2: 11*41 + 25*19 - 11*19 values
+    assert d["output"]["clipped"] == 717 and "717 of 1025 values (70.0%)" in d["findings"][2]["text"]
+    got = [(c["cures"], c["options"], c["output"]["width"], c["output"]["height"]) for c in d["cures"]]
+    assert got == [
+        ("border", "--crop auto", 39, 23),
+        ("border", "-p same --edge replicate", 40, 24),
+        ("border", "--edge renormalize", 41, 25),
+        ("checkerboard", "--normalize phase", 41, 25),
+    ]
+    crop, same, renorm, phase = (c["cost"] for c in d["cures"])
+    assert "1 row and column per side: output 39x23 instead of 41x25" in crop and "nothing invented" in crop
+    assert same.startswith("exactly 2x the input (40x24 instead of 41x25)") and "border values invented" in same
+    assert renorm.startswith("keeps the size (41x25)") and "as Pillow does" in renorm
+    assert "each stride phase multiplied by 0.25 0.5 | 0.5 1" in phase and "no checkerboard, gain 1" in phase
+    assert "the clipping the gain caused goes too" in phase
+    assert d["upsample"] == f"deconv upsample IMAGE -k {BOX3} -s 2"
+    assert [c["command"] for c in d["cures"]] == [
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --crop auto",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 -p same --edge replicate",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --edge renormalize",
+        f"deconv upsample IMAGE -k {BOX3} -s 2 --normalize phase",
+    ]
+
+
+def test_nothing_to_cure_when_every_pixel_gets_every_tap():
+    g = Geometry.of(2, "same")
+    bilinear = np.outer([0.25, 0.75, 0.75, 0.25], [0.25, 0.75, 0.75, 0.25])
+    axes = g.axes((9, 13), (4, 4))
+    assert cures(axes, bilinear, g, edge=Edge.replicate) == []  # bilinear -p same --edge replicate
+    assert cures(axes, bilinear, g, edge=Edge.renormalize) == []
+    # the same with zero edges: a 1-pixel border to cure, and under a same padding replicate alone does it
+    zero = cures(axes, bilinear, g)
+    assert [(c.options, c.size) for c in zero] == [
+        ("--crop auto", (16, 24)),
+        ("--edge replicate", (18, 26)),
+        ("--edge renormalize", (18, 26)),
+    ]
+    # a gain of 4, flat: --normalize phase divides by it
+    (gain,) = cures(size_math((5, 5), 2, 2), np.full((2, 2), 4.0), Geometry.of(2, 0))  # one tap a phase
+    assert (gain.cures, gain.options, gain.size) == ("gain", "--normalize phase", (10, 10))
+    assert "divided by its gain of 4" in gain.cost
+    # the command line: nearest at stride 2 is clean under zero edges
+    r = run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2")
+    assert r.exit_code == 0, r.output
+    tail = r.stdout.splitlines()[-5:]
+    assert tail[0].startswith("# what inspect found") and tail[1] == "-  nothing surprising"
+    assert tail[2] == "# cures: options to add to deconv upsample IMAGE -k nearest -s 2"
+    head, _, rest = NOTHING_TO_CURE.partition(": ")
+    assert tail[3].split() == ["options", "output", "(w", "x", "h)", "cost"]
+    assert tail[4].split() == [*head.split(), "32x24", *rest.split()]
+    d = json.loads(run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2", "--json").stdout)
+    assert d["cures"] == [] and d["findings"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kernel, args",
+    [
+        (BOX3, ["-s", "2"]),
+        (BOX3, ["-s", "2", "-p", "1", "--output-padding", "1"]),
+        ("lanczos3", ["-s", "3"]),
+        ("bicubic", ["-s", "2", "-p", "same"]),
+        ("bilinear", ["-s", "2,3"]),
+    ],
+)
+def test_each_cure_command_gives_the_size_it_states_and_cures(tmp_path, kernel, args):
+    src = sample_crop("astronaut.png", (200, 180, 237, 203), tmp_path / "in.png")  # 37x23, RGB
+    r = run("inspect", src, "-k", kernel, *args, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["cures"], "each case has something to cure"
+    for n, cure in enumerate(d["cures"]):
+        words = shlex.split(cure["command"])
+        assert words[:3] == ["deconv", "upsample", str(src)]
+        if "-o" in words:  # the raw float array
+            out = tmp_path / f"cure{n}.npy"
+            words[words.index("-o") + 1] = str(out)
+        else:
+            out = tmp_path / f"cure{n}.png"
+            words += ["-o", str(out)]
+        u = run(*words[1:], "--json")
+        assert u.exit_code == 0, (cure["command"], u.output)
+        shape = np.load(out).shape if out.suffix == ".npy" else pixels(out).shape
+        assert shape[:2] == (cure["output"]["height"], cure["output"]["width"]), cure["command"]
+        advice = json.loads(u.stdout)["advice"]
+        if cure["cures"] == "border":
+            assert advice["hint"] is None and not any(advice["deficient_border"].values()), cure["command"]
+        if cure["cures"] == "checkerboard":
+            assert advice["checkerboard"] is False and advice["gain"] == pytest.approx(1)
+
+
+def test_border_table_puts_the_edge_effect_first_and_explains_both_ratios():
+    r = run("inspect", "--size", "16", "-k", "bilinear", "-s", "2")
+    lines = r.stdout.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("# border bands"))
+    assert lines[i + 1].split("  ") == [
+        "side",
+        "",
+        "width",
+        "zero mean",
+        "replicate mean",
+        "zero/replicate",
+        "interior",
+        "zero/interior",
+    ]
+    # the constant 128: the band keeps half (0.5 of replicate's 128), the same half of the interior
+    assert lines[i + 2].split() == ["top", "2", "64.00", "128.00", "0.5", "128.00", "0.5"]
+    assert lines[i + 6].startswith("zero/replicate: the edge effect") and "whatever the picture" in lines[i + 6]
+    assert lines[i + 7].startswith("zero/interior: ") and "depends on the picture" in lines[i + 7]
+
+
+@pytest.mark.parametrize("padding", ["same-lower", "same", "1"])
+def test_upsample_names_the_deficient_border_inspect_measures(tmp_path, padding):
+    # 4x4 at stride 1: the full output has 3 short rows at each end. same-lower cuts padding 1 and
+    # trims the first row: 1 short row left at the top, 2 at the bottom (the trim is not cut twice)
+    four = "4x4:" + ",".join(["1"] * 16)
+    src = sample_crop("camera.png", (0, 0, 30, 20), tmp_path / "in.png")
+    d = json.loads(run("inspect", src, "-k", four, "-s", "1", "-p", padding, "--json").stdout)
+    r = run("upsample", src, "-k", four, "-s", "1", "-p", padding, "-o", tmp_path / "o.png", "--json")
+    assert r.exit_code == 0, r.output
+    border = json.loads(r.stdout)["advice"]["deficient_border"]
+    assert border == {side: d["crop_auto"][side] for side in ("top", "bottom", "left", "right")}
+    if padding == "same-lower":
+        assert border == {"top": 1, "bottom": 2, "left": 1, "right": 2}
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def _coverage(kernel, size=(12, 20), stride=2):
+    pytest.importorskip("matplotlib")
+    from deconv_cli.report.pictures import coverage_figure, coverage_png
+
+    ins = inspect_image(None, size=size, kernel=kernel, stride=stride)
+    return ins, coverage_figure(ins), coverage_png(ins)
+
+
+def test_coverage_numbers_are_legible_at_the_width_the_page_shows():
+    from deconv_cli.report.pictures import cell_fontsize, text_px
+
+    ins, fig, png = _coverage(BOX3)
+    with Image.open(io.BytesIO(png)) as im:
+        width = im.width
+    assert width <= DISPLAY_WIDTH  # so the page shows it 1:1
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    written = 0
+    for ax in fig.axes:
+        for t in ax.texts:
+            written += 1
+            assert text_px(t.get_fontsize(), width) >= MIN_TEXT_PX, t.get_text()
+            cell = ax.get_window_extent(renderer).width / 12  # the 12x12 close-ups
+            assert t.get_window_extent(renderer).width < cell, t.get_text()
+    assert written == 3 * 144  # taps and weight of the top-left corner, weight of the bottom-right one
+    # the rule: the old figure's 6 pt at 110 dpi in a 2090-pixel PNG showed 5 pixels high
+    assert text_px(6 * 110 / 100, 2090) == pytest.approx(6 * 110 / 72 * DISPLAY_WIDTH / 2090)
+    assert text_px(6 * 110 / 100, 2090) < 6
+    assert cell_fontsize(12, 4, 1200) is None  # a 34x34 close-up's 12-pixel cells: no numbers
+    assert cell_fontsize(20, 1, 1200) == pytest.approx(0.6 * 20 * 72 / 100)  # 60% of the cell's height
+    assert cell_fontsize(40, 1, 1200) == pytest.approx(16 * 72 / 100)  # at most 16 pixels
+
+
+def test_taps_colour_bar_has_whole_number_ticks():
+    from deconv_cli.report.pictures import integer_ticks
+
+    for kernel, top in ((BOX3, 4), ("lanczos3", 36)):
+        _, fig, _ = _coverage(kernel, size=(40, 40))
+        bars = [im.colorbar for ax in fig.axes for im in ax.images if im.colorbar is not None]
+        (taps,) = [cb for cb in bars if cb.ax.get_ylabel() == "number of taps"]
+        ticks = list(taps.get_ticks())
+        assert ticks == integer_ticks(top) and ticks[0] == 0 and ticks[-1] == top
+        assert all(float(v).is_integer() for v in ticks)
+    assert integer_ticks(36) == [0, 6, 12, 18, 24, 30, 36]
+
+
+def test_profiles_are_drawn_over_the_image_range():
+    pytest.importorskip("matplotlib")
+    from deconv_cli.report.pictures import profiles_figure
+
+    ins = inspect_image(None, size=(16, 16), kernel="bilinear", stride=2)  # values 8..128 of 0..255
+    for ax in profiles_figure(ins).axes[:2]:
+        lo, hi = ax.get_ylim()
+        assert lo == pytest.approx(-0.03 * 255) and hi == pytest.approx(255 * 1.03)
+        assert "8-bit 0..255" in ax.get_ylabel()
+    # the box kernel's 512 goes beyond the range: drawn too, over a grey band
+    ins = inspect_image(None, size=(16, 16), kernel=BOX3, stride=2)
+    ax = profiles_figure(ins).axes[0]
+    assert ax.get_ylim()[1] == pytest.approx(512 + 0.03 * 512)
+    assert [p.get_label() for p in ax.patches] == ["beyond the 8-bit range: clipped when saved"]
+
+
+@pytest.mark.slow
+def test_report_html_ends_with_the_cures_and_shows_a_corner_pixel_for_pixel(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "rep"
+    r = run("inspect", SAMPLES / "camera.png", "-k", BOX3, "-s", "2", "--report", out, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    page = (out / "index.html").read_text()
+    cures_at = page.index('<section id="cures">')
+    assert cures_at > page.index('id="profiles"') and cures_at > page.index('id="numbers"')
+    for cure in d["cures"]:
+        assert html.escape(cure["command"]) in page[cures_at:] and html.escape(cure["cost"]) in page[cures_at:]
+    assert "one border cure combines with --normalize phase" in page
+    # the numbers above leave the cures to the section at the end
+    assert page.count(html.escape(d["cures"][0]["cost"])) == 1
+    # the corner: the result's own pixels, shown 1:1 and 3x beside the shrunk whole
+    corner, result = pixels(out / "corner.png"), pixels(out / "result.png")
+    assert corner.shape == (128, 128) and (corner == result[:128, :128]).all()
+    assert '<img src="corner.png" width="128" height="128"' in page
+    assert '<img src="corner.png" width="384" height="384"' in page
+    assert '<img src="result.png" width="512" height="512"' in page  # 1025 shrunk to 512
+    assert "loss scales with the local brightness" in page and "1 of its 4 taps" in page
+    # a clean case says so
+    rep2 = tmp_path / "clean"
+    assert run("inspect", "--size", "16x12", "-k", "nearest", "-s", "2", "--report", rep2).exit_code == 0
+    clean = (rep2 / "index.html").read_text()
+    assert "Nothing to cure: every output pixel gets all the kernel taps" in clean
+    assert "Nothing surprising" in clean
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

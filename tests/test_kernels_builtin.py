@@ -307,6 +307,13 @@ def test_bad_parameters_are_usage_errors(spec, words):
     assert r.stderr.count("\n") == 1 and words in r.stderr
 
 
+def test_kernel_make_gives_a_per_axis_padding_as_rows_cols(tmp_path):
+    r = run("kernel", "make", "bilinear", "-s", "2,3", "-o", tmp_path / "k.npy")
+    assert r.exit_code == 0 and "bilinear kernel 5x4 (width x height); --padding 1 gives" in r.stderr
+    r = run("kernel", "make", "bilinear", "-s", "2,4", "-o", tmp_path / "k2.npy")
+    assert r.exit_code == 0 and "--padding 1,2 gives exactly stride x the input" in r.stderr
+
+
 def test_kernel_make_writes_every_builtin_with_its_padding(tmp_path):
     for spec in ["bicubic", "lanczos2", "lanczos3", "gaussian:sigma=0.8"]:
         out = tmp_path / "k.npy"
@@ -314,4 +321,4 @@ def test_kernel_make_writes_every_builtin_with_its_padding(tmp_path):
         assert r.exit_code == 0, r.output
         np.testing.assert_array_equal(np.load(out), make_kernel(spec, 3))
         py, px = intended_padding(spec, 3)
-        assert f"--padding {py},{px} gives exactly stride x the input" in r.stderr
+        assert py == px and f"--padding {py} gives exactly stride x the input" in r.stderr

@@ -53,7 +53,7 @@ def test_version_is_answered_without_typer():
 
 def test_entry_point_hands_everything_else_to_typer():
     got = modules_after(main_with("size", "--input-size", "3", "--kernel-size", "3", "--stride", "1"))
-    assert "output: 5 x 5" in got["stdout"]
+    assert "output: 5x5 (width x height)" in got["stdout"]
     assert "typer" in got["modules"]
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_sums, plan
+from ..core.advice import Advice, KernelTraits, cures, findings, upsample_command
 from ..errors import DeconvError
-from ..imageio import ImageData, decode, probe
+from ..imageio import ImageData, decode, depth_max, probe
 from ..kernels import Kernel, open_kernel
 from ..modes import DEFAULT_KERNEL, INSPECT_MAX_PIXELS, Alpha, Edge
 
@@ -58,6 +59,7 @@ class Inspection:
     results: dict  # edge mode -> (H_out, W_out[, C]) float array (zero, replicate, renormalize)
     coverage: Coverage
     box: tuple[int, int, int, int]  # what --crop auto cuts: top, bottom, left, right
+    layer: bool = False  # the kernel is a learned (depthwise) layer: no --normalize, no renormalize
 
     @property
     def colour(self) -> list[int] | None:
@@ -96,6 +98,7 @@ class Inspection:
 
     def as_dict(self) -> dict:
         im, cov, g = self.image, self.coverage, self.geometry
+        h, w = cov.taps.shape
         k = np.asarray(self.kernel)
         planes = [k] if k.ndim == 2 else list(k)
         phases = []
@@ -143,9 +146,15 @@ class Inspection:
             )
         diff = zero - rep
         t, b, l, r = self.box
-        h, w = diff.shape
         inner = diff[t : h - b, l : w - r]
         kept = [h - t - b, w - l - r]
+        traits = KernelTraits.of(k, g.stride, g.dilation)
+        image = self.source or "IMAGE"
+        out = self.results["zero"]
+        clipped = clipped_values(out, im.depth)
+        advice = Advice(
+            self.box, (h, w), im.size, g.stride, g.same, traits, clipped=clipped, values=out.size, depth=im.depth
+        )
         return {
             "input": {
                 "path": self.source,
@@ -159,7 +168,7 @@ class Inspection:
             "kernel": {"spec": self.kernel_spec, "shape": list(k.shape), "sum": float(k.sum())},
             "params": g.params(self.axes),
             "size_math": [a.as_dict() for a in self.axes],
-            "output": {"height": h, "width": w},
+            "output": {"height": h, "width": w, "clipped": clipped, "values": int(out.size)},
             "phases": phases,
             "checkerboard": not all(ph["flat"] for ph in phases),
             "coverage": {
@@ -187,7 +196,25 @@ class Inspection:
                 "reason": "border rows/cols that receive fewer kernel taps "
                 "than an interior pixel of their stride phase",
             },
+            "findings": [{"what": what, "text": text} for what, text in findings(self.box, traits, advice.clip_text())],
+            "upsample": upsample_command(image, self.kernel_spec, g),
+            "cures": [
+                {**c.as_dict(), "command": upsample_command(image, self.kernel_spec, g, c.options)}
+                for c in cures(self.axes, k, g, layer=self.layer, clipped=advice.clip_fraction)
+            ],
         }
+
+
+def clipped_values(out: np.ndarray, depth: int | str) -> int:
+    """How many values of a float result saving at ``depth`` clips (rounding half up into
+    0..max); none for a float depth, which is stored unclipped.
+
+    >>> clipped_values(np.array([-0.6, -0.4, 255.4, 255.5]), 8)
+    2
+    """
+    if not isinstance(depth, int):
+        return 0
+    return int(np.count_nonzero(out < -0.5)) + int(np.count_nonzero(out >= depth_max(depth) + 0.5))
 
 
 def _finite(v: float) -> float | None:
@@ -293,4 +320,15 @@ def inspect(
             raise DeconvError(f"{src or 'synthetic image'} with kernel {kern.source}: {e}", usage=e.usage) from None
     cov = coverage_of(axes, k)  # like the results and the crop: on what a same padding's trims leave
     box = auto_crop(axes, k)
-    return Inspection(None if src is None else str(src), image, kern.source, k, geometry, axes, results, cov, box)
+    return Inspection(
+        None if src is None else str(src),
+        image,
+        kern.source,
+        k,
+        geometry,
+        axes,
+        results,
+        cov,
+        box,
+        layer=kern.layer is not None,
+    )

@@ -56,8 +56,11 @@ class Outcome:
         h, w = self.out_shape[:2]
         values = int(np.prod(self.out_shape))
         traits = None if k.layer is not None else KernelTraits.of(k.weight, s.geometry.stride, s.geometry.dilation)
+        rows, cols = self.axes
+        t, b, l, r = self.crop  # the crop and a same padding's trims; border_deficit counts after the trims
+        cropped = (t - rows.trim_start, b - rows.trim_end, l - cols.trim_start, r - cols.trim_end)
         return Advice(
-            border=border_deficit(self.axes, k.weight, s.edge, self.crop),
+            border=border_deficit(self.axes, k.weight, s.edge, cropped),
             shape=(h, w),
             input=self.image.size,
             stride=s.geometry.stride,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core import SIDES, AxisSize, PhaseReport
-from ..core.advice import GAIN_TOLERANCE
+from ..core.advice import GAIN_TOLERANCE, NOTHING_TO_CURE
 from ..modes import SamePadding
 
 if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time
@@ -289,8 +290,8 @@ def phase_verdict(ph: dict) -> str:
     return verdict(PhaseReport(np.asarray(ph["sums"], dtype=np.float64)))
 
 
-def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for each section of the inspect report."""
+def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
+    """(title, header, rows, notes) for each section of the inspect report; notes are lines said under it."""
     i, k, cov, bands, crop = d["input"], d["kernel"], d["coverage"], d["bands"], d["crop_auto"]
     src = f"synthetic constant image, value {i['value']}" if i["synthetic"] else i["path"]
     setup = [
@@ -338,10 +339,10 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             s["side"],
             str(s["width"]),
             _opt(s["mean"], "{:.2f}"),
-            _opt(bands["interior_mean"], "{:.2f}"),
-            _opt(s["ratio"]),
             _opt(s["replicate_mean"], "{:.2f}"),
             _opt(s["ratio_vs_replicate"]),
+            _opt(bands["interior_mean"], "{:.2f}"),
+            _opt(s["ratio"]),
         ]
         for s in bands["sides"]
     ]
@@ -354,36 +355,94 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             _opt(diff["interior_max_abs"], "{:.3g}"),
         ]
     ]
+    found = [[f["what"], f["text"]] for f in d["findings"]]
+    if d["cures"]:
+        cure_rows = [[c["options"], f"{c['output']['width']}x{c['output']['height']}", c["cost"]] for c in d["cures"]]
+    else:
+        head, _, tail = NOTHING_TO_CURE.partition(": ")
+        cure_rows = [[head, f"{d['output']['width']}x{d['output']['height']}", tail]]
     return [
-        ("deconv inspect", ["", ""], setup),
+        ("deconv inspect", ["", ""], setup, []),
         (
             "coverage (zero edges): taps and kernel weight reaching each pixel",
             ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"],
             points,
+            [],
         ),
         (
-            "border bands (what --crop auto removes) vs the interior, mean intensity",
-            ["side", "width", "zero mean", "interior", "ratio", "replicate mean", "zero/replicate"],
+            "border bands (what --crop auto removes): the edge effect, then the border against the interior",
+            ["side", "width", "zero mean", "replicate mean", "zero/replicate", "interior", "zero/interior"],
             sides,
+            BAND_NOTES,
         ),
         (
             "--crop auto (top,bottom,left,right) and the edge effect",
             ["crop", "keeps (w x h)", "max |zero - replicate|", "same, inside the crop"],
             crop_rows,
+            [],
+        ),
+        (
+            "what inspect found (zero edges: deconv upsample's default, PyTorch's conv_transpose2d)",
+            ["", ""],
+            found or [["-", "nothing surprising"]],
+            [],
+        ),
+        (
+            f"cures: options to add to {d['upsample']}",
+            ["options", "output (w x h)", "cost"],
+            cure_rows,
+            [cure_note(d["cures"])] if d["cures"] else [],
         ),
     ]
 
 
-def inspect_lines(d: dict) -> list[str]:
-    """Plain text for pipes: ``section`` headings, then tab-free aligned rows."""
+#: The one-line explanations under the border-band table: the edge effect first, then the ratio
+#: that depends on the picture.
+BAND_NOTES = [
+    "zero/replicate: the edge effect, the border with zero edges over the same border given every tap "
+    "(replicate); 0.5: half lost, whatever the picture",
+    "zero/interior: the border over the middle of the picture; depends on the picture too (a dark border "
+    "is below 1 even with every tap)",
+]
+
+
+def cure_note(cures: list[dict], *, html: bool = False) -> str:
+    """The line under the cures table: which cures combine, and where the whole commands are
+    (``html``: they are beside each cure).
+
+    >>> cure_note([{"cures": "border", "options": "--crop auto"}, {"cures": "gain", "options": "--normalize phase"}])
+    "one border cure combines with --normalize phase; --json gives each cure's whole command"
+    """
+    others = [c["options"] for c in cures if c["cures"] != "border" and c["options"].startswith("-")]
+    border = sum(c["cures"] == "border" for c in cures)
+    combine = (
+        f"one border cure combines with {' and '.join(others)}"
+        if border and others
+        else "take one of them"
+        if border > 1
+        else ""
+    )
+    where = "the whole command is under each" if html else "--json gives each cure's whole command"
+    return f"{combine}; {where}" if combine else where
+
+
+def inspect_lines(d: dict, *, advice: bool = True) -> list[str]:
+    """Plain text for pipes: ``section`` headings, then tab-free aligned rows; without the last
+    two sections (what inspect found, and the cures) when not ``advice``."""
     out: list[str] = []
-    for title, header, rows in _inspect_sections(d):
+    sections = _inspect_sections(d)
+    for title, header, rows, notes in sections if advice else sections[:-2]:
         out.append(f"# {title}")
         table = ([header] if any(header) else []) + rows
         widths = [max(len(r[j]) for r in table) for j in range(len(table[0]))]
         for r in table:
             out.append("  ".join(c.ljust(widths[j]) for j, c in enumerate(r)).rstrip())
+        out += notes
     return out
+
+
+#: A cell of numbers, right-aligned in the rich tables: 0.5, 1023x1023, 2/4, 1,1,1,1, -.
+_NUMBERS = re.compile(r"[-+0-9.,/x ]*")
 
 
 def inspect_table(d: dict) -> Group:
@@ -393,7 +452,7 @@ def inspect_table(d: dict) -> Group:
     from rich.text import Text
 
     parts: list[Any] = []
-    for n, (title, header, rows) in enumerate(_inspect_sections(d)):
+    for n, (title, header, rows, notes) in enumerate(_inspect_sections(d)):
         t = Table(
             title=title,
             title_justify="left",
@@ -404,10 +463,14 @@ def inspect_table(d: dict) -> Group:
             pad_edge=False,
         )
         for j, name in enumerate(header):
+            numbers = all(_NUMBERS.fullmatch(r[j]) for r in rows)
             t.add_column(
-                name, style="bold" if n == 0 and j == 0 else None, justify="left" if j == 0 or n == 0 else "right"
+                name,
+                style="bold" if n == 0 and j == 0 else None,
+                justify="right" if j and n and numbers else "left",
+                overflow="fold",
             )
         for r in rows:
             t.add_row(*r)
-        parts += [t, Text("")]
+        parts += [t, *(Text(note, style="dim") for note in notes), Text("")]
     return Group(*parts[:-1])
