@@ -6,6 +6,7 @@ what it promises (size, taps, gain, clipping, the phase sums), not by its wordin
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -341,3 +342,33 @@ def test_scale_options_given_beside_it_win_and_bad_values_are_usage_errors(tmp_p
     for bad, msg in (("0", "scale must be >= 1"), ("2,3,4", "scale"), ("two", "scale")):
         r = run("upsample", tmp_path / "x.tif", "--scale", bad, "-o", tmp_path / "w.npy")
         assert r.exit_code == 2 and msg in r.stderr and not (tmp_path / "w.npy").exists()
+
+
+# ---------------------------------------------------------------- the cures, checked by inspect's own numbers
+
+
+def test_inspect_with_the_cures_finds_nothing_left(photo):
+    r = run("inspect", photo, "-k", BOX, "-s", 2, "--json")
+    d = json.loads(r.stdout)
+    assert d["coverage"]["deficient_border"] == {"top": 1, "bottom": 1, "left": 1, "right": 1}
+    assert d["coverage"]["complete_pixels_under_edge"] < d["coverage"]["pixels"] and d["checkerboard"] is True
+    assert {c["options"].split(" (")[0] for c in d["cures"]} >= {"-p same --edge replicate", "--normalize phase"}
+    cured = run("inspect", photo, "-k", BOX, "-s", 2, "-p", "same", "--edge", "replicate", "--normalize", "phase",
+                "--json")  # fmt: skip
+    assert cured.exit_code == 0, cured.stderr
+    d = json.loads(cured.stdout)
+    assert (d["output"]["width"], d["output"]["height"]) == (2 * 226, 2 * 150)  # exactly 2x
+    assert d["coverage"]["complete_pixels_under_edge"] == d["coverage"]["pixels"] == 452 * 300
+    assert d["coverage"]["deficient_border"] == {"top": 0, "bottom": 0, "left": 0, "right": 0}
+    assert d["checkerboard"] is False and all(ph["sums"] == [[1.0, 1.0], [1.0, 1.0]] for ph in d["phases"])
+    assert d["output"]["clipped"] == 0 and d["findings"] == [] and d["cures"] == []
+    assert d["kernel"]["factors"] == [[[0.25, 0.5], [0.5, 1.0]]] and d["edge"] == "replicate"
+    assert d["upsample"].endswith("-p same --edge replicate --normalize phase")
+    plain = run("inspect", photo, "-k", BOX, "-s", 2, "-p", "same", "--edge", "replicate", "--normalize", "phase")
+    assert "nothing to cure" in plain.stdout and re.search(r"^edge +replicate \(the result", plain.stdout, re.M)
+
+
+def test_inspect_normalize_refuses_a_layer():
+    layer = f"{KERNELS / 'learned_x2.safetensors'}:weight"
+    r = run("inspect", "--size", "8x8", "-k", layer, "--normalize", "phase")
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import DeconvError
-from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha, Normalize
+from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha, Edge, Normalize
 from .app import (
     DilationOpt,
     JsonOpt,
@@ -121,6 +121,18 @@ def inspect_cmd(
             help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).",
         ),
     ] = None,
+    edge: Annotated[
+        Edge,
+        typer.Option(
+            "--edge",
+            help="The edge mode of the upsample to inspect (its result, findings and cures): zero, replicate, "
+            "reflect, symmetric, wrap or renormalize. Zero, replicate and renormalize are compared whatever it is.",
+        ),
+    ] = Edge.zero,
+    normalize: Annotated[
+        Normalize,
+        typer.Option("--normalize", help="Inspect the kernel as upsample --normalize rescales it: none, phase, sum."),
+    ] = Normalize.none,
     alpha: Annotated[
         Alpha,
         typer.Option(
@@ -166,7 +178,7 @@ def inspect_cmd(
                 "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither",
                 usage=True,
             )
-        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha, max_pixels)
+        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha, max_pixels, edge, normalize)
         d = ins.as_dict()
         if report_dir is not None:
             from ..report.pictures import write_report

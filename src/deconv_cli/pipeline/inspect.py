@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_sums, plan
-from ..core.advice import Advice, KernelTraits, cures, findings, upsample_command
+from ..core.advice import Advice, KernelTraits, cures, findings, normalize_kernel, upsample_command
 from ..errors import DeconvError
 from ..imageio import ImageData, decode, depth_max, probe
 from ..kernels import Kernel, open_kernel
-from ..modes import DEFAULT_KERNEL, INSPECT_MAX_PIXELS, Alpha, Edge
+from ..modes import DEFAULT_KERNEL, INSPECT_MAX_PIXELS, Alpha, Edge, Normalize
 
 #: Grey level of the synthetic image ``deconv inspect --size`` uses (8-bit, mid-grey,
 #: so both darkened and brightened borders stay visible in the pictures).
@@ -58,8 +58,21 @@ class Inspection:
     axes: tuple[AxisSize, AxisSize]
     results: dict  # edge mode -> (H_out, W_out[, C]) float array (zero, replicate, renormalize)
     coverage: Coverage
-    box: tuple[int, int, int, int]  # what --crop auto cuts: top, bottom, left, right
+    box: tuple[int, int, int, int]  # what --crop auto cuts under zero edges: top, bottom, left, right
     layer: bool = False  # the kernel is a learned (depthwise) layer: no --normalize, no renormalize
+    edge: Edge = Edge.zero  # the edge mode of the upsample being inspected: its result, findings, cures
+    normalize: Normalize = Normalize.none  # how ``kernel`` was rescaled from the one given
+    factors: np.ndarray | None = None  # --normalize's factor per stride phase (per plane)
+
+    @property
+    def result(self) -> np.ndarray:
+        """The result of the upsample being inspected (under :attr:`edge`)."""
+        return self.results[self.edge.value]
+
+    @property
+    def deficit(self) -> tuple[int, int, int, int]:
+        """The deficient border per side under :attr:`edge` (none under the edges that extend)."""
+        return self.box if self.edge is Edge.zero else (0, 0, 0, 0)
 
     @property
     def colour(self) -> list[int] | None:
@@ -150,11 +163,16 @@ class Inspection:
         kept = [h - t - b, w - l - r]
         traits = KernelTraits.of(k, g.stride, g.dilation)
         image = self.source or "IMAGE"
-        out = self.results["zero"]
+        out = self.result
         clipped = clipped_values(out, im.depth)
         advice = Advice(
-            self.box, (h, w), im.size, g.stride, g.same, traits, clipped=clipped, values=out.size, depth=im.depth
+            self.deficit, (h, w), im.size, g.stride, g.same, traits, clipped=clipped, values=out.size, depth=im.depth
         )
+        given = " ".join(
+            ([f"--edge {self.edge}"] if self.edge is not Edge.zero else [])
+            + ([f"--normalize {self.normalize}"] if self.normalize is not Normalize.none else [])
+        )
+        dt, db, dl, dr = self.deficit
         return {
             "input": {
                 "path": self.source,
@@ -165,7 +183,14 @@ class Inspection:
                 "channels": im.channels,
                 "depth": im.depth,
             },
-            "kernel": {"spec": self.kernel_spec, "shape": list(k.shape), "sum": float(k.sum())},
+            "kernel": {
+                "spec": self.kernel_spec,
+                "shape": list(k.shape),
+                "sum": float(k.sum()),
+                "normalize": self.normalize.value,
+                "factors": None if self.factors is None else self.factors.tolist(),
+            },
+            "edge": self.edge.value,
             "params": g.params(self.axes),
             "size_math": [a.as_dict() for a in self.axes],
             "output": {"height": h, "width": w, "clipped": clipped, "values": int(out.size)},
@@ -176,6 +201,10 @@ class Inspection:
                 "interior_weight": [float(cov.full_weight.min()), float(cov.full_weight.max())],
                 "complete_pixels": int(cov.complete.sum()),
                 "pixels": int(cov.complete.size),
+                # under --edge: every pixel gets its phase's taps when the edges extend the input
+                "edge": self.edge.value,
+                "complete_pixels_under_edge": int(cov.complete.sum() if self.edge is Edge.zero else cov.complete.size),
+                "deficient_border": {"top": dt, "bottom": db, "left": dl, "right": dr},
                 "points": points,
             },
             "bands": {"interior_mean": interior, "replicate_interior_mean": rep_interior, "sides": sides},
@@ -196,11 +225,13 @@ class Inspection:
                 "reason": "border rows/cols that receive fewer kernel taps "
                 "than an interior pixel of their stride phase",
             },
-            "findings": [{"what": what, "text": text} for what, text in findings(self.box, traits, advice.clip_text())],
-            "upsample": upsample_command(image, self.kernel_spec, g),
+            "findings": [
+                {"what": what, "text": text} for what, text in findings(self.deficit, traits, advice.clip_text())
+            ],
+            "upsample": upsample_command(image, self.kernel_spec, g, given),
             "cures": [
-                {**c.as_dict(), "command": upsample_command(image, self.kernel_spec, g, c.options)}
-                for c in cures(self.axes, k, g, layer=self.layer, clipped=advice.clip_fraction)
+                {**c.as_dict(), "command": upsample_command(image, self.kernel_spec, g, f"{given} {c.options}".strip())}
+                for c in cures(self.axes, k, g, edge=self.edge, layer=self.layer, clipped=advice.clip_fraction)
             ],
         }
 
@@ -252,6 +283,8 @@ def inspect_image(
     dilation: object = 1,
     alpha: Alpha | str = Alpha.premultiply,
     max_pixels: int | None = None,
+    edge: Edge | str = Edge.zero,
+    normalize: Normalize | str = Normalize.none,
 ) -> Inspection:
     """Upsample an image (or a synthetic constant one of ``size``) with zero,
     replicate and renormalize edges, and measure where the border differs.
@@ -267,7 +300,10 @@ def inspect_image(
     """
     geometry = Geometry.of(stride, padding, output_padding, dilation)
     alpha_ = Alpha.of(alpha, "alpha")
-    return inspect(src, size, open_kernel(kernel, geometry.stride), geometry, alpha_, max_pixels)
+    kern = open_kernel(kernel, geometry.stride)
+    return inspect(
+        src, size, kern, geometry, alpha_, max_pixels, Edge.of(edge, "edge"), Normalize.of(normalize, "normalize")
+    )
 
 
 def inspect(
@@ -277,8 +313,12 @@ def inspect(
     geometry: Geometry,
     alpha: Alpha,
     max_pixels: int | None = None,
+    edge: Edge = Edge.zero,
+    normalize: Normalize = Normalize.none,
 ) -> Inspection:
-    """:func:`inspect_image` with checked settings: a resolved kernel, a geometry and an alpha mode."""
+    """:func:`inspect_image` with checked settings: a resolved kernel, a geometry, an alpha mode,
+    the edge mode of the upsample inspected (its result, findings and cures; zero, replicate and
+    renormalize are always computed, for the comparisons) and the kernel's ``--normalize``."""
     if (src is None) == (size is None):
         raise DeconvError(
             "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True
@@ -292,6 +332,15 @@ def inspect(
             f"(weight shape {k.shape}) has no single edge pattern. Use deconv upsample with it",
             usage=True,
         )
+    factors = None
+    if normalize is not Normalize.none:
+        if kern.layer is not None or np.ndim(kern.weight) == 4:
+            raise DeconvError(
+                f"--normalize {normalize}: kernel {kern.source} is a learned layer (weight shape "
+                f"{np.shape(kern.weight)}); its weights are the model, so deconv does not rescale them",
+                usage=True,
+            )
+        k, factors = normalize_kernel(k, geometry.stride, geometry.dilation, normalize)
     limit = INSPECT_MAX_PIXELS if max_pixels is None else max_pixels
     if src is None:
         assert size is not None
@@ -306,13 +355,13 @@ def inspect(
     _limit(_output(axes), f"{src or 'synthetic image'}: the output", limit)
     premultiply = image.alpha_channel if alpha is Alpha.premultiply else None
     results = {}
-    for edge in (Edge.zero, Edge.replicate, Edge.renormalize):
+    for mode in dict.fromkeys((Edge.zero, Edge.replicate, Edge.renormalize, edge)):
         try:
-            results[edge.value] = plan(
+            results[mode.value] = plan(
                 image.array,
                 k,
                 axes,
-                edge=edge,
+                edge=mode,
                 dtype="float64",
                 alpha=(premultiply, image.alpha_max) if premultiply is not None else None,
             ).compute_image()
@@ -331,4 +380,7 @@ def inspect(
         cov,
         box,
         layer=kern.layer is not None,
+        edge=edge,
+        normalize=normalize,
+        factors=factors,
     )

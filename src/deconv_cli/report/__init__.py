@@ -298,6 +298,10 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
         ["input", f"{src}  {i['width']}x{i['height']} {i['channels']} {bits(i['depth'])}"],
         ["kernel", f"{k['spec']}  {'x'.join(map(str, k['shape']))}, sum {fmt_num(k['sum'])}"],
     ]
+    if k.get("factors") is not None:
+        setup.append(["normalize", normalize_text(k["normalize"], k["factors"])])
+    if d.get("edge", "zero") != "zero":
+        setup.append(["edge", f"{d['edge']} (the result, what was found and the cures are for it)"])
     p = d["params"]
     setup += [[label, text] for label, text in same_rows(p)]
     setup += [[ax["axis"], ax["formula"]] for ax in d["size_math"]]
@@ -382,7 +386,12 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
             [],
         ),
         (
-            "what inspect found (zero edges: deconv upsample's default, PyTorch's conv_transpose2d)",
+            "what inspect found"
+            + (
+                " (zero edges: deconv upsample's default, PyTorch's conv_transpose2d)"
+                if d.get("edge", "zero") == "zero"
+                else f" (--edge {d['edge']})"
+            ),
             ["", ""],
             found or [["-", "nothing surprising"]],
             [],

@@ -322,12 +322,13 @@ def profiles_figure(ins):
 
 
 def _result_image(ins):
-    """The zero-edge result as an 8-bit Pillow image (16-bit and float inputs scaled to 0..255)."""
+    """The result (under the inspected edge mode) as an 8-bit Pillow image (16-bit and float inputs
+    scaled to 0..255)."""
     from PIL import Image
 
     from ..imageio import depth_max, to_storage
 
-    out = ins.results["zero"]
+    out = ins.result
     depth = ins.image.depth
     scale = 255.0 / (depth_max(depth) if depth in (8, 16) else max(float(np.abs(ins.image.array).max()), 1e-12))
     data, _, _ = to_storage(out * scale, 8)
@@ -342,7 +343,7 @@ def _save_png(image) -> bytes:
 
 
 def result_png(ins) -> bytes:
-    """The zero-edge result as an 8-bit PNG (16-bit and float inputs scaled to 0..255)."""
+    """The result as an 8-bit PNG (16-bit and float inputs scaled to 0..255)."""
     return _save_png(_result_image(ins))
 
 
@@ -445,6 +446,12 @@ def index_html(ins, d: dict, lines: list[str], sizes: dict[str, tuple[int, int]]
     stride = ",".join(map(str, d["params"]["stride"]))
     cw = sizes["corner"][0]
     result_caption = CAPTIONS["result"].format(c=cw, z=CORNER_ZOOM)
+    if ins.edge.value != "zero":
+        result_caption = result_caption.replace(
+            "with zero edges: the plain transpose convolution (PyTorch's conv_transpose2d), as deconv upsample "
+            "writes it by default",
+            f"with --edge {ins.edge.value}, as deconv upsample writes it with that option",
+        )
     whole = 512 / max(sizes["result"])
     ow, oh = sizes["result"]
     panels = [
