@@ -548,3 +548,16 @@ def test_quality_refusals(tmp_path, out, quality, message):
     src = sample_crop("astronaut.png", (0, 0, 16, 16), tmp_path / "in.png")
     r = run("upsample", src, "--quality", quality, "-o", tmp_path / out)
     assert (r.exit_code, r.stdout) == (2, "") and message in r.stderr and not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("cmd", all_commands())
+def test_help_names_values_as_people_write_them(cmd):
+    """Metavars are FILE, N|ROWS,COLS, IMAGE...: not Typer's <str>, <list[str]>, <int range>, <path> or {IN};
+    and no example is wrapped in the middle of an option name."""
+    r = subprocess.run([*DECONV, *cmd, "-h"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
+    assert r.returncode == 0
+    typer_forms = re.findall(r"<(?:str|int|float|path|list)\b[^>]*>|\{[A-Z]+\}", r.stdout)
+    assert typer_forms == [], typer_forms
+    examples = r.stdout.split("Examples:")[1].split("\n\n")[0] if "Examples:" in r.stdout else ""
+    assert examples, "every command lists its examples one per line"
+    assert all(line.strip().startswith(("deconv ", "cat ")) for line in examples.strip().splitlines())

@@ -33,14 +33,23 @@ from .app import (
 def size(
     image: Annotated[Optional[Path], typer.Argument(help="Image whose size to use (only its header is read).")] = None,
     input_size: Annotated[
-        Optional[str], typer.Option("--input-size", "-i", help="Input size instead of an image: N or ROWS,COLS.")
+        Optional[str],
+        typer.Option(
+            "--input-size", "-i", metavar="N|ROWS,COLS", help="Input size instead of an image: N or ROWS,COLS."
+        ),
     ] = None,
     kernel: Annotated[
         Optional[str],
-        typer.Option("--kernel", "-k", help="Kernel file or built-in name whose size to use. [default: bilinear]"),
+        typer.Option(
+            "--kernel",
+            "-k",
+            metavar="KERNEL",
+            help="Kernel file or built-in name whose size to use. [default: bilinear]",
+        ),
     ] = None,
     kernel_size: Annotated[
-        Optional[str], typer.Option("--kernel-size", help="Kernel size instead of a kernel: N or ROWS,COLS.")
+        Optional[str],
+        typer.Option("--kernel-size", metavar="N|ROWS,COLS", help="Kernel size instead of a kernel: N or ROWS,COLS."),
     ] = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
@@ -53,9 +62,11 @@ def size(
     With --padding same or same-lower: the padding and output padding chosen for exactly stride x the
     input, the rows cut from each side, and the PyTorch call that gives each axis.
 
-    Example: deconv size --input-size 3 --kernel-size 3 --stride 1
-
-    Example: deconv size --input-size 64 --kernel-size 3 --stride 2 --padding same
+    \b
+    Examples:
+      deconv size --input-size 3 --kernel-size 3 --stride 1
+      deconv size --input-size 64 --kernel-size 3 --stride 2 --padding same
+      deconv size photo.png -k lanczos3 -s 3 --json
     """
     with failures():
         from .. import report
@@ -110,6 +121,7 @@ def inspect_cmd(
         Optional[str],
         typer.Option(
             "--size",
+            metavar="WIDTHxHEIGHT",
             help="Inspect a synthetic constant grey image of WIDTHxHEIGHT (or N) "
             "instead of IMAGE: the kernel's pure edge effect.",
         ),
@@ -118,6 +130,7 @@ def inspect_cmd(
         Optional[Path],
         typer.Option(
             "--report",
+            metavar="DIR",
             help="Also write pictures, report.json and index.html into this directory (plots need deconv-cli[report]).",
         ),
     ] = None,
@@ -147,6 +160,7 @@ def inspect_cmd(
         typer.Option(
             "--max-pixels",
             min=0,
+            metavar="N",
             help="Refuse inputs, and outputs by the size formula, with more pixels (0: no limit); inspect holds "
             "about 130 bytes per output pixel.",
         ),
@@ -157,9 +171,11 @@ def inspect_cmd(
     amplitude, coverage at corners/edges/interior, border-band brightness vs the interior, and the
     crop that --crop auto would apply.
 
-    Example: deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
-
-    Example: deconv inspect --size 64x64 --kernel box3.npy --stride 2
+    \b
+    Examples:
+      deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
+      deconv inspect --size 64x64 --kernel box3.npy --stride 2
+      deconv inspect photo.png -k box3.npy -s 2 -p same --edge replicate --normalize phase
     """
     with failures():
         from .. import report
@@ -209,9 +225,11 @@ def kernelshow(
 ) -> None:
     """Print a kernel, its sum, its per-phase sums for STRIDE, and whether it draws a checkerboard.
 
-    Example: deconv kernel show kernels/bilinear.npy --stride 2
-
-    Example: deconv kernel show 3x3:1,1,1,1,1,1,1,1,1 --normalize phase
+    \b
+    Examples:
+      deconv kernel show kernels/bilinear.npy --stride 2
+      deconv kernel show 3x3:1,1,1,1,1,1,1,1,1 --normalize phase
+      cat k.txt | deconv kernel show - --stride 2
     """
     with failures():
         from rich.console import Group
@@ -284,6 +302,7 @@ def kernel_make(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="File to write (.npy .npz .safetensors .txt .csv .mat); text on stdout without it or with -o -.",
         ),
     ] = None,
@@ -291,7 +310,10 @@ def kernel_make(
 ) -> None:
     """Generate a built-in kernel for STRIDE and write it to a file.
 
-    Example: deconv kernel make bilinear --stride 3 -o kernels/bilinear_s3.npy
+    \b
+    Examples:
+      deconv kernel make bilinear --stride 3 -o kernels/bilinear_s3.npy
+      deconv kernel make lanczos3 --stride 2,3 -o lanczos3.mat
     """
     with failures():
         from .. import report
@@ -327,7 +349,10 @@ def kernel_convert(
         ),
     ],
     stride: Annotated[
-        str, typer.Option("--stride", "-s", help="Stride a built-in IN is generated for: N or ROWS,COLS.")
+        str,
+        typer.Option(
+            "--stride", "-s", metavar="N|ROWS,COLS", help="Stride a built-in IN is generated for: N or ROWS,COLS."
+        ),
     ] = "2",
     drop_offset: Annotated[
         bool,
@@ -340,7 +365,12 @@ def kernel_convert(
     """Convert a kernel between formats: .npy, .npz, .safetensors, .txt, .csv, libvips .mat, inline strings.
 
     Values are written exactly (float64, shortest round-trip text); a .mat
-    offset is kept in .mat files. Example: deconv kernel convert blur.mat blur.safetensors:weight
+    offset is kept in .mat files.
+
+    \b
+    Examples:
+      deconv kernel convert blur.mat blur.safetensors:weight
+      deconv kernel convert kernels/bilinear.npy -     # the inline WxH:... string
     """
     with failures():
         from ..kernels import open_kernel, save_kernel, to_inline
