@@ -372,3 +372,42 @@ def test_inspect_normalize_refuses_a_layer():
     layer = f"{KERNELS / 'learned_x2.safetensors'}:weight"
     r = run("inspect", "--size", "8x8", "-k", layer, "--normalize", "phase")
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- strides far longer than the kernel
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6), st.integers(1, 6), st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(0, 99)
+)
+def test_phase_range_is_the_grid_s_min_max_and_flatness_without_the_grid(kh, kw, sy, sx, d, seed):
+    from deconv_cli.core import phase_range
+
+    rng = np.random.default_rng(seed)
+    k = rng.integers(-2, 4, (kh, kw)).astype(float) if seed % 2 else np.ones((kh, kw)) / (kh * kw)
+    grid, sparse = phase_sums(k, (sy, sx), d), phase_range(k, (sy, sx), d)
+    assert (sparse.lo, sparse.hi) == (pytest.approx(grid.lo, abs=1e-12), pytest.approx(grid.hi, abs=1e-12))
+    assert sparse.flat == grid.flat and sparse.amplitude == pytest.approx(grid.amplitude, rel=1e-9)
+    assert sparse.reached == int(phase_sums(np.ones((kh, kw)), (sy, sx), d).sums.astype(bool).sum())
+
+
+def test_a_stride_with_billions_of_phases_is_computed_reported_and_never_allocated(tmp_path):
+    src = tmp_path / "one.png"
+    Image.fromarray(np.array([[10, 200]], np.uint8)).save(src)
+    out = tmp_path / "o.npy"
+    r = run("upsample", src, "-k", "1x1:1", "-s", "65536,65536", "-o", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    y = np.load(out)
+    assert y.shape == (1, 65537) and (y[0, 0], y[0, -1]) == (10, 200) and np.count_nonzero(y) == 2
+    a = json.loads(r.stdout)["advice"]
+    assert a["checkerboard"] is True and a["phase_sums"] == {"min": 0.0, "max": 1.0}
+    r = run("kernel", "show", "1x1:1", "-s", 65536, "--json")
+    assert r.exit_code == 0, r.stderr
+    ch = json.loads(r.stdout)["channels"][0]
+    assert ch["phase_sums"] is None and (ch["min"], ch["max"], ch["flat"]) == (0.0, 1.0, False)
+    assert "4294967296 phases, too many to list; 1 gets taps" in run("kernel", "show", "1x1:1", "-s", 65536).stdout
+    r = run("upsample", src, "-k", "1x1:1", "-s", "65536,65536", "--normalize", "phase", "-o", tmp_path / "p.npy")
+    assert r.exit_code == 2 and "4294967296 phases but the kernel only 1 taps" in r.stderr
+    r = run("upsample", src, "-k", "1x1:1", "-s", "65536,65536", "--normalize", "sum", "-o", tmp_path / "s.npy", "-q")
+    assert r.exit_code == 0 and np.load(tmp_path / "s.npy").max() == 200 * 65536.0**2

@@ -330,7 +330,7 @@ def test_bias_from_a_text_column(tmp_path):
 def test_convert_has_help_with_an_example_and_is_in_the_readme():
     r = run("kernel", "convert", "--help")
     assert r.exit_code == 0
-    assert "Example: deconv kernel convert " in " ".join(r.stdout.split())
+    assert "Examples: deconv kernel convert " in " ".join(r.stdout.split())
     readme = (ROOT / "README.md").read_text()
     assert "`deconv kernel convert" in readme
 

@@ -235,7 +235,7 @@ def kernelshow(
         from rich.console import Group
 
         from .. import report
-        from ..core import Geometry, phase_sums
+        from ..core import Geometry, phase_report
         from ..core.advice import normalize_kernel
         from ..kernels import open_kernel
 
@@ -253,7 +253,7 @@ def kernelshow(
                 )
             k, factors = normalize_kernel(k, s, d, normalize)
         planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
-        phases = [phase_sums(p, s, d) for p in planes]
+        phases = [phase_report(p, s, d) for p in planes]
         if as_json:
             extra = {
                 "offset": kern.offset,
@@ -271,12 +271,17 @@ def kernelshow(
                 report.matrix_table(
                     plane, f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"
                 ),
-                report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)"),
+                report.matrix_table(ph.sums, f"phase sums for stride {s[0]},{s[1]} (row phase \\ col phase)")
+                if ph.sums is not None
+                else report.phase_range_text(ph, s),
                 report.verdict(ph),
             ]
             lines += [f"{name}: {plane.shape[0]}x{plane.shape[1]}, sum {report.fmt_num(float(plane.sum()))}"]
             lines += report.matrix_lines(plane)
-            lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
+            if ph.sums is not None:
+                lines += [f"phase sums for stride {s[0]},{s[1]}:"] + report.matrix_lines(ph.sums)
+            else:
+                lines += [report.phase_range_text(ph, s)]
             lines += [report.verdict(ph)]
         if factors is not None:
             text = "normalize " + report.normalize_text(normalize.value, factors.tolist())

@@ -3,7 +3,9 @@ functions (:mod:`.ops`) and the plan behind them (:mod:`.planning`), and what a 
 where (:mod:`.analysis`). No file access, no printing."""
 
 from .analysis import (
+    MAX_PHASE_GRID,
     Coverage,
+    PhaseRange,
     PhaseReport,
     Reach,
     Renormalization,
@@ -14,6 +16,8 @@ from .analysis import (
     crop_box,
     deficient_border,
     interior_weight,
+    phase_range,
+    phase_report,
     phase_sums,
     received_weight,
     renormalization,
@@ -71,6 +75,10 @@ __all__ = [
     "interior_weight",
     "output_size",
     "phase_sums",
+    "phase_range",
+    "phase_report",
+    "PhaseRange",
+    "MAX_PHASE_GRID",
     "plan",
     "received_weight",
     "renormalization",

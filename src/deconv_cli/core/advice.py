@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DeconvError
 from ..modes import Edge, Normalize, SamePadding
-from .analysis import _of_phase, _support, deficient_border
+from .analysis import _support, deficient_border
 from .geometry import AxisSize, Box, Geometry, Pair, as_pair
 
 #: A phase sum within this relative distance of 1 is a gain of 1 (rounding in a kernel file).
@@ -32,8 +32,9 @@ def _planes(kernel) -> np.ndarray:
 
 
 def _phase_index(n: int, stride: int, dilation: int) -> np.ndarray:
-    """(n,) the stride phase each of a kernel axis' n taps lands on."""
-    return np.argmax(_of_phase(np.arange(stride), stride, dilation, n), axis=0)
+    """(n,) the stride phase each of a kernel axis' n taps lands on: tap u is u*d rows after its
+    input pixel's first output, so on phase (u*d) mod s."""
+    return (np.arange(n, dtype=np.int64) * dilation) % stride
 
 
 def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize | str) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +55,9 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
     Returns
     -------
     kernel : ndarray of float64, the shape given
-    factors : (P, sy, sx) ndarray of float64
-        The factor of each phase of each plane (``P`` = 1 for a 2-D kernel); with ``sum`` every
-        phase of a plane has its plane's factor.
+    factors : (P, sy, sx) or (P, 1, 1) ndarray of float64
+        The factor of each phase of each plane (``P`` = 1 for a 2-D kernel); with ``sum`` and
+        ``none``, one factor per plane.
 
     Raises
     ------
@@ -70,11 +71,22 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
     >>> f[0].tolist(), float(k.sum())
     ([[0.25, 0.5], [0.5, 1.0]], 4.0)
     >>> normalize_kernel(np.full((4, 4), 2.0), 2, 1, "sum")[1][0].tolist()
-    [[0.125, 0.125], [0.125, 0.125]]
+    [[0.125]]
     """
     mode = Normalize.of(mode, "normalize")
     planes = _planes(kernel)
     (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    if mode is Normalize.phase and sy * sx > planes.shape[1] * planes.shape[2]:
+        # more phases than taps: some phase gets none, whatever the kernel (and no grid is allocated)
+        raise DeconvError(
+            f"--normalize phase: stride {sy},{sx} has {sy * sx} phases but the kernel only "
+            f"{planes.shape[1] * planes.shape[2]} taps, so some phase gets no tap at all (the kernel is shorter "
+            "than the stride); use --normalize sum, or a longer kernel",
+            usage=True,
+        )
+    phases = sy * sx
+    if mode is not Normalize.phase:
+        sy = sx = 1  # one factor per plane: no (sy, sx) grid for a stride that may be huge
     ry = _phase_index(planes.shape[1], sy, dy)
     rx = _phase_index(planes.shape[2], sx, dx)
     factors = np.ones((len(planes), sy, sx))
@@ -107,7 +119,7 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
                     "than 0 can be scaled",
                     usage=True,
                 )
-            factors[c] = sy * sx / total
+            factors[c] = phases / total
             out[c] = plane * factors[c, 0, 0]
     shaped = out[0] if np.ndim(kernel) == 2 else out
     return shaped, factors
@@ -134,13 +146,14 @@ class KernelTraits:
 
     @classmethod
     def of(cls, kernel, stride: object, dilation: object) -> KernelTraits:
-        from .analysis import phase_sums
+        """From the taps alone (:func:`~deconv_cli.core.analysis.phase_range`): any stride, however large."""
+        from .analysis import phase_range
 
         planes = _planes(kernel)
-        reports = [phase_sums(p, stride, dilation) for p in planes]
-        flat = all(r.flat for r in reports)
-        lo = min(float(r.sums.min()) for r in reports)
-        hi = max(float(r.sums.max()) for r in reports)
+        ranges = [phase_range(p, stride, dilation) for p in planes]
+        flat = all(r.flat for r in ranges) and len({r.lo for r in ranges}) == 1
+        lo = min(r.lo for r in ranges)
+        hi = max(r.hi for r in ranges)
         return cls(lo, hi, flat, bool((planes < 0).any()))
 
     @property

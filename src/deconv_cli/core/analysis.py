@@ -27,18 +27,33 @@ class PhaseReport:
     sums: np.ndarray  # (sy, sx)
 
     @property
+    def lo(self) -> float:
+        return float(self.sums.min())
+
+    @property
+    def hi(self) -> float:
+        return float(self.sums.max())
+
+    @property
     def flat(self) -> bool:
         """True when every phase sums alike, so a constant image comes out flat."""
-        s = self.sums
-        return bool(np.ptp(s) <= 1e-6 * max(1.0, float(np.max(np.abs(s)))))
+        return alike(self.lo, self.hi)
 
     @property
     def amplitude(self) -> float:
         """max/min of the phase sums (inf when the smallest is <= 0 and they differ)."""
-        lo, hi = float(self.sums.min()), float(self.sums.max())
-        if self.flat:
-            return 1.0
-        return hi / lo if lo > 0 else math.inf
+        return _amplitude(self.lo, self.hi, self.flat)
+
+
+def alike(lo: float, hi: float) -> bool:
+    """Phase sums from ``lo`` to ``hi`` are equal but for rounding (a relative 1e-6)."""
+    return hi - lo <= 1e-6 * max(1.0, abs(lo), abs(hi))
+
+
+def _amplitude(lo: float, hi: float, flat: bool) -> float:
+    if flat:
+        return 1.0
+    return hi / lo if lo > 0 else math.inf
 
 
 def phase_sums(kernel, stride: object = 2, dilation: object = 1) -> PhaseReport:
@@ -71,9 +86,72 @@ def phase_sums(kernel, stride: object = 2, dilation: object = 1) -> PhaseReport:
     (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     if min(sy, sx, dy, dx) < 1:
         raise DeconvError("stride and dilation must be >= 1", usage=True)
+    if sy * sx > MAX_PHASE_GRID:
+        raise DeconvError(
+            f"stride {sy},{sx} has {sy * sx} phases, more than the {MAX_PHASE_GRID} whose sums deconv lists; "
+            "phase_range gives their smallest and largest sum",
+            usage=True,
+        )
     rows = _of_phase(np.arange(sy), sy, dy, k.shape[0])
     cols = _of_phase(np.arange(sx), sx, dx, k.shape[1])
     return PhaseReport(interior_weight(rows, cols, k))
+
+
+#: The most stride phases (sy * sx) whose sums deconv holds as a grid; beyond it (a kernel far
+#: shorter than a huge stride) only :func:`phase_range` is computed, from the taps themselves.
+MAX_PHASE_GRID = 1 << 16
+
+
+@dataclass(frozen=True)
+class PhaseRange:
+    """The smallest and largest stride-phase sum of a (kh, kw) kernel, found from its taps alone
+    (never a (sy, sx) grid): ``reached`` of the ``phases`` = sy * sx phases get a tap; a phase
+    that gets none sums to 0."""
+
+    lo: float
+    hi: float
+    reached: int
+    phases: int
+    sums = None  # no grid: there may be billions of phases
+
+    @property
+    def flat(self) -> bool:
+        return alike(self.lo, self.hi)  # an unreached phase's 0 is already within lo..hi
+
+    @property
+    def amplitude(self) -> float:
+        return _amplitude(self.lo, self.hi, self.flat)
+
+
+def phase_report(kernel, stride: object = 2, dilation: object = 1) -> PhaseReport | PhaseRange:
+    """:func:`phase_sums` when the stride has at most :data:`MAX_PHASE_GRID` phases, else
+    :func:`phase_range` (the same ``lo``, ``hi``, ``flat`` and ``amplitude``, no grid)."""
+    sy, sx = as_pair(stride, "stride")
+    return phase_sums(kernel, stride, dilation) if sy * sx <= MAX_PHASE_GRID else phase_range(kernel, stride, dilation)
+
+
+def phase_range(kernel, stride: object = 2, dilation: object = 1) -> PhaseRange:
+    """:class:`PhaseRange` of a (kh, kw) kernel: work and memory grow with its taps, not with the stride.
+
+    >>> phase_range(np.ones((3, 3)), 2)
+    PhaseRange(lo=1.0, hi=4.0, reached=4, phases=4)
+    >>> phase_range(np.ones((1, 1)), 65536)
+    PhaseRange(lo=0.0, hi=1.0, reached=1, phases=4294967296)
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2:
+        raise DeconvError(f"phase sums need a 2-D kernel, got shape {k.shape}", usage=True)
+    (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    ry = (np.arange(k.shape[0], dtype=np.int64) * dy) % sy
+    rx = (np.arange(k.shape[1], dtype=np.int64) * dx) % sx
+    keys = (ry[:, None] * sx + rx[None, :]).ravel()
+    found, index = np.unique(keys, return_inverse=True)
+    sums = np.bincount(index.ravel(), weights=k.ravel(), minlength=len(found))
+    phases = sy * sx
+    lo, hi = float(sums.min()), float(sums.max())
+    if len(found) < phases:  # some phase gets no tap at all: it sums to 0
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    return PhaseRange(lo, hi, int(len(found)), phases)
 
 
 def _of_phase(f: np.ndarray, stride: int, dilation: int, k: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_sums, plan
+from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_report, plan
 from ..core.advice import Advice, KernelTraits, cures, findings, normalize_kernel, upsample_command
 from ..errors import DeconvError
 from ..imageio import ImageData, decode, depth_max, probe
@@ -116,13 +116,15 @@ class Inspection:
         planes = [k] if k.ndim == 2 else list(k)
         phases = []
         for c, plane in enumerate(planes):
-            ph = phase_sums(plane, g.stride, g.dilation)
+            ph = phase_report(plane, g.stride, g.dilation)
             phases.append(
                 {
                     "channel": None if k.ndim == 2 else c,
-                    "sums": ph.sums.tolist(),
-                    "min": float(ph.sums.min()),
-                    "max": float(ph.sums.max()),
+                    "sums": None if ph.sums is None else ph.sums.tolist(),  # None: too many phases to list
+                    "min": ph.lo,
+                    "max": ph.hi,
+                    "phases": g.stride[0] * g.stride[1],
+                    "reached": None if ph.sums is not None else ph.reached,
                     "flat": ph.flat,
                     "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
                 }

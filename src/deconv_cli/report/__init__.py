@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core import SIDES, AxisSize, PhaseReport
+from ..core import SIDES, AxisSize, PhaseRange, PhaseReport
 from ..core.advice import GAIN_TOLERANCE, NOTHING_TO_CURE
 from ..modes import SamePadding
 
@@ -121,14 +121,14 @@ def _pair(v: list[int]) -> str:
     return f"{v[0]},{v[1]}"
 
 
-def verdict(phases: PhaseReport) -> str:
+def verdict(phases: PhaseReport | PhaseRange) -> str:
     """What a constant image becomes, in words.
 
     >>> verdict(PhaseReport(np.full((2, 2), 16.0)))[:56]
     'flat, gain 16: every stride phase sums to 16, so a const'
     """
     if phases.flat:
-        gain = float(phases.sums.flat[0])
+        gain = phases.hi
         total = fmt_num(gain)
         if abs(gain - 1.0) <= GAIN_TOLERANCE:
             return f"flat, gain 1: every stride phase sums to {total}, so a constant image comes out constant"
@@ -136,11 +136,32 @@ def verdict(phases: PhaseReport) -> str:
             f"flat, gain {total}: every stride phase sums to {total}, so a constant image comes out constant but "
             f"{total} times as bright (--normalize phase makes the gain 1)"
         )
-    lo, hi = float(phases.sums.min()), float(phases.sums.max())
+    lo, hi = phases.lo, phases.hi
     amp = "inf" if phases.amplitude == float("inf") else f"{phases.amplitude:.4g}"
+    pattern = "this grid" if phases.sums is not None else "its stride phases"
+    cure = (
+        " (--normalize phase evens it)"
+        if lo > 0
+        else "; a phase that sums to 0 or less cannot be evened by --normalize: use a kernel at least as long "
+        "as the stride"
+    )
     return (
         f"checkerboard: stride phase sums range {fmt_num(lo)} .. {fmt_num(hi)} (max/min = {amp}), so a constant "
-        "image comes out as this grid repeated (--normalize phase evens it)"
+        f"image comes out as {pattern} repeated{cure}"
+    )
+
+
+def phase_range_text(ph: PhaseRange, stride) -> str:
+    """The phase sums of a stride with too many phases to list.
+
+    >>> from deconv_cli.core import phase_range
+    >>> phase_range_text(phase_range(np.ones((1, 1)), 65536), (65536, 65536))
+    'phase sums for stride 65536,65536: 4294967296 phases, too many to list; 1 gets taps; they range 0 .. 1'
+    """
+    gets = f"{ph.reached} {'gets' if ph.reached == 1 else 'get'} taps"
+    return (
+        f"phase sums for stride {stride[0]},{stride[1]}: {ph.phases} phases, too many to list; {gets}; "
+        f"they range {fmt_num(ph.lo)} .. {fmt_num(ph.hi)}"
     )
 
 
@@ -165,7 +186,7 @@ def matrix_lines(m: np.ndarray) -> list[str]:
     return ["  ".join(c.rjust(width) for c in row) for row in cells]
 
 
-def kernel_dict(k: np.ndarray, phases: list[PhaseReport], stride, dilation, spec: str) -> dict:
+def kernel_dict(k: np.ndarray, phases: list[PhaseReport | PhaseRange], stride, dilation, spec: str) -> dict:
     return {
         "kernel": spec,
         "shape": list(k.shape),
@@ -175,7 +196,9 @@ def kernel_dict(k: np.ndarray, phases: list[PhaseReport], stride, dilation, spec
         "sum": float(k.sum()),
         "channels": [
             {
-                "phase_sums": ph.sums.tolist(),
+                "phase_sums": None if ph.sums is None else ph.sums.tolist(),  # None: too many phases to list
+                "min": ph.lo,
+                "max": ph.hi,
                 "flat": ph.flat,
                 "amplitude": None if ph.amplitude == float("inf") else ph.amplitude,
                 "verdict": verdict(ph),
@@ -287,6 +310,8 @@ def _opt(v: float | None, fmt: str = "{:.4g}") -> str:
 
 def phase_verdict(ph: dict) -> str:
     """:func:`verdict` for one entry of ``Inspection.as_dict()["phases"]``."""
+    if ph["sums"] is None:
+        return verdict(PhaseRange(ph["min"], ph["max"], ph["reached"], ph["phases"]))
     return verdict(PhaseReport(np.asarray(ph["sums"], dtype=np.float64)))
 
 
@@ -312,7 +337,11 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
             [
                 name,
                 "  |  ".join(" ".join(fmt_num(v) for v in row) for row in ph["sums"])
-                + "  (rows of the sy x sx phase-sum grid)",
+                + "  (rows of the sy x sx phase-sum grid)"
+                if ph["sums"] is not None
+                else f"{ph['phases']} phases, too many to list; {ph['reached']} get{'s' if ph['reached'] == 1 else ''} "
+                "taps; "
+                f"they range {fmt_num(ph['min'])} .. {fmt_num(ph['max'])}",
             ]
         )
         setup.append(["verdict", phase_verdict(ph)])

@@ -380,7 +380,12 @@ def _explain(d: dict) -> list[str]:
             f"pixel in the middle of the left edge {edge['taps']} of {edge['full_taps']}."
         )
     if "kernel" in found and d["checkerboard"]:
-        sums = " | ".join(" ".join(f"{v:.4g}" for v in row) for row in d["phases"][0]["sums"])
+        ph = d["phases"][0]
+        sums = (
+            " | ".join(" ".join(f"{v:.4g}" for v in row) for row in ph["sums"])
+            if ph["sums"] is not None
+            else f"{ph['min']:.4g} to {ph['max']:.4g}"
+        )
         out.append(
             f"<b>A checkerboard.</b> At stride {sy}x{sx} the output pixels fall into {sy * sx} <i>stride phases</i> "
             f"(their place within a {sy}x{sx} step), and each phase receives its own share of the kernel's taps. "
