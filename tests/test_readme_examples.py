@@ -284,3 +284,10 @@ def test_readme_example(block: Block, tmp_path: Path):
             shown = "\n".join(example.output)
             failures.append(f"{where}\nprints:\n{r.stdout}the README shows:\n{shown}\n")
     assert not failures, "\n".join(failures)
+
+
+def test_the_python_api_example_runs_as_shown():
+    import doctest
+
+    failed, tried = doctest.testfile(str(ROOT / "README.md"), module_relative=False, verbose=False)
+    assert tried >= 5 and failed == 0

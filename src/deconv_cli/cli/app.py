@@ -442,7 +442,7 @@ def _main(
 
     \b
     Examples:
-      deconv upsample photo.png --scale 2                  # exactly 2x, no dark border
+      deconv upsample photo.png --scale 2 -o photo_2x.png  # exactly 2x, no dark border
       deconv upsample photo.png -s 2 -k bilinear -p 1 -o photo_x2.png
       deconv upsample shots/ --out-dir big --jobs 4 --json > log.jsonl
       deconv size --input-size 3 --kernel-size 3 --stride 1

@@ -317,7 +317,7 @@ def kernel_make(
 
     \b
     Examples:
-      deconv kernel make bilinear --stride 3 -o kernels/bilinear_s3.npy
+      deconv kernel make bilinear --stride 3 -o bilinear_s3.npy
       deconv kernel make lanczos3 --stride 2,3 -o lanczos3.mat
     """
     with failures():

@@ -261,9 +261,9 @@ def upsample(
 
     \b
     Examples:
-      deconv upsample photo.png --scale 2
+      deconv upsample photo.png --scale 2 -o photo_2x.png
       deconv upsample photo.png --stride 2 --kernel bilinear --padding 1 -o photo_x2.png
-      deconv upsample photo.png -k lanczos3 -s 3 -p same --edge renormalize
+      deconv upsample photo.png -k lanczos3 -s 3 -p same --edge renormalize -o photo_x3.png
       deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
       deconv upsample --files-from list.txt --out-dir big --json > log.jsonl
     """
