@@ -223,7 +223,7 @@ class Inspection:
                 "bottom": b,
                 "left": l,
                 "right": r,
-                "kept": kept,
+                "kept": {"width": kept[1], "height": kept[0]},
                 "reason": "border rows/cols that receive fewer kernel taps "
                 "than an interior pixel of their stride phase",
             },
@@ -298,7 +298,7 @@ def inspect_image(
 
     >>> d = inspect_image(None, size=(8, 8), kernel="bilinear", stride=2, padding=1).as_dict()
     >>> d["crop_auto"]["kept"], d["checkerboard"]
-    ([14, 14], False)
+    ({'width': 14, 'height': 14}, False)
     """
     geometry = Geometry.of(stride, padding, output_padding, dilation)
     alpha_ = Alpha.of(alpha, "alpha")

@@ -383,7 +383,7 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
     crop_rows = [
         [
             f"{crop['top']},{crop['bottom']},{crop['left']},{crop['right']}",
-            f"{crop['kept'][1]}x{crop['kept'][0]}",
+            f"{crop['kept']['width']}x{crop['kept']['height']}",
             _opt(diff["max_abs"], "{:.3g}"),
             _opt(diff["interior_max_abs"], "{:.3g}"),
         ]
