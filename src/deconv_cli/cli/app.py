@@ -27,7 +27,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort
 
 from ..errors import DeconvError
-from ..modes import SamePadding, did_you_mean
+from ..modes import Alpha, SamePadding, did_you_mean
 
 # --------------------------------------------------------------------------- output helpers
 
@@ -476,6 +476,12 @@ DilationOpt = Annotated[
     str, typer.Option("--dilation", "-d", metavar="N|ROWS,COLS", help="Spacing of the kernel taps: N or ROWS,COLS.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+AlphaOpt = Annotated[
+    Alpha,
+    typer.Option(
+        "--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel."
+    ),
+]
 SamePaddingOpt = Annotated[
     str,
     typer.Option(

@@ -12,6 +12,7 @@ import typer
 from ..errors import DeconvError
 from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha, Edge, Normalize
 from .app import (
+    AlphaOpt,
     DilationOpt,
     JsonOpt,
     KernelOpt,
@@ -146,12 +147,7 @@ def inspect_cmd(
         Normalize,
         typer.Option("--normalize", help="Inspect the kernel as upsample --normalize rescales it: none, phase, sum."),
     ] = Normalize.none,
-    alpha: Annotated[
-        Alpha,
-        typer.Option(
-            "--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel."
-        ),
-    ] = Alpha.premultiply,
+    alpha: AlphaOpt = Alpha.premultiply,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace report files already in --report DIR.")
     ] = False,

@@ -21,6 +21,7 @@ from ..modes import (
     Normalize,
 )
 from .app import (
+    AlphaOpt,
     DilationOpt,
     LayerKernelOpt,
     OutPadOpt,
@@ -130,12 +131,7 @@ def upsample(
             help="Cut the result: none, auto (the border that got fewer kernel taps), N, or TOP,BOTTOM,LEFT,RIGHT.",
         ),
     ] = "none",
-    alpha: Annotated[
-        Alpha,
-        typer.Option(
-            "--alpha", help="premultiply: colour weighted by alpha (no dark fringes); separate: alpha like any channel."
-        ),
-    ] = Alpha.premultiply,
+    alpha: AlphaOpt = Alpha.premultiply,
     dtype: Annotated[DType, typer.Option("--dtype", help="Computation precision.")] = DType.float32,
     two_pass: Annotated[
         bool,
