@@ -458,9 +458,8 @@ def _main(
 
 def given(ctx: typer.Context, name: str, value: Any) -> Any:
     """``value`` if the option ``name`` was given on the command line, else None (its default)."""
-    from typer._click.core import ParameterSource
-
-    return None if ctx.get_parameter_source(name) is ParameterSource.DEFAULT else value
+    source = ctx.get_parameter_source(name)
+    return None if source is None or source.name == "DEFAULT" else value
 
 
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", metavar="N|ROWS,COLS", help="Stride: N or ROWS,COLS.")]
