@@ -216,6 +216,14 @@ def test_kernel_traits_and_the_warning_texts():
     assert at.warning() is None and above.warning() == "2 of 1000 values (0.2%) clipped to the 8-bit range"
 
 
+def test_a_border_that_is_the_whole_output_does_not_suggest_cutting_it():
+    a = Advice((5, 5, 5, 5), (8, 8), (2, 2), (2, 2), False, None)
+    assert a.hint().endswith(
+        "which is all of it (--crop auto would leave nothing): -p same --edge replicate gives exactly 2x the input "
+        "(4x4) with every tap"
+    )
+
+
 def test_batch_lines_count_files_and_take_the_worst():
     b = {"top": 2, "bottom": 2, "left": 1, "right": 1}
     assert batch_hint([b, b], 5, (2, 2), False) == (

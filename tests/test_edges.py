@@ -231,3 +231,40 @@ def test_mirroring_a_one_row_image_mirrors_its_columns(mode):
         np.testing.assert_allclose(one[0], [0.25, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 3.75])
     else:  # mirrored including it: the edge pixel repeats, as replicate does for bilinear
         np.testing.assert_allclose(one[0], [0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75, 4.0])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 9),
+    st.integers(1, 5),
+    st.integers(1, 3),
+    st.integers(0, 4),
+    st.integers(0, 2**16 - 1),
+    st.sampled_from(["num", "same", "same-lower"]),
+)
+def test_deficient_border_equals_its_definition_without_a_per_pixel_table(n, k, s, d, p, mask, mode):
+    """The border from the taps alone (O(k)) equals the definition: the outermost outputs on each
+    side, within each half, that some tap of their phase cannot reach (Reach over the whole axis)."""
+    from deconv_cli.core import Geometry
+    from deconv_cli.core.analysis import Reach
+
+    support = np.array([(mask >> i) & 1 for i in range(k)], bool)
+    support[mask % k] = True  # at least one tap
+    geometry = Geometry.of(s, p if mode == "num" else mode, 0, d)
+    try:
+        (axis,) = geometry.axes((n, n), (k, k))[:1]
+    except Exception:  # a padding too large for this size: nothing to compare
+        return
+    short = np.flatnonzero(~Reach.of(axis, axis.trim_start, axis.trim_end).complete(support))
+    half = axis.kept / 2
+    want = (
+        int(short[short < half].max() + 1) if np.any(short < half) else 0,
+        int(axis.kept - short[short >= half].min()) if np.any(short >= half) else 0,
+    )
+    assert deficient_border(axis, support) == want
+
+
+def test_deficient_border_of_a_million_tap_kernel_is_cheap():
+    axis = size_math(300_000, 300_000, 2)[0]  # a Reach of this axis would be 600k x 300k
+    assert deficient_border(axis, np.ones(300_000, bool)) == (299_998, 299_998)  # k - s, as for any n

@@ -281,6 +281,9 @@ class Advice:
             if self.same
             else f"-p same --edge replicate gives exactly {_stride(self.stride)} the input ({exact}) with every tap"
         )
+        if h - t - b < 1 or w - l - r < 1:  # the kernel reaches past the whole image: nothing is complete
+            whole = "which is all of it (--crop auto would leave nothing)"
+            return f"{border_text(self.border, self.traits)}, {whole}: {second}"
         left = _size(h - t - b, w - l - r)
         return f"{border_text(self.border, self.traits)}: --crop auto cuts it ({left} left), or {second}"
 

@@ -332,11 +332,39 @@ def deficient_border(axis: AxisSize, support) -> tuple[int, int]:
     >>> deficient_border(AxisSize.compute("rows", 10, 4, stride=2, padding=1), [True] * 4)
     (1, 1)
     """
-    short = np.flatnonzero(~Reach.of(axis, axis.trim_start, axis.trim_end).complete(support))
+    # Work and memory grow with the kernel's taps, not with the output (a Reach of the whole axis
+    # would be n_out x k). Output o sits at f = o + f0 on the full grid; it is short when a tap u of
+    # its phase (u*d = f mod s) brings no input: f < u*d (before the first input) or
+    # f > (n_in - 1)*s + u*d (after the last). Per phase q that is f < hi_u(q)*d or f > last + lo_u(q)*d.
+    s, d = axis.stride, axis.dilation
+    taps = np.flatnonzero(np.asarray(support, bool)).astype(np.int64)
     n = axis.kept
-    half = n / 2
-    before = int(short[short < half].max() + 1) if np.any(short < half) else 0
-    after = int(n - short[short >= half].min()) if np.any(short >= half) else 0
+    if n <= 0 or taps.size == 0:
+        return 0, 0
+    phase = (taps * d) % s
+    q, index = np.unique(phase, return_inverse=True)
+    first = np.full(q.size, np.iinfo(np.int64).max, np.int64)
+    last = np.full(q.size, -1, np.int64)
+    np.minimum.at(first, index, taps)
+    np.maximum.at(last, index, taps)
+    starts = last * d  # f below this is short (the phase's last tap reads before the first input)
+    ends = (axis.n_in - 1) * s + first * d  # f above this is short (its first tap reads past the last input)
+    f0 = axis.trim_start + axis.padding
+    mid = f0 + (n + 1) // 2  # the first f of the second half (o >= n/2)
+    f_end = f0 + n - 1
+
+    def largest(lo, hi):  # the largest f in [lo, hi] of each phase, or -1
+        f = hi - ((hi - q) % s)
+        return np.where(f >= lo, f, -1)
+
+    def smallest(lo, hi):  # the smallest f in [lo, hi] of each phase, or a value past f_end
+        f = lo + ((q - lo) % s)
+        return np.where(f <= hi, f, f_end + 1)
+
+    head = np.maximum(largest(f0, np.minimum(starts - 1, mid - 1)), largest(np.maximum(ends + 1, f0), mid - 1))
+    tail = np.minimum(smallest(mid, np.minimum(starts - 1, f_end)), smallest(np.maximum(ends + 1, mid), f_end))
+    before = int(head.max() - f0 + 1) if head.max() >= f0 else 0
+    after = int(f_end - tail.min() + 1) if tail.min() <= f_end else 0
     return before, after
 
 
