@@ -423,7 +423,8 @@ def _cures_html(d: dict) -> str:
         rows.append(
             f"<tr><td><code>{html.escape(c['options'])}</code></td><td>{html.escape(c['cures'])}</td>"
             f"<td>{o['width']}x{o['height']}</td><td>{html.escape(c['cost'])}"
-            f'<br><code class="cmd">{html.escape(c["command"])}</code></td></tr>'
+            + (f'<br><code class="cmd">{html.escape(c["command"])}</code>' if c["command"] else "")
+            + "</td></tr>"
         )
     return (
         '<section id="cures"><h2>Cures</h2>'
