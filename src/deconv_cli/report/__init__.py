@@ -464,7 +464,7 @@ def layer_channel_rows(d: dict) -> list[list[str]]:
         ins = ph["inputs"]
         inputs = ",".join(map(str, ins)) if len(ins) <= 4 else f"{ins[0]}..{ins[-1]}"
         means = (
-            " | ".join(" ".join(f"{v:.4g}" for v in row) for row in ph["sums"])
+            " | ".join(" ".join(f"{v:.5g}" for v in row) for row in ph["sums"])
             if ph["phases"] <= MAX_LISTED_PHASES
             else f"{ph['phases']} phases"
         )
