@@ -209,3 +209,24 @@ def test_inspect_layer_needs_its_channels(tmp_path, layers):
     np.save(tmp_path / "c5.npy", np.ones((5, 1, 2, 2)))
     r = run("inspect", "--size", "4", "-k", tmp_path / "c5.npy", "-s", 2)
     assert r.exit_code == 2 and "C_in = 5" in r.stderr
+
+
+def test_report_has_the_channels_section_for_a_layer_only(tmp_path, layers):
+    from deconv_cli.report.pictures import write_report
+
+    spec, bias, w, b = layers["checker"]
+    ins = inspect_image(None, size=(10, 10), kernel=spec, bias=bias, stride=2)
+    files = write_report(tmp_path / "layer", ins)
+    with Image.open(files["channels"]) as im:
+        assert im.width == 1200
+    page = (tmp_path / "layer" / "index.html").read_text()
+    assert '<section id="channels"><h2>Output channels</h2>' in page and 'src="channels.png"' in page
+    want = brute_phases(w, b, 1, np.ones(3), (2, 2))
+    worst = int(np.argmax(want.max(axis=(1, 2)) / want.min(axis=(1, 2))))
+    row = page.index(f"<tr><td>{worst}</td><td>0,1,2</td>")
+    assert row < page.index(f"<tr><td>{1 - worst}</td><td>0,1,2</td>")  # the worst first
+    assert "renormalize has no meaning for a layer" in page
+    assert json.loads((tmp_path / "layer" / "report.json").read_text())["files"]["channels"] == "channels.png"
+    plain = write_report(tmp_path / "plain", inspect_image(None, size=(10, 10), kernel="bilinear", stride=2))
+    assert "channels" not in plain and not (tmp_path / "plain" / "channels.png").exists()
+    assert 'id="channels"' not in (tmp_path / "plain" / "index.html").read_text()
