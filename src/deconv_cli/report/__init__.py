@@ -227,6 +227,10 @@ def layer_kernel_dict(k: np.ndarray, groups: int, stride, dilation, spec: str) -
         "groups": groups,
         "values": k.tolist(),
         "sum": float(k.sum()),
+        # each (input, output) kernel's phase report, as kernel_dict gives a 3-D kernel's planes
+        "channels": kernel_dict(
+            k, [phase_sums_of(p, stride, dilation) for p in k.reshape((-1,) + k.shape[-2:])], stride, dilation, spec
+        )["channels"],
         "pairs": [
             {
                 "input": i,
@@ -254,6 +258,12 @@ def layer_kernel_dict(k: np.ndarray, groups: int, stride, dilation, spec: str) -
         "worst": worst_channels(chans),
         "checkerboard": not all(ch.flat for ch in chans),
     }
+
+
+def phase_sums_of(plane: np.ndarray, stride, dilation) -> PhaseReport | PhaseRange:
+    from ..core import phase_report
+
+    return phase_report(plane, stride, dilation)
 
 
 def channel_verdict(ch) -> str:
