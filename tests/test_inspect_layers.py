@@ -192,6 +192,7 @@ def test_inspect_layer_cli_json_and_table(layers):
         (["--normalize", "phase"], "learned layer"),
         (["--bias", "0.1,0.2,0.3"], "holds shape (3,) but the layer has 2 output channel(s)"),
         (["--groups", "2"], "--groups 2 must divide C_in = 3"),
+        (["-s", "300"], "stride 300,300 has 90000 phases, more than the 65536 whose sums deconv computes for each"),
     ],
 )
 def test_inspect_layer_mistakes_are_one_line_usage_errors(layers, extra, words):

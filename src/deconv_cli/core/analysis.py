@@ -498,6 +498,12 @@ def layer_phase_sums(weight, stride: object = 2, dilation: object = 1) -> np.nda
     if w.ndim != 4:
         raise DeconvError(f"a layer's weight must be 4-D (C_in, C_out/groups, kh, kw), got shape {w.shape}", usage=True)
     sy, sx = as_pair(stride, "stride")
+    if sy * sx > MAX_PHASE_GRID:
+        raise DeconvError(
+            f"stride {sy},{sx} has {sy * sx} phases, more than the {MAX_PHASE_GRID} whose sums deconv computes "
+            "for each kernel of a layer",
+            usage=True,
+        )
     if w.shape[0] * w.shape[1] * sy * sx > MAX_LAYER_PHASES:
         raise DeconvError(
             f"a layer of weight {w.shape} at stride {sy},{sx} has {w.shape[0] * w.shape[1] * sy * sx} (input, output, "

@@ -366,9 +366,9 @@ def channels_figure(ins, d: dict):
         ch = lp.channels[o]
         im = ax.imshow(dev, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         amp = "inf" if ch.amplitude == float("inf") else f"{ch.amplitude:.4g}"
-        verdict = "flat" if ch.flat else f"max/min {amp}, swing {ch.peak_to_peak * unit:.3g} levels"
+        verdict = "flat" if ch.flat else f"max/min {amp}, swing {ch.peak_to_peak * unit:.3g}"
         rank = f"worst #{d['layer']['worst'].index(o) + 1}" if o in d["layer"]["worst"] else "flat"
-        ax.set_title(f"output channel {o} ({rank})\nmean {ch.mean * unit:.4g}; {verdict}", fontsize=10)
+        ax.set_title(f"output channel {o} ({rank})\nmean {ch.mean * unit:.4g} levels\n{verdict}", fontsize=10)
         ax.set_xticks(range(sx) if sx <= 8 else [])
         ax.set_yticks(range(sy) if sy <= 8 else [])
         ax.set_xlabel("column phase")
