@@ -243,7 +243,9 @@ def test_kernel_show_prints_each_pair_of_a_layer(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.stdout)["channels"]) == 6
     r = run("kernel", "show", tmp_path / "l.npy")
-    assert "l.npy in 1 out 2: 2x2, sum 86" in r.stdout
+    # the phase sums of each (input, output) pair, then each output channel's total (test_inspect_layers.py)
+    assert "in 1 -> out 2: 20 21 | 22 23  (sum 86)" in r.stdout
+    assert "out 2 (inputs 0,1): 28 30 | 32 34  checkerboard" in r.stdout
 
 
 # ---------------------------------------------------------------- the shipped example layer

@@ -114,6 +114,24 @@ def inspect_cmd(
         typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image."),
     ] = None,
     kernel: KernelOpt = DEFAULT_KERNEL,
+    groups: Annotated[
+        Optional[int],
+        typer.Option(
+            "--groups",
+            min=1,
+            metavar="G",
+            help="Learned layer (4-D weight) only: channel groups. "
+            "[default: C_in if the weight's 2nd dim is 1, else 1]",
+        ),
+    ] = None,
+    bias: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bias",
+            metavar="B",
+            help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
+        ),
+    ] = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
@@ -167,16 +185,21 @@ def inspect_cmd(
     amplitude, coverage at corners/edges/interior, border-band brightness vs the interior, and the
     crop that --crop auto would apply.
 
+    A learned layer (4-D weight, with --groups and --bias as for upsample): per output channel, its
+    stride-phase pattern under a constant input (each input channel at the image's mean, or at 1
+    with --size), the checkerboard amplitude, and the worst channels.
+
     \b
     Examples:
       deconv inspect photo.png --kernel bilinear --stride 2 --report photo_report
       deconv inspect --size 64x64 --kernel box3.npy --stride 2
       deconv inspect photo.png -k box3.npy -s 2 -p same --edge replicate --normalize phase
+      deconv inspect --size 64 -k layer.safetensors:weight --bias layer.safetensors:bias -s 2 -p 2
     """
     with failures():
         from .. import report
         from ..core import Geometry
-        from ..kernels import open_kernel
+        from ..kernels import open_run_kernel
         from ..pipeline import inspect, parse_size
 
         geometry = Geometry.of(stride, padding, output_padding, dilation)
@@ -190,7 +213,14 @@ def inspect_cmd(
                 "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither",
                 usage=True,
             )
-        ins = inspect(image, dims, open_kernel(kernel, geometry.stride), geometry, alpha, max_pixels, edge, normalize)
+        if normalize is not Normalize.none and (groups is not None or bias is not None):
+            raise DeconvError(
+                f"--normalize {normalize} rescales a kernel, --groups and --bias set up a learned layer, whose "
+                "weights deconv does not rescale; give one or the other",
+                usage=True,
+            )
+        kern = open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias)
+        ins = inspect(image, dims, kern, geometry, alpha, max_pixels, edge, normalize)
         d = ins.as_dict()
         if report_dir is not None:
             from ..report.pictures import write_report
@@ -217,9 +247,22 @@ def kernelshow(
         Normalize,
         typer.Option("--normalize", help="Show the kernel as upsample --normalize would rescale it: none, phase, sum."),
     ] = Normalize.none,
+    groups: Annotated[
+        Optional[int],
+        typer.Option(
+            "--groups",
+            min=1,
+            metavar="G",
+            help="Learned layer (4-D weight) only: channel groups. "
+            "[default: C_in if the weight's 2nd dim is 1, else 1]",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a kernel, its sum, its per-phase sums for STRIDE, and whether it draws a checkerboard.
+
+    A learned layer (4-D weight): the phase sums of every (input, output) kernel, then per output
+    channel their total (every input channel of its group at 1, no bias) and its verdict.
 
     \b
     Examples:
@@ -239,6 +282,23 @@ def kernelshow(
         s, d = geometry.stride, geometry.dilation
         kern = open_kernel(kernel, s)
         k = kern.weight
+        if k.ndim == 4 or groups is not None:
+            from ..kernels import make_layer
+
+            layer = make_layer(k, groups, None, kernel)
+            assert layer is not None
+            if normalize is not Normalize.none:
+                raise DeconvError(
+                    f"--normalize {normalize}: kernel {kernel} is a learned layer (weight shape {k.shape}); "
+                    "deconv does not rescale a layer's weights",
+                    usage=True,
+                )
+            d_ = report.layer_kernel_dict(k, layer.groups, s, d, kernel)
+            if as_json:
+                emit(json.dumps(d_) + "\n")
+            else:
+                show((report.layer_kernel_table(d_), report.layer_kernel_lines(d_)), stderr=False)
+            return
         factors = None
         if normalize is not Normalize.none:
             if k.ndim == 4:

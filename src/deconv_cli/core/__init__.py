@@ -3,7 +3,9 @@ functions (:mod:`.ops`) and the plan behind them (:mod:`.planning`), and what a 
 where (:mod:`.analysis`). No file access, no printing."""
 
 from .analysis import (
+    MAX_LAYER_PHASES,
     MAX_PHASE_GRID,
+    ChannelPhases,
     Coverage,
     PhaseRange,
     PhaseReport,
@@ -16,11 +18,14 @@ from .analysis import (
     crop_box,
     deficient_border,
     interior_weight,
+    layer_phase_sums,
+    layer_response,
     phase_range,
     phase_report,
     phase_sums,
     received_weight,
     renormalization,
+    worst_channels,
 )
 from .geometry import (
     AXES,
@@ -79,6 +84,11 @@ __all__ = [
     "phase_report",
     "PhaseRange",
     "MAX_PHASE_GRID",
+    "MAX_LAYER_PHASES",
+    "ChannelPhases",
+    "layer_phase_sums",
+    "layer_response",
+    "worst_channels",
     "plan",
     "received_weight",
     "renormalization",

@@ -188,6 +188,64 @@ class KernelTraits:
         return None
 
 
+@dataclass(frozen=True)
+class LayerTraits(KernelTraits):
+    """:class:`KernelTraits` of a learned layer that mixes channels: from the stride-phase pattern
+    of each output channel under a constant input (:class:`~deconv_cli.core.analysis.ChannelPhases`),
+    ``constant`` saying in words which input that is. ``lo`` and ``hi`` are the smallest and largest
+    phase mean of any channel; ``flat`` when every channel's phases are alike (the channels may differ
+    from each other: a layer may change colours). No gain: a layer's output channels are whatever it
+    was trained to give, so there is no gain of 1 to miss.
+
+    >>> from .analysis import ChannelPhases
+    >>> t = LayerTraits.of_channels([ChannelPhases(np.ones((2, 2))), ChannelPhases(np.array([[1, 2], [2, 1.0]]))],
+    ...                             False, "each input channel at 1")
+    >>> t.flat, t.worst, t.amplitude
+    (False, [1], 2.0)
+    """
+
+    channels: tuple = ()
+    constant: str = ""
+    unit: float = 1.0  # the image's full scale, for the swing in its levels
+    depth: str = "float"
+
+    @classmethod
+    def of_channels(
+        cls, channels, negative: bool, constant: str, unit: float = 1.0, depth: str = "float"
+    ) -> LayerTraits:
+        chans = tuple(channels)
+        lo, hi = min(c.lo for c in chans), max(c.hi for c in chans)
+        return cls(lo, hi, all(c.flat for c in chans), negative, chans, constant, unit, depth)
+
+    @property
+    def off_gain(self) -> bool:
+        return False
+
+    @property
+    def amplitude(self) -> float:
+        return max(c.amplitude for c in self.channels)
+
+    @property
+    def worst(self) -> list[int]:
+        from .analysis import worst_channels
+
+        return worst_channels(list(self.channels))
+
+    def text(self) -> str | None:
+        if self.flat:
+            return None
+        worst = self.worst
+        ch = self.channels[worst[0]]
+        amp = "inf" if math.isinf(ch.amplitude) else f"{ch.amplitude:.4g}"
+        many = f"s {', '.join(map(str, worst))} (worst first)"
+        which = "output channel" + (many if len(worst) > 1 else f" {worst[0]}")
+        return (
+            f"{which} of the layer {'draw' if len(worst) > 1 else 'draws'} a checkerboard on a constant input "
+            f"({self.constant}): channel {worst[0]}'s stride phases come out {ch.lo:.4g} to {ch.hi:.4g} "
+            f"(max/min {amp}, a swing of {ch.peak_to_peak * self.unit:.3g} {self.depth} levels)"
+        )
+
+
 def border_deficit(axes: tuple[AxisSize, AxisSize], kernel, edge: Edge, cut: Box) -> Box:
     """Rows and columns per side (top, bottom, left, right) of the written output that receive
     fewer kernel taps than an interior pixel of their stride phase: the deficient border under
@@ -472,6 +530,7 @@ def cures(
     edge: Edge = Edge.zero,
     layer: bool = False,
     clipped: float = 0.0,
+    traits: KernelTraits | None = None,
 ) -> list[Cure]:
     """Each cure of what this upsample does surprisingly, with its cost and the size it gives.
 
@@ -495,6 +554,10 @@ def cures(
     layer : bool
     clipped : float
         The fraction of the result's values outside the range of the image's depth.
+    traits : KernelTraits, optional
+        What the kernel does to a constant image, when not :meth:`KernelTraits.of` ``kernel``: a layer
+        that mixes channels gives :class:`LayerTraits` and its (input, output) kernels as ``kernel``
+        (their union decides the border).
 
     Returns
     -------
@@ -516,7 +579,8 @@ def cures(
     rows, cols = axes
     h, w = rows.kept, cols.kept
     size = _size(h, w)
-    traits = KernelTraits.of(k, geometry.stride, geometry.dilation)
+    if traits is None:
+        traits = KernelTraits.of(k, geometry.stride, geometry.dilation)
     out: list[Cure] = []
     border = border_deficit(axes, k, edge, (0, 0, 0, 0))
     if any(border):
@@ -574,7 +638,12 @@ def cures(
                     what,
                     "another kernel",
                     "deconv does not rescale a learned layer's weights (--normalize is refused for layers); "
-                    "retrain or rescale it so every stride phase sums to 1",
+                    + (
+                        "retrain it with its stride phases tied (or a resize followed by a convolution), so that a "
+                        "constant input comes out flat in every output channel"
+                        if isinstance(traits, LayerTraits)
+                        else "retrain or rescale it so every stride phase sums to 1"
+                    ),
                     (h, w),
                 )
             )

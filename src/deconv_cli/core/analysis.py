@@ -493,3 +493,149 @@ def border_means(out, box: Box) -> tuple[float | None, dict[str, float | None]]:
         "right": a[rows, w - r :] if r else a[:, :0],
     }
     return interior, {side: (float(v.mean()) if v.size else None) for side, v in regions.items()}
+
+
+# --------------------------------------------------------------------------- learned layers
+
+#: The most (input, output) phase sums, C_in * C_out/groups * sy * sx, a layer's analysis holds.
+MAX_LAYER_PHASES = 1 << 22
+
+
+def layer_phase_sums(weight, stride: object = 2, dilation: object = 1) -> np.ndarray:
+    """:func:`phase_sums` of every (input, output) kernel of a learned layer.
+
+    Parameters
+    ----------
+    weight : (C_in, C_out/groups, kh, kw) array_like
+        PyTorch's ``ConvTranspose2d.weight`` layout.
+    stride, dilation : int or (int, int)
+
+    Returns
+    -------
+    (C_in, C_out/groups, sy, sx) ndarray of float64
+        ``[i, j]`` is the phase-sum grid of ``weight[i, j]``: what input channel ``i`` at 1 adds to
+        each stride phase of output channel ``g * C_out/groups + j`` of its group ``g``.
+
+    Examples
+    --------
+    >>> w = np.ones((2, 1, 3, 3)); w[1] *= -0.5
+    >>> layer_phase_sums(w, 2)[:, 0].tolist()
+    [[[4.0, 2.0], [2.0, 1.0]], [[-2.0, -1.0], [-1.0, -0.5]]]
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise DeconvError(f"a layer's weight must be 4-D (C_in, C_out/groups, kh, kw), got shape {w.shape}", usage=True)
+    sy, sx = as_pair(stride, "stride")
+    if sy * sx > MAX_PHASE_GRID:
+        raise DeconvError(
+            f"stride {sy},{sx} has {sy * sx} phases, more than the {MAX_PHASE_GRID} whose sums deconv computes "
+            "for each kernel of a layer",
+            usage=True,
+        )
+    if w.shape[0] * w.shape[1] * sy * sx > MAX_LAYER_PHASES:
+        raise DeconvError(
+            f"a layer of weight {w.shape} at stride {sy},{sx} has {w.shape[0] * w.shape[1] * sy * sx} (input, output, "
+            f"phase) sums, more than the {MAX_LAYER_PHASES} deconv computes",
+            usage=True,
+        )
+    out = np.empty(w.shape[:2] + (sy, sx))
+    for i, j in np.ndindex(*w.shape[:2]):
+        out[i, j] = phase_sums(w[i, j], (sy, sx), dilation).sums
+    return out
+
+
+def layer_response(pair_sums, groups: int, constant, bias=None) -> np.ndarray:
+    """What a learned layer makes of a constant input, per output channel and stride phase.
+
+    Output channel ``o = g * C_out/groups + j`` sees only the inputs ``i`` of its group ``g``::
+
+        response[o] = sum(constant[i] * pair_sums[i, j] for i in group g) + bias[o]
+
+    Parameters
+    ----------
+    pair_sums : (C_in, C_out/groups, sy, sx) array_like
+        :func:`layer_phase_sums`.
+    groups : int
+    constant : (C_in,) array_like
+        The value of each input channel, in the bias's units.
+    bias : (C_out,) array_like, optional
+
+    Returns
+    -------
+    (C_out, sy, sx) ndarray of float64
+        The interior of the output, one stride step of it, away from the borders.
+
+    Examples
+    --------
+    >>> ps = layer_phase_sums(np.ones((2, 2, 2, 2)), 2)       # every pair: each phase gets 1 tap
+    >>> layer_response(ps, 1, [0.5, 0.25], [0.0, 1.0])[:, 0, 0].tolist()
+    [0.75, 1.75]
+    >>> layer_response(ps, 2, [0.5, 0.25])[:, 0, 0].tolist()  # groups 2: output 0, 1 see input 0; 2, 3 input 1
+    [0.5, 0.5, 0.25, 0.25]
+    """
+    ps = np.asarray(pair_sums, dtype=np.float64)
+    c_in, cog = ps.shape[:2]
+    m = np.asarray(constant, dtype=np.float64).reshape(c_in)
+    cig = c_in // groups
+    out = np.zeros((cog * groups,) + ps.shape[2:])
+    for g in range(groups):
+        ins = slice(g * cig, (g + 1) * cig)
+        out[g * cog : (g + 1) * cog] = np.einsum("i,ijrc->jrc", m[ins], ps[ins])
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64).reshape(-1)[:, None, None]
+    return out
+
+
+@dataclass(frozen=True)
+class ChannelPhases(PhaseReport):
+    """The stride-phase pattern of one output channel of a learned layer under a constant input
+    (:func:`layer_response`): ``sums`` are the phase means, the value each stride phase of the
+    interior takes.
+
+    A layer's output may be legitimately signed, so :attr:`amplitude` is the ratio of the larger
+    magnitude to the smaller when every phase has the same sign (``max/min`` for positive phases,
+    ``min/max`` for negative ones), 1 when the phases are :func:`alike`, and inf when they straddle
+    or touch 0 (no ratio means anything there: :attr:`peak_to_peak` still does).
+
+    >>> ChannelPhases(np.array([[1.0, 1.0], [1.0, 1.25]])).amplitude
+    1.25
+    >>> ChannelPhases(np.array([[-2.0, -1.0]])).amplitude, ChannelPhases(np.array([[-1.0, 1.0]])).amplitude
+    (2.0, inf)
+    """
+
+    @property
+    def amplitude(self) -> float:
+        lo, hi = self.lo, self.hi
+        if self.flat:
+            return 1.0
+        if lo > 0:
+            return hi / lo
+        if hi < 0:
+            return lo / hi
+        return math.inf
+
+    @property
+    def mean(self) -> float:
+        return float(self.sums.mean())
+
+    @property
+    def peak_to_peak(self) -> float:
+        """Largest minus smallest phase mean: the checkerboard's swing, in the response's units."""
+        return self.hi - self.lo
+
+
+def worst_channels(channels: list[ChannelPhases]) -> list[int]:
+    """The output channels whose phases are not flat, the worst first: by :attr:`ChannelPhases.amplitude`,
+    then (among equal amplitudes, as the infinite ones) by the swing relative to the channel's magnitude.
+
+    >>> worst_channels([ChannelPhases(np.array([[1.0, 2.0]])), ChannelPhases(np.ones((1, 2))),
+    ...                 ChannelPhases(np.array([[1.0, 4.0]]))])
+    [2, 0]
+    """
+
+    def key(o: int) -> tuple[float, float]:
+        ch = channels[o]
+        scale = max(abs(ch.lo), abs(ch.hi), 1e-300)
+        return (-ch.amplitude, -ch.peak_to_peak / scale)
+
+    return sorted((o for o, ch in enumerate(channels) if not ch.flat), key=key)

@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..core import SIDES, AxisSize, Coverage, Geometry, auto_crop, border_means, coverage_of, phase_report, plan
-from ..core.advice import Advice, KernelTraits, cures, findings, normalize_kernel, upsample_command
+from ..core import (
+    SIDES,
+    AxisSize,
+    ChannelPhases,
+    Coverage,
+    Geometry,
+    auto_crop,
+    border_means,
+    check_layer_edge,
+    coverage_of,
+    layer_phase_sums,
+    layer_response,
+    phase_report,
+    plan,
+)
+from ..core.advice import Advice, KernelTraits, LayerTraits, cures, findings, normalize_kernel, upsample_command
+from ..core.ops import apply_layer
 from ..errors import DeconvError
 from ..imageio import ImageData, decode, depth_max, probe
-from ..kernels import Kernel, open_kernel
+from ..kernels import Kernel, Layer, make_layer, open_kernel
 from ..modes import DEFAULT_KERNEL, INSPECT_MAX_PIXELS, Alpha, Edge, Normalize
 
 #: Grey level of the synthetic image ``deconv inspect --size`` uses (8-bit, mid-grey,
@@ -46,6 +61,43 @@ def parse_size(spec: str) -> tuple[int, int]:
     return parts[1], parts[0]
 
 
+#: An image's channels by count, for the synthetic image of a layer's C_in channels.
+_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclass
+class LayerPhases:
+    """What a learned layer makes of a constant input, per output channel: the input (``constant``,
+    one value per input channel in [0, 1] units, the bias's; ``what`` says it in words), each
+    (input, output) kernel's phase sums (``pairs``, (C_in, C_out/groups, sy, sx)) and each output
+    channel's phase means with the bias (``channels``)."""
+
+    layer: Layer
+    constant: np.ndarray
+    what: str
+    pairs: np.ndarray
+    channels: list[ChannelPhases]
+
+    def inputs(self, o: int) -> list[int]:
+        """The input channels output channel ``o`` sees (those of its group)."""
+        cog = self.layer.c_out // self.layer.groups
+        cig = self.layer.c_in // self.layer.groups
+        g = o // cog
+        return list(range(g * cig, (g + 1) * cig))
+
+    def traits(self, weight: np.ndarray, depth: int | str) -> LayerTraits:
+        return LayerTraits.of_channels(
+            self.channels, bool((weight < 0).any()), self.what, depth_max(depth), bits_text(depth)
+        )
+
+
+def layer_phases(layer: Layer, weight: np.ndarray, geometry: Geometry, constant: np.ndarray, what: str) -> LayerPhases:
+    """:class:`LayerPhases` of ``layer`` (with its 4-D ``weight``) at ``geometry``'s stride and dilation."""
+    pairs = layer_phase_sums(weight, geometry.stride, geometry.dilation)
+    resp = layer_response(pairs, layer.groups, constant, layer.bias)
+    return LayerPhases(layer, np.asarray(constant, np.float64), what, pairs, [ChannelPhases(r) for r in resp])
+
+
 @dataclass
 class Inspection:
     """The numbers and pictures of ``deconv inspect``: what a kernel does to an image, and where."""
@@ -53,7 +105,7 @@ class Inspection:
     source: str | None
     image: ImageData
     kernel_spec: str
-    kernel: object  # (kh, kw) or (C, kh, kw) ndarray
+    kernel: object  # (kh, kw), (C, kh, kw), or a layer's (C_in, C_out/groups, kh, kw) ndarray
     geometry: Geometry
     axes: tuple[AxisSize, AxisSize]
     results: dict  # edge mode -> (H_out, W_out[, C]) float array (zero, replicate, renormalize)
@@ -63,6 +115,13 @@ class Inspection:
     edge: Edge = Edge.zero  # the edge mode of the upsample being inspected: its result, findings, cures
     normalize: Normalize = Normalize.none  # how ``kernel`` was rescaled from the one given
     factors: np.ndarray | None = None  # --normalize's factor per stride phase (per plane)
+    phases_of_layer: LayerPhases | None = None  # a learned layer's phase pattern per output channel
+
+    @property
+    def planes(self) -> np.ndarray:
+        """(P, kh, kw): the kernel's planes, a layer's every (input, output) kernel; their union is its support."""
+        k = np.asarray(self.kernel)
+        return k.reshape((-1,) + k.shape[-2:])
 
     @property
     def result(self) -> np.ndarray:
@@ -91,6 +150,8 @@ class Inspection:
         out = self.results[edge]
         if out.ndim == 2:
             return out
+        if self.phases_of_layer is not None:  # a layer's output channels are all data
+            return out.mean(axis=2)
         mean = out[..., self.colour].mean(axis=2)
         a = self.image.alpha_channel
         return mean if a is None else mean * (out[..., a] / self.image.alpha_max)
@@ -113,9 +174,11 @@ class Inspection:
         im, cov, g = self.image, self.coverage, self.geometry
         h, w = cov.taps.shape
         k = np.asarray(self.kernel)
-        planes = [k] if k.ndim == 2 else list(k)
+        lp = self.phases_of_layer
         phases = []
-        for c, plane in enumerate(planes):
+        if lp is not None:
+            phases = self._layer_channels(lp)
+        for c, plane in enumerate([] if lp is not None else [k] if k.ndim == 2 else list(k)):
             ph = phase_report(plane, g.stride, g.dilation)
             phases.append(
                 {
@@ -163,7 +226,7 @@ class Inspection:
         t, b, l, r = self.box
         inner = diff[t : h - b, l : w - r]
         kept = [h - t - b, w - l - r]
-        traits = KernelTraits.of(k, g.stride, g.dilation)
+        traits = lp.traits(k, im.depth) if lp is not None else KernelTraits.of(k, g.stride, g.dilation)
         image = self.source or "IMAGE"
         out = self.result
         clipped = clipped_values(out, im.depth)
@@ -171,7 +234,9 @@ class Inspection:
             self.deficit, (h, w), im.size, g.stride, g.same, traits, clipped=clipped, values=out.size, depth=im.depth
         )
         given = " ".join(
-            ([f"--edge {self.edge}"] if self.edge is not Edge.zero else [])
+            ([f"--bias {lp.layer.bias_spec}"] if lp is not None and lp.layer.bias_spec is not None else [])
+            + ([f"--groups {lp.layer.groups}"] if lp is not None and lp.layer.groups != _default_groups(k) else [])
+            + ([f"--edge {self.edge}"] if self.edge is not Edge.zero else [])
             + ([f"--normalize {self.normalize}"] if self.normalize is not Normalize.none else [])
         )
         dt, db, dl, dr = self.deficit
@@ -192,6 +257,7 @@ class Inspection:
                 "normalize": self.normalize.value,
                 "factors": None if self.factors is None else self.factors.tolist(),
             },
+            "layer": None if lp is None else self._layer_dict(lp, lp.traits(k, im.depth)),
             "edge": self.edge.value,
             "params": g.params(self.axes),
             "size_math": [a.as_dict() for a in self.axes],
@@ -232,10 +298,80 @@ class Inspection:
             ],
             "upsample": upsample_command(image, self.kernel_spec, g, given),
             "cures": [
-                {**c.as_dict(), "command": upsample_command(image, self.kernel_spec, g, f"{given} {c.options}".strip())}
-                for c in cures(self.axes, k, g, edge=self.edge, layer=self.layer, clipped=advice.clip_fraction)
+                {
+                    **c.as_dict(),
+                    # None: the cure is no option ("another kernel")
+                    "command": upsample_command(image, self.kernel_spec, g, f"{given} {c.options}".strip())
+                    if c.options.startswith("-")
+                    else None,
+                }
+                for c in cures(
+                    self.axes,
+                    self.planes if lp is not None else k,
+                    g,
+                    edge=self.edge,
+                    layer=self.layer,
+                    clipped=advice.clip_fraction,
+                    traits=traits,
+                )
             ],
         }
+
+    def _layer_channels(self, lp: LayerPhases) -> list[dict]:
+        """The phase pattern of each output channel of a layer, as the ``phases`` of :meth:`as_dict`."""
+        sy, sx = self.geometry.stride
+        unit = depth_max(self.image.depth)
+        out = []
+        for o, ch in enumerate(lp.channels):
+            out.append(
+                {
+                    "channel": o,
+                    "inputs": lp.inputs(o),
+                    "sums": ch.sums.tolist(),
+                    "min": ch.lo,
+                    "max": ch.hi,
+                    "mean": ch.mean,
+                    "phases": sy * sx,
+                    "reached": None,
+                    "flat": ch.flat,
+                    "amplitude": None if ch.amplitude == float("inf") else ch.amplitude,
+                    "peak_to_peak": ch.peak_to_peak,
+                    "peak_to_peak_levels": ch.peak_to_peak * unit,
+                }
+            )
+        return out
+
+    def _layer_dict(self, lp: LayerPhases, traits: LayerTraits) -> dict:
+        layer = lp.layer
+        unit = depth_max(self.image.depth)
+        return {
+            "groups": layer.groups,
+            "c_in": layer.c_in,
+            "c_out": layer.c_out,
+            "bias": None if layer.bias is None else layer.bias.tolist(),
+            "bias_spec": layer.bias_spec,
+            "constant": {
+                "values": lp.constant.tolist(),
+                "what": lp.what,
+                "units": "[0, 1] (the bias's units; phase means, min, max and peak_to_peak are in them too)",
+                "levels": "peak_to_peak_levels: the same swing in the image's units "
+                f"({bits_text(self.image.depth)}, full scale {unit:g})",
+            },
+            "pair_sums": lp.pairs.tolist(),
+            "worst": traits.worst,
+            "ranking": "output channels whose phases are not flat, by max/min of their phase means "
+            "(the larger magnitude over the smaller; inf when they straddle 0), then by swing",
+            "checkerboard": traits.checkerboard,
+        }
+
+
+def bits_text(depth: int | str) -> str:
+    return f"{depth}-bit" if isinstance(depth, int) else str(depth)
+
+
+def _default_groups(weight: np.ndarray) -> int:
+    """The groups deconv gives a 4-D weight when --groups is not given (see :func:`~deconv_cli.kernels.make_layer`)."""
+    return weight.shape[0] if weight.shape[1] == 1 else 1
 
 
 def clipped_values(out: np.ndarray, depth: int | str) -> int:
@@ -287,6 +423,8 @@ def inspect_image(
     max_pixels: int | None = None,
     edge: Edge | str = Edge.zero,
     normalize: Normalize | str = Normalize.none,
+    groups: int | None = None,
+    bias: str | None = None,
 ) -> Inspection:
     """Upsample an image (or a synthetic constant one of ``size``) with zero,
     replicate and renormalize edges, and measure where the border differs.
@@ -294,7 +432,8 @@ def inspect_image(
     ``src`` None uses a ``size`` (rows, cols) grey image of
     :data:`SYNTHETIC_VALUE`, so only the kernel's own edge effect shows.
     ``padding`` may be ``"same"`` or ``"same-lower"``. ``max_pixels`` (default :data:`INSPECT_MAX_PIXELS`;
-    0: none) applies to the input and to the output.
+    0: none) applies to the input and to the output. ``groups`` and ``bias`` set up a 4-D weight's
+    learned layer (see :func:`~deconv_cli.kernels.make_layer`).
 
     >>> d = inspect_image(None, size=(8, 8), kernel="bilinear", stride=2, padding=1).as_dict()
     >>> d["crop_auto"]["kept"], d["checkerboard"]
@@ -303,6 +442,7 @@ def inspect_image(
     geometry = Geometry.of(stride, padding, output_padding, dilation)
     alpha_ = Alpha.of(alpha, "alpha")
     kern = open_kernel(kernel, geometry.stride)
+    kern = replace(kern, layer=make_layer(kern.weight, groups, bias, str(kernel)))
     return inspect(
         src, size, kern, geometry, alpha_, max_pixels, Edge.of(edge, "edge"), Normalize.of(normalize, "normalize")
     )
@@ -326,14 +466,9 @@ def inspect(
             "give either an IMAGE or --size WIDTHxHEIGHT (a synthetic constant image), not both or neither", usage=True
         )
     k = kern.weight
-    if k.ndim == 4 and k.shape[1] == 1:
-        k = k[:, 0]  # a depthwise layer: one kernel per channel
-    elif k.ndim == 4:
-        raise DeconvError(
-            f"kernel {kern.source}: inspect looks at one kernel per channel; a layer that mixes channels "
-            f"(weight shape {k.shape}) has no single edge pattern. Use deconv upsample with it",
-            usage=True,
-        )
+    layer = kern.layer
+    if k.ndim == 4 and layer is None:
+        layer = make_layer(k, None, None, kern.source)
     factors = None
     if normalize is not Normalize.none:
         if kern.layer is not None or np.ndim(kern.weight) == 4:
@@ -343,18 +478,30 @@ def inspect(
                 usage=True,
             )
         k, factors = normalize_kernel(k, geometry.stride, geometry.dilation, normalize)
+    if layer is not None:
+        check_layer_edge(edge, f"kernel {kern.source}, weight {k.shape}")
+        if src is None and layer.c_in not in _CHANNELS:
+            raise DeconvError(
+                f"--size makes a grey, grey+alpha, RGB or RGBA image (1 to 4 channels), but the layer {kern.source} "
+                f"takes C_in = {layer.c_in}; inspect it on an image of {layer.c_in} channels",
+                usage=True,
+            )
     limit = INSPECT_MAX_PIXELS if max_pixels is None else max_pixels
     if src is None:
         assert size is not None
         _limit(size, "the synthetic image", limit)
         _limit(_output(geometry.axes(size, k.shape[-2:])), "the output", limit)
-        image = ImageData(np.full(size, SYNTHETIC_VALUE, np.uint8), "L", 8, source="synthetic")
+        shape = size if layer is None or layer.c_in == 1 else (*size, layer.c_in)
+        mode_ = "L" if layer is None else _CHANNELS[layer.c_in]
+        image = ImageData(np.full(shape, SYNTHETIC_VALUE, np.uint8), mode_, 8, source="synthetic")
     else:
         header = probe(src, max_pixels=limit)
         _limit(_output(geometry.axes(header.size, k.shape[-2:])), f"{src}: the output", limit)
         image = decode(header)
     axes = geometry.axes(image.size, k.shape[-2:])
     _limit(_output(axes), f"{src or 'synthetic image'}: the output", limit)
+    if layer is not None:
+        return _inspect_layer(src, image, kern, k, layer, geometry, axes, edge)
     premultiply = image.alpha_channel if alpha is Alpha.premultiply else None
     results = {}
     for mode in dict.fromkeys((Edge.zero, Edge.replicate, Edge.renormalize, edge)):
@@ -385,4 +532,68 @@ def inspect(
         edge=edge,
         normalize=normalize,
         factors=factors,
+    )
+
+
+def _inspect_layer(
+    src: str | os.PathLike | None,
+    image: ImageData,
+    kern: Kernel,
+    weight: np.ndarray,
+    layer: Layer,
+    geometry: Geometry,
+    axes: tuple[AxisSize, AxisSize],
+    edge: Edge,
+) -> Inspection:
+    """:func:`inspect` for a learned layer (any 4-D weight): its results under zero and replicate
+    edges (renormalize means nothing once channels mix), the border of the union of its (input,
+    output) kernels, and each output channel's phase pattern under a constant input: each input
+    channel at the image's mean, or at 1 for the synthetic image (``--size``), in [0, 1] units,
+    the bias added."""
+    where = src or "synthetic image"
+    x = image.array if image.array.ndim == 3 else image.array[:, :, None]
+    if x.shape[2] != layer.c_in:
+        raise DeconvError(
+            f"{where}: has {image.channels} ({x.shape[2]} channel(s)) but the layer {kern.source} takes "
+            f"C_in = {layer.c_in} (weight shape {weight.shape})",
+            usage=True,
+        )
+    unit = depth_max(image.depth)
+    bias = None if layer.bias is None else layer.bias * unit
+    results = {}
+    for mode in dict.fromkeys((Edge.zero, Edge.replicate, edge)):
+        try:
+            results[mode.value] = apply_layer(x, weight, bias, axes, layer.groups, edge=mode, dtype="float64")
+        except DeconvError as e:
+            raise DeconvError(f"{where} with kernel {kern.source}: {e}", usage=e.usage) from None
+    planes = weight.reshape((-1,) + weight.shape[-2:])
+    cog, cig = layer.c_out // layer.groups, layer.c_in // layer.groups
+    # what an image of ones gives each output channel: the sum of its group's kernels
+    totals = np.stack(
+        [weight[(o // cog) * cig : (o // cog + 1) * cig, o % cog].sum(axis=0) for o in range(layer.c_out)]
+    )
+    taps, weights = coverage_of(axes, planes), coverage_of(axes, totals)
+    cov = Coverage(taps.taps, taps.full_taps, weights.weight, weights.full_weight)
+    box = auto_crop(axes, planes)  # the union of every (input, output) kernel's support
+    if src is None:
+        constant = np.ones(layer.c_in)
+        what = "each input channel at 1, white in [0, 1] units" + (", plus the bias" if layer.bias is not None else "")
+    else:
+        constant = x.reshape(-1, layer.c_in).astype(np.float64).mean(axis=0) / unit
+        what = "each input channel at the image's mean, in [0, 1] units" + (
+            ", plus the bias" if layer.bias is not None else ""
+        )
+    return Inspection(
+        None if src is None else str(src),
+        image,
+        kern.source,
+        weight,
+        geometry,
+        axes,
+        results,
+        cov,
+        box,
+        layer=True,
+        edge=edge,
+        phases_of_layer=layer_phases(layer, weight, geometry, constant, what),
     )

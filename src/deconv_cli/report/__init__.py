@@ -208,6 +208,146 @@ def kernel_dict(k: np.ndarray, phases: list[PhaseReport | PhaseRange], stride, d
     }
 
 
+def layer_kernel_dict(k: np.ndarray, groups: int, stride, dilation, spec: str) -> dict:
+    """``kernel show``'s numbers for a learned layer's 4-D weight: the phase sums of every (input,
+    output) kernel, and per output channel their total over its group's inputs (each at 1, no bias)
+    with its verdict."""
+    from ..core import ChannelPhases, layer_phase_sums, layer_response, worst_channels
+
+    pairs = layer_phase_sums(k, stride, dilation)
+    c_in, cog = k.shape[:2]
+    cig = c_in // groups
+    totals = layer_response(pairs, groups, np.ones(c_in))
+    chans = [ChannelPhases(t) for t in totals]
+    return {
+        "kernel": spec,
+        "shape": list(k.shape),
+        "stride": list(stride),
+        "dilation": list(dilation),
+        "groups": groups,
+        "values": k.tolist(),
+        "sum": float(k.sum()),
+        # each (input, output) kernel's phase report, as kernel_dict gives a 3-D kernel's planes
+        "channels": kernel_dict(
+            k, [phase_sums_of(p, stride, dilation) for p in k.reshape((-1,) + k.shape[-2:])], stride, dilation, spec
+        )["channels"],
+        "pairs": [
+            {
+                "input": i,
+                "output": (i // cig) * cog + j,
+                "sum": float(k[i, j].sum()),
+                "phase_sums": pairs[i, j].tolist(),
+            }
+            for i in range(c_in)
+            for j in range(cog)
+        ],
+        "outputs": [
+            {
+                "output": o,
+                "inputs": list(range((o // cog) * cig, (o // cog + 1) * cig)),
+                "phase_sums": ch.sums.tolist(),
+                "min": ch.lo,
+                "max": ch.hi,
+                "flat": ch.flat,
+                "amplitude": None if ch.amplitude == float("inf") else ch.amplitude,
+                "peak_to_peak": ch.peak_to_peak,
+                "verdict": channel_verdict(ch),
+            }
+            for o, ch in enumerate(chans)
+        ],
+        "worst": worst_channels(chans),
+        "checkerboard": not all(ch.flat for ch in chans),
+    }
+
+
+def phase_sums_of(plane: np.ndarray, stride, dilation) -> PhaseReport | PhaseRange:
+    from ..core import phase_report
+
+    return phase_report(plane, stride, dilation)
+
+
+def channel_verdict(ch) -> str:
+    """What one output channel of a layer makes of a constant input, in words (a
+    :class:`~deconv_cli.core.ChannelPhases`).
+
+    >>> from deconv_cli.core import ChannelPhases
+    >>> channel_verdict(ChannelPhases(np.full((2, 2), 0.5)))
+    'flat: every stride phase comes out 0.5'
+    """
+    if ch.flat:
+        return f"flat: every stride phase comes out {fmt_num(ch.hi)}"
+    amp = "inf" if ch.amplitude == float("inf") else f"{ch.amplitude:.4g}"
+    return (
+        f"checkerboard: stride phases come out {fmt_num(ch.lo)} .. {fmt_num(ch.hi)} (max/min {amp}, swing "
+        f"{ch.peak_to_peak:.3g})"
+    )
+
+
+def _grid(sums: list, fmt=fmt_num) -> str:
+    return " | ".join(" ".join(fmt(v) for v in row) for row in sums)
+
+
+def _short(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def layer_kernel_lines(d: dict) -> list[str]:
+    """Plain text of :func:`layer_kernel_dict`."""
+    s = d["stride"]
+    c_in, cog = d["shape"][:2]
+    lines = [
+        f"{d['kernel']}: learned layer {'x'.join(map(str, d['shape']))} (C_in x C_out/groups x kh x kw), groups "
+        f"{d['groups']}, sum {fmt_num(d['sum'])}",
+        f"phase sums for stride {s[0]},{s[1]} of each (input, output) kernel (rows of the sy x sx grid split by |):",
+    ]
+    for p in d["pairs"]:
+        lines.append(f"  in {p['input']} -> out {p['output']}: {_grid(p['phase_sums'])}  (sum {fmt_num(p['sum'])})")
+    lines.append("per output channel, every input channel of its group at 1 (no bias):")
+    for o in d["outputs"]:
+        ins = ",".join(map(str, o["inputs"]))
+        lines.append(f"  out {o['output']} (inputs {ins}): {_grid(o['phase_sums'])}  {o['verdict']}")
+    worst = d["worst"]
+    lines.append(
+        "worst output channels by max/min: " + ", ".join(map(str, worst))
+        if worst
+        else "no checkerboard: every output channel comes out flat"
+    )
+    return lines
+
+
+def layer_kernel_table(d: dict) -> Group:
+    """:func:`layer_kernel_lines` as rich tables: input channels down, output channels across."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    s = d["stride"]
+    c_out = len(d["outputs"])
+    head = layer_kernel_lines(d)[0]
+    t = Table(
+        title=f"phase sums for stride {s[0]},{s[1]} (rows of the sy x sx grid split by |), input down, output across",
+        title_justify="left",
+        header_style="bold",
+    )
+    t.add_column("in \\ out", style="dim", justify="right")
+    for o in range(c_out):
+        t.add_column(str(o), justify="right")
+    c_in = d["shape"][0]
+    cells = [["-"] * c_out for _ in range(c_in)]  # "-": the pair is in different groups
+    for p in d["pairs"]:
+        cells[p["input"]][p["output"]] = _grid(p["phase_sums"], _short)
+    for i, row in enumerate(cells):
+        t.add_row(str(i), *row)
+    t.add_row("total", *(_grid(o["phase_sums"], _short) for o in d["outputs"]), style="bold")
+    verdicts = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    verdicts.add_column("out")
+    verdicts.add_column("every input of its group at 1, no bias")
+    for o in d["outputs"]:
+        verdicts.add_row(str(o["output"]), o["verdict"])
+    worst = layer_kernel_lines(d)[-1]
+    return Group(Text(head, style="bold"), t, verdicts, Text(worst))
+
+
 def outcome_rows(d: dict) -> list[tuple[str, str]]:
     """(label, text) rows summarising one upsample (from Outcome.as_dict()); defaults left out."""
     i, o, p, cr, c, s = d["input"], d["output"], d["params"], d["crop"], d["clipped"], d["seconds"]
@@ -315,6 +455,64 @@ def phase_verdict(ph: dict) -> str:
     return verdict(PhaseReport(np.asarray(ph["sums"], dtype=np.float64)))
 
 
+#: The most stride phases a row of the output-channel table lists; beyond, only their range.
+MAX_LISTED_PHASES = 16
+
+
+def layer_channel_order(d: dict) -> list[int]:
+    """A layer's output channels, the worst (:func:`~deconv_cli.core.worst_channels`) first, then the flat ones."""
+    worst = d["layer"]["worst"]
+    return worst + [ph["channel"] for ph in d["phases"] if ph["channel"] not in worst]
+
+
+def layer_channel_rows(d: dict) -> list[list[str]]:
+    """One row per output channel of a layer (from ``Inspection.as_dict()``), the worst first."""
+    rows = []
+    by = {ph["channel"]: ph for ph in d["phases"]}
+    for o in layer_channel_order(d):
+        ph = by[o]
+        ins = ph["inputs"]
+        inputs = ",".join(map(str, ins)) if len(ins) <= 4 else f"{ins[0]}..{ins[-1]}"
+        means = (
+            " | ".join(" ".join(f"{v:.5g}" for v in row) for row in ph["sums"])
+            if ph["phases"] <= MAX_LISTED_PHASES
+            else f"{ph['phases']} phases"
+        )
+        amp = "flat" if ph["flat"] else "inf" if ph["amplitude"] is None else f"{ph['amplitude']:.4g}"
+        rows.append(
+            [
+                str(o),
+                inputs,
+                means,
+                f"{ph['min']:.4g}",
+                f"{ph['max']:.4g}",
+                amp,
+                f"{ph['peak_to_peak']:.3g}",
+                f"{ph['peak_to_peak_levels']:.3g}",
+            ]
+        )
+    return rows
+
+
+def layer_verdict(d: dict) -> str:
+    """What a constant input becomes through a layer, in words (from ``Inspection.as_dict()``).
+
+    >>> ph = {"channel": 0, "flat": True, "amplitude": 1.0, "mean": 0.5, "peak_to_peak": 0.0}
+    >>> layer_verdict({"layer": {"worst": [], "c_out": 1}, "phases": [ph]})
+    'flat: every output channel comes out constant (no checkerboard)'
+    """
+    layer = d["layer"]
+    worst = layer["worst"]
+    if not worst:
+        return "flat: every output channel comes out constant (no checkerboard)"
+    ph = next(p for p in d["phases"] if p["channel"] == worst[0])
+    amp = "inf" if ph["amplitude"] is None else f"{ph['amplitude']:.4g}"
+    return (
+        f"checkerboard in {len(worst)} of {layer['c_out']} output channels; the worst, channel {worst[0]}, "
+        f"max/min {amp} (swing {ph['peak_to_peak']:.3g}); ranked by max/min: {', '.join(map(str, worst))}"
+    )
+
+
 def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
     """(title, header, rows, notes) for each section of the inspect report; notes are lines said under it."""
     i, k, cov, bands, crop = d["input"], d["kernel"], d["coverage"], d["bands"], d["crop_auto"]
@@ -331,7 +529,14 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
     setup += [[label, text] for label, text in same_rows(p)]
     setup += [[ax["axis"], ax["formula"]] for ax in d["size_math"]]
     setup.append(["output", f"{d['output']['width']}x{d['output']['height']} (width x height)"])
-    for ph in d["phases"]:
+    layer = d.get("layer")
+    if layer is not None:
+        bias = "no bias" if layer["bias"] is None else "bias " + ", ".join(fmt_num(v) for v in layer["bias"])
+        setup.append(["layer", f"{layer['c_in']} -> {layer['c_out']} channels, groups {layer['groups']}, {bias}"])
+        values = ", ".join(f"{v:.4g}" for v in layer["constant"]["values"])
+        setup.append(["constant", f"{layer['constant']['what']}: {values}"])
+        setup.append(["verdict", layer_verdict(d)])
+    for ph in [] if layer is not None else d["phases"]:
         name = "phases" if ph["channel"] is None else f"phases ch {ph['channel']}"
         setup.append(
             [
@@ -394,8 +599,22 @@ def _inspect_sections(d: dict) -> list[tuple[str, list[str], list[list[str]], li
     else:
         head, _, tail = NOTHING_TO_CURE.partition(": ")
         cure_rows = [[head, f"{d['output']['width']}x{d['output']['height']}", tail]]
+    channel_sections = []
+    if layer is not None:
+        channel_sections.append(
+            (
+                "output channels: stride-phase means under the constant input ([0, 1] units), worst first",
+                ["ch", "inputs", "phase means (rows of the sy x sx grid)", "min", "max", "max/min", "swing", "levels"],
+                layer_channel_rows(d),
+                [
+                    "max/min: the larger magnitude over the smaller (inf when the phases straddle 0); swing: max - "
+                    f"min; levels: the swing in the image's units ({bits(d['input']['depth'])})"
+                ],
+            )
+        )
     return [
         ("deconv inspect", ["", ""], setup, []),
+        *channel_sections,
         (
             "coverage (zero edges): taps and kernel weight reaching each pixel",
             ["where", "row,col", "taps/full", "weight", "interior weight", "ratio"],

@@ -24,6 +24,7 @@ FILES = {
     "coverage": "coverage.png",
     "difference": "difference.png",
     "profiles": "profiles.png",
+    "channels": "channels.png",  # a learned layer's only: its output channels' stride-phase patterns
     "json": "report.json",
     "html": "index.html",
 }
@@ -57,6 +58,11 @@ CAPTIONS = {
     "just as short of taps (the coverage figure shows that part, whatever the picture). The colour scale is "
     "stretched to the largest difference so small ones show; zero inside the dashed line means the edge mode "
     "changes only the border.",
+    "channels": "What a constant input ({what}) becomes in each output channel of the layer, away from the "
+    "borders: one cell per stride phase (rows: the phase within a {sy}-row step, columns: within a {sx}-column "
+    "step), coloured and labelled by how far that phase lies from the channel's mean, in {depth} levels (the "
+    "image's units). A channel whose cells are all white comes out flat; any colour is a {sy}x{sx} pattern "
+    "repeated over the whole picture, a checkerboard. {shown}",
     "profiles": "Intensity along the middle row across the left border and along the middle column across the "
     "top border, for zero edges (PyTorch), replicate and renormalize, drawn over the image's whole range of "
     "values (grey beyond it: clipped when saved). The dotted line is where --crop auto cuts.",
@@ -288,6 +294,8 @@ def profiles_figure(ins):
     lo, hi, name = value_range(ins)
     seen = [lo, hi]
     for edge, (label, style) in styles.items():
+        if edge not in ins.results:  # a learned layer: no renormalize
+            continue
         img = ins.intensity(edge)
         row, col = img[h // 2, :n_cols], img[:n_rows, w // 2]
         seen += [float(row.min()), float(row.max()), float(col.min()), float(col.max())]
@@ -317,8 +325,141 @@ def profiles_figure(ins):
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             labelled.setdefault(label, handle)
     fig.legend(list(labelled.values()), list(labelled), loc="outside lower center", ncols=len(labelled))
-    fig.suptitle("Border profiles: zero edges vs replicate and renormalize")
+    fig.suptitle(
+        "Border profiles: zero edges vs replicate"
+        + (" and renormalize" if "renormalize" in ins.results else " (renormalize has no meaning for a layer)")
+    )
     return fig
+
+
+#: The most output channels the channels figure draws (the worst first); the table lists them all.
+MAX_CHANNEL_PANELS = 8
+
+
+def channels_shown(d: dict) -> list[int]:
+    """The output channels the channels figure draws: all of a layer of at most :data:`MAX_CHANNEL_PANELS`,
+    else the worst that many (flat ones after the worst, when fewer are not flat)."""
+    from . import layer_channel_order
+
+    return layer_channel_order(d)[:MAX_CHANNEL_PANELS]
+
+
+def channels_figure(ins, d: dict):
+    """A layer's output channels, one small heat map each: the stride phases' means under the constant
+    input, as the deviation from the channel's mean in the image's levels, on one diverging colour scale."""
+    from ..imageio import depth_max
+
+    lp = ins.phases_of_layer
+    shown = channels_shown(d)
+    unit = depth_max(ins.image.depth)
+    devs = [(lp.channels[o].sums - lp.channels[o].mean) * unit for o in shown]
+    lim = max(float(np.abs(v).max()) for v in devs)
+    lim = lim if lim > 0 else 1.0
+    cols = min(len(shown), 4)
+    rows = -(-len(shown) // cols)
+    fig, axes = _figure(3.0 * rows + 0.8, rows, cols)
+    axes = np.atleast_1d(axes).ravel()
+    sy, sx = ins.geometry.stride
+    im = None
+    fig.draw_without_rendering()
+    for ax, o, dev in zip(axes, shown, devs, strict=False):
+        ch = lp.channels[o]
+        im = ax.imshow(dev, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        amp = "inf" if ch.amplitude == float("inf") else f"{ch.amplitude:.4g}"
+        verdict = "flat" if ch.flat else f"max/min {amp}, swing {ch.peak_to_peak * unit:.3g}"
+        rank = f"worst #{d['layer']['worst'].index(o) + 1}" if o in d["layer"]["worst"] else "flat"
+        ax.set_title(f"output channel {o} ({rank})\nmean {ch.mean * unit:.4g} levels\n{verdict}", fontsize=10)
+        ax.set_xticks(range(sx) if sx <= 8 else [])
+        ax.set_yticks(range(sy) if sy <= 8 else [])
+        ax.set_xlabel("column phase")
+        ax.set_ylabel("row phase")
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    fig.colorbar(im, ax=list(axes[: len(shown)]), shrink=0.9, label="phase mean - channel mean (levels)")
+    fig.suptitle(
+        f"Output channels, worst first: each stride phase under a constant input minus the channel's mean\n"
+        f"({lp.what}); white = flat, scale ±{lim:.3g} levels"
+    )
+    fig.draw_without_rendering()
+    width = fig.get_figwidth() * DPI
+    for ax, dev in zip(axes, devs, strict=False):
+        if dev.size > 64:
+            continue
+        cell = ax.get_window_extent().width / dev.shape[1]
+        size = cell_fontsize(cell, 6, width)
+        if size is None:
+            continue
+        for (r, c), v in np.ndenumerate(dev):
+            colour = "white" if abs(v) > 0.6 * lim else "black"
+            ax.text(c, r, f"{v:+.2f}", ha="center", va="center", fontsize=min(size, 12), color=colour)
+    return fig
+
+
+def channels_png(ins, d: dict) -> bytes:
+    return _png(channels_figure(ins, d))
+
+
+def _layer_caption(key: str) -> str:
+    """A figure's caption for a learned layer: its kernels are every (input, output) pair, its output
+    channels all data, and it has no renormalize."""
+    text = CAPTIONS[key]
+    if key == "coverage":
+        return text + (
+            " For a layer: a tap counts where any of its (input, output) kernels has one, and the kernel weight "
+            "is what an image of ones gives, the mean over the output channels of the sum of each one's kernels."
+        )
+    if key == "difference":
+        return text.replace("(mean of the colour channels)", "(mean of the layer's output channels)")
+    return text.replace(
+        "for zero edges (PyTorch), replicate and renormalize",
+        "for zero edges (PyTorch) and "
+        "replicate (renormalize has no meaning for a layer), the mean of the layer's output channels",
+    )
+
+
+def _channels_html(ins, d: dict, sizes: dict[str, tuple[int, int]]) -> str:
+    """A layer's section: what it is, the channels figure, and every output channel in a table, worst first."""
+    from ..imageio import depth_max
+    from . import bits, layer_channel_rows, layer_verdict
+
+    layer = d["layer"]
+    lp = ins.phases_of_layer
+    shown = channels_shown(d)
+    sy, sx = d["params"]["stride"]
+    rest = len(d["phases"]) - len(shown)
+    caption = CAPTIONS["channels"].format(
+        what=lp.what,
+        sy=sy,
+        sx=sx,
+        depth=bits(d["input"]["depth"]),
+        shown=(
+            f"The {len(shown)} worst of the {len(d['phases'])} channels are drawn; the table below has every one."
+            if rest
+            else "Every output channel is drawn, the worst first."
+        ),
+    )
+    head = ["ch", "inputs", "phase means (rows of the grid split by |)", "min", "max", "max/min", "swing", "levels"]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in layer_channel_rows(d)
+    )
+    bias = "no bias" if layer["bias"] is None else "bias " + ", ".join(f"{v:.4g}" for v in layer["bias"])
+    values = ", ".join(f"{v:.4g}" for v in layer["constant"]["values"])
+    return (
+        '<section id="channels"><h2>Output channels</h2>'
+        f"<p>A learned layer, {layer['c_in']} input channels to {layer['c_out']} output channels, groups "
+        f"{layer['groups']}, {html.escape(bias)}. The constant input: {html.escape(lp.what)} ({values}). "
+        f"{html.escape(layer_verdict(d)[:1].upper() + layer_verdict(d)[1:])}.</p>"
+        f"<figure>{_img('channels', sizes, 1.0, 'stride-phase pattern of each output channel')}"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        "<table class=channels><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + body
+        + "</table>"
+        + f"<p class=note>Phase means, min, max and swing in [0, 1] units (the bias's); levels: the swing in the "
+        f"image's units ({html.escape(bits(d['input']['depth']))}, full scale {depth_max(ins.image.depth):g}); "
+        "max/min: the larger magnitude over the smaller, inf when the phases straddle 0.</p></section>"
+    )
 
 
 def _result_image(ins):
@@ -331,8 +472,15 @@ def _result_image(ins):
     out = ins.result
     depth = ins.image.depth
     scale = 255.0 / (depth_max(depth) if depth in (8, 16) else max(float(np.abs(ins.image.array).max()), 1e-12))
+    if ins.phases_of_layer is not None:  # the layer's output channels: grey, RGB, RGBA, or their mean
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(out.shape[2], "L")
+        if mode == "L":
+            out = out.mean(axis=2)
+    else:
+        mode = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}[ins.image.channels]
     data, _, _ = to_storage(out * scale, 8)
-    mode = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}[ins.image.channels]
+    if data.ndim == 3 and mode == "L":
+        data = data[:, :, 0]
     return Image.fromarray(data, mode)
 
 
@@ -379,7 +527,16 @@ def _explain(d: dict) -> list[str]:
             f"the interior: the top-left corner pixel gets {corner['taps']} of its {corner['full_taps']} taps, a "
             f"pixel in the middle of the left edge {edge['taps']} of {edge['full_taps']}."
         )
-    if "kernel" in found and d["checkerboard"]:
+    if "kernel" in found and d["checkerboard"] and d.get("layer") is not None:
+        worst = d["layer"]["worst"]
+        out.append(
+            f"<b>A checkerboard.</b> At stride {sy}x{sx} the output pixels fall into {sy * sx} <i>stride phases</i> "
+            f"(their place within a {sy}x{sx} step). Each output channel of a layer sums every input channel of its "
+            "group through its own kernel, and each phase receives its own share of those kernels' taps. "
+            f"{_sentence(found['kernel'])} The figure under <i>Output channels</i> shows each channel's pattern; "
+            f"{len(worst)} of {d['layer']['c_out']} channels are not flat."
+        )
+    elif "kernel" in found and d["checkerboard"]:
         ph = d["phases"][0]
         sums = (
             " | ".join(" ".join(f"{v:.4g}" for v in row) for row in ph["sums"])
@@ -402,6 +559,11 @@ def _explain(d: dict) -> list[str]:
             if isinstance(hi, int)
             else f"<b>Clipping.</b> {_sentence(found['clipping'])}"
         )
+    if not out and d.get("layer") is not None:
+        out.append(
+            "Nothing surprising: every output pixel receives all the kernel taps of its stride phase, and every "
+            "output channel of the layer comes out flat from a constant input."
+        )
     if not out:
         out.append(
             "Nothing surprising: every output pixel receives all the kernel taps of its stride phase, and every "
@@ -423,7 +585,8 @@ def _cures_html(d: dict) -> str:
         rows.append(
             f"<tr><td><code>{html.escape(c['options'])}</code></td><td>{html.escape(c['cures'])}</td>"
             f"<td>{o['width']}x{o['height']}</td><td>{html.escape(c['cost'])}"
-            f'<br><code class="cmd">{html.escape(c["command"])}</code></td></tr>'
+            + (f'<br><code class="cmd">{html.escape(c["command"])}</code>' if c["command"] else "")
+            + "</td></tr>"
         )
     return (
         '<section id="cures"><h2>Cures</h2>'
@@ -472,11 +635,14 @@ def index_html(ins, d: dict, lines: list[str], sizes: dict[str, tuple[int, int]]
         + "".join(f"<div><div class=label>{html.escape(label)}</div>{img}</div>" for label, img in panels)
         + f"</div><figcaption>{html.escape(result_caption)}</figcaption></figure>"
     ]
+    channels = _channels_html(ins, d, sizes) if d.get("layer") is not None else ""
     for key in ("coverage", "difference", "profiles"):
+        caption = CAPTIONS[key] if d.get("layer") is None else _layer_caption(key)
         figures.append(
-            f'<figure id="{key}">{_img(key, sizes, 1.0, CAPTIONS[key])}'
-            f"<figcaption>{html.escape(CAPTIONS[key])}</figcaption></figure>"
+            f'<figure id="{key}">{_img(key, sizes, 1.0, caption)}'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
+    what = "learned layer" if d.get("layer") else "kernel"
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -497,16 +663,20 @@ table {{ border-collapse: collapse; }}
 td, th {{ text-align: left; vertical-align: top; padding: 0.4em 0.8em; border-top: 1px solid #ddd; }}
 td:first-child {{ white-space: nowrap; }}
 code.cmd {{ display: inline-block; margin-top: 0.3em; background: #f6f6f6; padding: 0.15em 0.4em; }}
+table.channels td {{ font-variant-numeric: tabular-nums; }}
+table.channels td:nth-child(n+4) {{ text-align: right; }}
+p.note {{ font-size: 0.9em; color: #444; max-width: 60em; }}
 </style>
 </head>
 <body>
 <h1>deconv inspect</h1>
-<p>{html.escape(name)} with kernel <code>{html.escape(d["kernel"]["spec"])}</code>
+<p>{html.escape(name)} with {what} <code>{html.escape(d["kernel"]["spec"])}</code>
 ({"x".join(map(str, d["kernel"]["shape"]))}) at stride {stride}: output {d["output"]["width"]}x{d["output"]["height"]}.
 Every number below is also in <a href="{FILES["json"]}">{FILES["json"]}</a>.</p>
 <section id="found"><h2>What inspect found</h2>
 {chr(10).join(_explain(d))}
 </section>
+{channels}
 {chr(10).join(figures)}
 <section id="numbers"><h2>The numbers</h2>
 <pre>{html.escape(chr(10).join(lines))}</pre>
@@ -535,7 +705,8 @@ def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict
     root = Path(directory)
     if root.exists() and not root.is_dir():
         raise DeconvError(f"{root}: exists and is not a directory; choose another --report DIR", usage=True)
-    paths = {key: root / name for key, name in FILES.items()}
+    layer = ins.phases_of_layer is not None
+    paths = {key: root / name for key, name in FILES.items() if layer or key != "channels"}
     if not overwrite:
         existing = [str(p) for p in paths.values() if p.exists()]
         if existing:
@@ -547,7 +718,7 @@ def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict
     from PIL import Image
 
     d = ins.as_dict()
-    d["files"] = {key: name for key, name in FILES.items()}
+    d["files"] = {key: path.name for key, path in paths.items()}
     blobs = {
         "result": result_png(ins),
         "corner": corner_png(ins),
@@ -555,6 +726,8 @@ def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict
         "difference": difference_png(ins),
         "profiles": profiles_png(ins),
     }
+    if layer:
+        blobs["channels"] = channels_png(ins, d)
     sizes = {}
     for key, data in blobs.items():
         with Image.open(io.BytesIO(data)) as im:
