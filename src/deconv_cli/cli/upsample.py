@@ -272,7 +272,7 @@ def upsample(
         from ..core import Crop, Geometry
         from ..kernels import open_run_kernel
         from ..pipeline import Settings
-        from ..pipeline.settings import parse_scale, scaled
+        from ..pipeline.settings import merge_declared, parse_scale, scaled
 
         with signals_raise():  # SIGINT and SIGTERM stop the run cleanly from here, before any file is made
             scale_ = parse_scale(scale)
@@ -310,6 +310,18 @@ def upsample(
             kern = open_run_kernel(
                 kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize, dilation=geometry.dilation
             )
+            on_command_line = [
+                name
+                for name, value in (
+                    ("stride", stride),
+                    ("padding", padding),
+                    ("output_padding", output_padding),
+                    ("dilation", dilation),
+                    ("groups", groups),
+                )
+                if given(ctx, name, value) is not None
+            ]
+            geometry, origins = merge_declared(kern, geometry, on_command_line)
             settings = Settings(
                 kern,
                 geometry,
@@ -325,6 +337,7 @@ def upsample(
                 max_work,
                 scale_,
                 quality,
+                origins,
             )
             if output == "-" or files == ["-"]:
                 upsample_stdio(

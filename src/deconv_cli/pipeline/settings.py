@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from ..core import Crop, Geometry, Pair, as_pair, check_layer_edge, separable_factors
+from ..core import Crop, Geometry, Pair, SidePadding, as_pair, check_layer_edge, separable_factors
 from ..errors import DeconvError
 from ..kernels import Kernel, open_run_kernel
 from ..modes import (
@@ -54,6 +55,10 @@ class Settings:
     scale : (int, int) or None
         The ``--scale`` the geometry, edge and kernel were chosen for (see :func:`scaled`), for
         the report; None when they were given one by one.
+    geometry_from : mapping or None
+        For a kernel from a model file (``.onnx``, a PyTorch checkpoint): where each of stride,
+        padding, output_padding, dilation and groups came from, ``file``, ``command line`` or
+        ``default`` (see :func:`merge_declared`); None for every other kernel.
     """
 
     kernel: Kernel
@@ -70,6 +75,7 @@ class Settings:
     max_work: float = DEFAULT_MAX_WORK
     scale: Pair | None = None
     quality: int | None = None
+    geometry_from: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         k = self.kernel.weight
@@ -101,7 +107,10 @@ class Settings:
             return None
         sy, sx = self.geometry.stride
         mode = self.geometry.same_mode
-        padding = mode.value if mode is not None else ",".join(map(str, self.geometry.padding))
+        pad = self.geometry.padding
+        padding = (
+            mode.value if mode is not None else pad.text if isinstance(pad, SidePadding) else ",".join(map(str, pad))
+        )
         return (
             f"--stride {sy if sy == sx else f'{sy},{sx}'} --padding {padding} --edge {self.edge} "
             f"--kernel {self.kernel.source}"
@@ -115,8 +124,8 @@ class Settings:
         scale: object = None,
         stride: object = None,
         padding: object = None,
-        output_padding: object = 0,
-        dilation: object = 1,
+        output_padding: object = None,
+        dilation: object = None,
         groups: int | None = None,
         bias: str | None = None,
         edge: Edge | str | None = None,
@@ -148,8 +157,16 @@ class Settings:
         '--stride 3 --padding same --edge replicate --kernel bilinear'
         """
         scale_ = parse_scale(scale)
+        given = [
+            name
+            for name, value in (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+            + (("dilation", dilation), ("groups", groups))
+            if value is not None
+        ]
         kernel, stride, padding, edge = scaled(scale_, kernel, stride, padding, edge)
-        geometry = Geometry.of(stride, padding, output_padding, dilation)
+        geometry = Geometry.of(
+            stride, padding, 0 if output_padding is None else output_padding, 1 if dilation is None else dilation
+        )
         edge_, alpha_, crop_ = Edge.of(edge, "edge"), Alpha.of(alpha, "alpha"), Crop.parse(crop)
         dtype_ = DType.of(dtype, "dtype")
         depth_ = Depth.auto if depth is None else Depth.of(str(depth), "depth")
@@ -157,6 +174,7 @@ class Settings:
         kern = open_run_kernel(
             kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize_, dilation=geometry.dilation
         )
+        geometry, origins = merge_declared(kern, geometry, given)
         return cls(
             kern,
             geometry,
@@ -172,7 +190,49 @@ class Settings:
             DEFAULT_MAX_WORK if max_work is None else float(max_work),
             scale_,
             quality,
+            origins,
         )
+
+
+#: The geometry values a model file may declare, as Geometry names them (and groups, kept by the Layer).
+GEOMETRY_VALUES = ("stride", "padding", "output_padding", "dilation")
+
+
+def _shown(name: str, value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value[0] != value[1] else str(value[0])
+    if isinstance(value, SidePadding):
+        return value.text
+    return str(value)
+
+
+def merge_declared(
+    kernel: Kernel, geometry: Geometry, given: Collection[str]
+) -> tuple[Geometry, dict[str, str] | None]:
+    """The geometry of a run whose kernel may come from a model file, and where each value came from.
+
+    ``geometry`` is the command line's (defaults filled in), ``given`` the names among
+    :data:`GEOMETRY_VALUES` and ``groups`` given on it. A file that declares its geometry (an ONNX
+    node) gives every value: one given that differs is a usage error naming both, one that
+    agrees is fine. A file that does not (a PyTorch state dict) takes the command line's,
+    ``default`` where none was given. Any other kernel: ``geometry`` as it is, and None.
+    """
+    declared = kernel.declared
+    if declared is None:
+        return geometry, None
+    names = (*GEOMETRY_VALUES, "groups")
+    if declared.geometry is None:
+        return geometry, {n: "command line" if n in given else "default" for n in names}
+    for name in GEOMETRY_VALUES:
+        mine, theirs = getattr(geometry, name), getattr(declared.geometry, name)
+        if name in given and mine != theirs:
+            option = "--" + name.replace("_", "-")
+            raise DeconvError(
+                f"{option} {_shown(name, mine)} contradicts kernel {kernel.source}, whose node declares {name} "
+                f"{_shown(name, theirs)}; drop {option} (the file gives it) or give the same value",
+                usage=True,
+            )
+    return declared.geometry, {n: "file" for n in names}
 
 
 def parse_scale(value: object) -> Pair | None:
