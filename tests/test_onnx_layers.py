@@ -292,3 +292,24 @@ def test_a_torch_exported_decoder_equals_pytorch(tmp_path):
         got = ours(path, x[0].permute(1, 2, 0).numpy().astype(np.float64), entry["name"])
         check(got, want, f"node {entry['name']}")
         assert entry["groups"] == conv.groups and entry["bias"] == (conv.bias is not None)
+
+
+@pytest.mark.parametrize("case", [2, 9, 14, 16])
+def test_size_and_the_report_use_the_node_geometry(tmp_path, case):
+    """``deconv size -k model.onnx`` gives ORT's output size; ``upsample`` says the geometry is the file's
+    and, for a deficient border, hints at --edge replicate rather than at a padding the node would refuse."""
+    c_in, cog, groups, (kh, kw), attrs, (h, w) = CASES[case]
+    weight = np.full((c_in, cog, kh, kw), 0.1, np.float32)
+    path = make_model(tmp_path / "m.onnx", weight, kernel_shape=[kh, kw], group=groups, **attrs)
+    want = ort_run(path, np.ones((h, w, c_in))).shape[:2]
+    r = run("size", "-k", path, "-i", f"{h},{w}", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["output"] == {"width": want[1], "height": want[0]}
+    img = tmp_path / "x.png"
+    Image.fromarray(np.full((h, w, c_in), 200, np.uint8)[..., :c_in].squeeze(), {2: "LA", 4: "RGBA"}.get(c_in)).save(
+        img
+    )
+    r = run("upsample", img, "-k", path, "-o", tmp_path / "o.npy")
+    assert r.exit_code == 0, r.output
+    assert "geometry: from the file: stride" in r.stderr
+    assert "-p same" not in r.stderr

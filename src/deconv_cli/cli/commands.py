@@ -21,6 +21,7 @@ from .app import (
     app,
     emit,
     failures,
+    given,
     kernel_app,
     printable_data,
     say,
@@ -31,6 +32,7 @@ from .app import (
 
 @app.command()
 def size(
+    ctx: typer.Context,
     image: Annotated[Optional[Path], typer.Argument(help="Image whose size to use (only its header is read).")] = None,
     input_size: Annotated[
         Optional[str],
@@ -73,6 +75,7 @@ def size(
         from ..core import Geometry, as_pair
         from ..imageio import image_size
         from ..kernels import open_kernel
+        from ..pipeline.settings import merge_declared
 
         geometry = Geometry.of(stride, padding, output_padding, dilation)  # parameter errors before any file is read
         if (image is None) == (input_size is None):
@@ -83,8 +86,12 @@ def size(
         if kernel_size is not None:
             k = as_pair(kernel_size, "kernel size")
         else:
-            shape = open_kernel(kernel or DEFAULT_KERNEL, geometry.stride).weight.shape
-            k = (shape[-2], shape[-1])
+            kern = open_kernel(kernel or DEFAULT_KERNEL, geometry.stride)
+            k = (kern.weight.shape[-2], kern.weight.shape[-1])
+            # a model file (-k model.onnx) gives its own geometry; options given beside it must agree
+            values = (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+            on_command_line = [n for n, v in (*values, ("dilation", dilation)) if given(ctx, n, v) is not None]
+            geometry = merge_declared(kern, geometry, on_command_line)[0]
         axes = geometry.axes(n_in, k)
         if as_json:
             emit(

@@ -64,7 +64,8 @@ class Outcome:
             shape=(h, w),
             input=self.image.size,
             stride=s.geometry.stride,
-            same=s.geometry.same,
+            # a model file's padding is the model's: the cure is replicate edges, not another padding
+            same=s.geometry.same or (s.geometry_from or {}).get("padding") == "file",
             traits=traits,
             clipped=self.saved.clipped,
             values=values,
