@@ -150,6 +150,9 @@ def test_asymmetric_pads_make_a_side_padding_and_symmetric_ones_a_pytorch_pair(t
     w = np.ones((1, 1, 3, 3), np.float32)
     g = Settings.of(make_model(tmp_path / "a.onnx", w, strides=[2, 2], pads=[0, 1, 2, 1])).geometry
     assert g.padding.box == (0, 2, 1, 1)
+    listed = json.loads(run("layers", tmp_path / "a.onnx", "-i", "4,4", "--json").stdout)["layers"][0]
+    assert listed["geometry"]["padding"] == {"top": 0, "bottom": 2, "left": 1, "right": 1}
+    assert listed["output_size"] == [7, 7]  # (4 - 1) x 2 + 3 = 9, minus 0 + 2 rows and 1 + 1 columns
     g = Settings.of(make_model(tmp_path / "s.onnx", w, strides=[2, 2], pads=[1, 2, 1, 2])).geometry
     assert g.padding == (1, 2) and g.stride == (2, 2)
 
@@ -313,3 +316,31 @@ def test_size_and_the_report_use_the_node_geometry(tmp_path, case):
     assert r.exit_code == 0, r.output
     assert "geometry: from the file: stride" in r.stderr
     assert "-p same" not in r.stderr
+
+
+def test_a_float16_model_and_a_node_name_with_colons(tmp_path):
+    """Half-precision weights as exporters write them (raw float16), and a node named like tf2onnx names them."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float16)
+    b = rng.standard_normal(2).astype(np.float16)
+    helper, tp = onnx.helper, onnx.TensorProto
+    node = helper.make_node(
+        "ConvTranspose", ["X", "W", "B"], ["Y"], name="model/up:0", strides=[2, 2], pads=[1, 0, 0, 1]
+    )
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", tp.FLOAT16, [1, 2, 4, 5])],
+        [helper.make_tensor_value_info("Y", tp.FLOAT16, [1, 2, "Ho", "Wo"])],
+        initializer=[onnx.numpy_helper.from_array(w, "W"), onnx.numpy_helper.from_array(b, "B")],
+    )  # fmt: skip
+    path = tmp_path / "half.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8), str(path))
+    x = rng.standard_normal((4, 5, 2)).astype(np.float16)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"X": np.ascontiguousarray(np.moveaxis(x, -1, 0)[None])})
+    want = np.moveaxis(y[0], 0, -1).astype(np.float64)
+    got = ours(path, x.astype(np.float64), "model/up:0")
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 2e-2 * max(1.0, np.abs(want).max())  # ORT rounds to float16 as it goes
+    r = run("layers", path)
+    assert r.exit_code == 0 and "model/up:0  (2, 2, 3, 3)  2 -> 2  groups 1  bias" in r.stdout
+    assert "padding top 1, bottom 0, left 0, right 1" in r.stdout

@@ -76,8 +76,16 @@ def _line(d: dict) -> str:
     g = d["geometry"]
     if g is not None:
         pad = g["padding"]
+        if isinstance(pad, dict) and "output_shape" in pad:
+            shown = (
+                f"to output_shape {_pair(pad['output_shape'])} (an odd cut's extra row at the {pad['odd_extra_at']})"
+            )
+        elif isinstance(pad, dict):
+            shown = "top {top}, bottom {bottom}, left {left}, right {right}".format(**pad)
+        else:
+            shown = pad if isinstance(pad, str) else _pair(pad)
         parts.append(
-            f"stride {_pair(g['stride'])}, padding {pad if isinstance(pad, str) else _pair(pad)}, "
+            f"stride {_pair(g['stride'])}, padding {shown}, "
             f"output_padding {_pair(g['output_padding'])}, dilation {_pair(g['dilation'])}"
         )
     elif d["kind"] != "ConvTranspose":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import Geometry, Pair, SidePadding
+from ..core import SIDES, Geometry, Pair, SidePadding
 from ..errors import DeconvError
 from ..modes import SamePadding
 from .source import check_regular
@@ -23,6 +23,10 @@ LAYER_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 @dataclass(frozen=True)
 class LayerEntry:
     """One layer (or 4-D tensor) of a model file.
+
+    In :meth:`as_dict`, the padding is ``[rows, cols]`` (PyTorch's), ``"same"`` / ``"same-lower"``,
+    ``{"top": .., "bottom": .., "left": .., "right": ..}`` (ONNX pads that differ at the two ends) or
+    ``{"output_shape": [rows, cols], "odd_extra_at": "start" | "end"}``.
 
     ``shape`` is the weight's (C_in, C_out/groups, kh, kw), None when the file does not store it
     (an ONNX weight computed by other nodes, with the reason in ``problem``); ``groups`` and
@@ -47,10 +51,18 @@ class LayerEntry:
         g = self.geometry
         if g is not None:
             pad = g.padding
-            shown: object = list(pad) if isinstance(pad, tuple) else pad.text if isinstance(pad, SidePadding) else pad
+            shown: object
+            if isinstance(pad, SamePadding):
+                shown = pad.value
+            elif isinstance(pad, SidePadding) and pad.size is not None:
+                shown = {"output_shape": list(pad.size), "odd_extra_at": "start" if pad.extra_at_start else "end"}
+            elif isinstance(pad, SidePadding):
+                shown = dict(zip(SIDES, pad.box, strict=True))
+            else:
+                shown = list(pad)
             d["geometry"] = {
                 "stride": list(g.stride),
-                "padding": shown.value if isinstance(shown, SamePadding) else shown,
+                "padding": shown,
                 "output_padding": list(g.output_padding),
                 "dilation": list(g.dilation),
             }
