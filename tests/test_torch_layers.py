@@ -163,3 +163,28 @@ def test_without_torch_a_checkpoint_is_refused_with_the_extra_to_install(tmp_pat
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
     with pytest.raises(DeconvError, match=r"deconv-cli\[torch\]"):
         Settings.of(path)
+
+
+def test_a_legacy_checkpoint_and_a_half_precision_bin(tmp_path):
+    """The pre-1.6 (non-zip) format, read whole within the byte cap, and a Hugging Face style
+    pytorch_model.bin in float16 with prefixed names; the listing gives a depthwise weight's default groups."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'deconv-cli[torch]')")
+    conv = torch.nn.ConvTranspose2d(3, 3, 3, stride=2, groups=3)
+    torch.save(conv.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    half = {"module.up.weight": conv.weight.detach().half(), "module.up.bias": conv.bias.detach().half()}
+    torch.save(half, tmp_path / "pytorch_model.bin")
+    x = torch.randn(1, 3, 4, 3)
+    for name, ref in (("legacy.pt", conv), ("pytorch_model.bin", None)):
+        s = Settings.of(tmp_path / name, stride=2)
+        assert s.kernel.layer.groups == 3  # depthwise (3, 1, 3, 3): groups C_in by default
+        w, b = (conv.weight, conv.bias) if ref is not None else (half["module.up.weight"], half["module.up.bias"])
+        with torch.no_grad():
+            want = torch.nn.functional.conv_transpose2d(x, w.float(), b.float(), 2, groups=3)[0].permute(1, 2, 0)
+        got = conv_transpose2d_layer(
+            x[0].permute(1, 2, 0).numpy().astype(np.float64), s.kernel.weight, s.kernel.layer.bias, 2, groups=3
+        )
+        check(got, want.numpy(), name)
+    listed = json.loads(run("layers", tmp_path / "pytorch_model.bin", "--json").stdout)["layers"]
+    assert [(d["name"], d["c_in"], d["c_out"], d["groups"], d["bias"]) for d in listed] == [
+        ("module.up.weight", 3, 3, None, True)
+    ]

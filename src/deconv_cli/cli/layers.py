@@ -54,7 +54,7 @@ def layers(
             return
         lines = []
         for d in entries:
-            lines.append(_line(d))
+            lines.append(_line(d, model))
         emit("\n".join(lines) + "\n")
 
 
@@ -62,7 +62,7 @@ def _pair(v: list) -> str:
     return str(v[0]) if v[0] == v[1] else f"{v[0]},{v[1]}"
 
 
-def _line(d: dict) -> str:
+def _line(d: dict, file: Path) -> str:
     """One layer as text: ``NAME  (C_in, C_out/g, kh, kw)  C_in -> C_out  groups G  bias  stride 2 ...``."""
     parts = [d["name"] or "(unnamed)"]
     if d["shape"] is not None:
@@ -70,9 +70,14 @@ def _line(d: dict) -> str:
     if d["groups"] is not None:
         parts.append(f"groups {d['groups']}")
     elif d["shape"] is not None:
-        parts.append(f"{d['c_in']} -> {d['shape'][1]} x groups")
-    if d["bias"] is not None:
+        default = d["c_out"] // d["shape"][1]
+        parts.append(f"groups not stored (default {default}; --groups G gives C_out = {d['shape'][1]} x G)")
+    if d["kind"] == "ConvTranspose":
         parts.append("bias" if d["bias"] else "no bias")
+    elif d["bias"]:
+        sibling = d["name"][: -len("weight")] + "bias"
+        how = "used with it" if file.suffix.lower() != ".safetensors" else f"give --bias {file}:{sibling}"
+        parts.append(f"bias {sibling} ({how})")
     g = d["geometry"]
     if g is not None:
         pad = g["padding"]

@@ -30,7 +30,9 @@ class LayerEntry:
 
     ``shape`` is the weight's (C_in, C_out/groups, kh, kw), None when the file does not store it
     (an ONNX weight computed by other nodes, with the reason in ``problem``); ``groups`` and
-    ``geometry`` are None where the file does not say (a state dict).
+    ``geometry`` are None where the file does not say (a state dict: ``c_out`` is then the one
+    of :func:`default_groups`). ``bias`` says whether the node has a bias, or a tensor holds a
+    sibling ``NAME.bias``.
     """
 
     name: str
@@ -45,7 +47,7 @@ class LayerEntry:
         """As ``--json`` prints it; ``output_size`` (rows, cols) for ``input_size`` when the geometry is known."""
         d: dict[str, object] = {"name": self.name, "kind": self.kind, "shape": None, "c_in": None, "c_out": None}
         if self.shape is not None:
-            groups = self.groups or 1
+            groups = self.groups or default_groups(self.shape)
             d.update(shape=list(self.shape), c_in=self.shape[0], c_out=self.shape[1] * groups)
         d.update(groups=self.groups, bias=self.bias, geometry=None, output_size=None, problem=self.problem or None)
         g = self.geometry
@@ -73,6 +75,12 @@ class LayerEntry:
                 except DeconvError as e:
                     d["problem"] = str(e)
         return d
+
+
+def default_groups(shape: tuple[int, ...]) -> int:
+    """The groups deconv uses for a weight whose file does not store them (see
+    :func:`~deconv_cli.kernels.make_layer`): C_in for a depthwise (C, 1, kh, kw) weight, else 1."""
+    return shape[0] if shape[1] == 1 else 1
 
 
 def list_layers(path: Path) -> list[LayerEntry]:
