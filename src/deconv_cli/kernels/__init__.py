@@ -5,7 +5,10 @@ A kernel spec is, in this order of precedence:
 1. a file: ``k.npy``, ``k.npz`` / ``k.npz:NAME``, ``k.safetensors`` /
    ``k.safetensors:NAME``, ``k.txt`` / ``k.csv`` (rows of numbers), ``k.mat``
    (a libvips matrix, whose offset is kept beside the array; see
-   :class:`Kernel`);
+   :class:`Kernel`); a learned layer from a model file, ``model.onnx`` /
+   ``model.onnx:NODE`` (a ``ConvTranspose`` node, see :mod:`.onnxfile`) or
+   ``ckpt.pt:NAME`` (a state dict's tensor, see :mod:`.torchfile`), with what the
+   file declares beside the weight in :attr:`Kernel.declared`;
 2. a built-in name, generated for the stride in use, with optional
    parameters: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos2``,
    ``lanczos3``, ``gaussian:sigma=1.2`` (see :mod:`.builtin`);
