@@ -348,3 +348,10 @@ def test_a_float16_model_and_a_node_name_with_colons(tmp_path):
     r = run("layers", path)
     assert r.exit_code == 0 and "model/up:0  (2, 2, 3, 3)  2 -> 2  groups 1  bias" in r.stdout
     assert "padding top 1, bottom 0, left 0, right 1" in r.stdout
+
+
+def test_scale_beside_a_model_layer_is_refused(tmp_path):
+    path = make_model(tmp_path / "m.onnx", np.ones((1, 1, 4, 4), np.float32), strides=[2, 2], pads=[1, 1, 1, 1])
+    with pytest.raises(DeconvError, match="--scale chooses a stride and padding.*drop --scale") as e:
+        Settings.of(path, scale=2)
+    assert e.value.usage

@@ -191,3 +191,11 @@ def test_a_legacy_checkpoint_and_a_half_precision_bin(tmp_path):
     assert [(d["name"], d["c_in"], d["c_out"], d["groups"], d["bias"]) for d in listed] == [
         ("module.up.weight", 3, 3, None, True)
     ]
+
+
+def test_scale_gives_a_state_dict_layer_its_stride_and_padding(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'deconv-cli[torch]')")
+    torch.save(torch.nn.ConvTranspose2d(3, 3, 4).state_dict(), tmp_path / "c.pt")
+    s = Settings.of(tmp_path / "c.pt", scale=2)
+    assert s.geometry.stride == (2, 2) and s.geometry.same
+    assert s.geometry_from["stride"] == s.geometry_from["padding"] == "--scale"

@@ -321,7 +321,7 @@ def upsample(
                 )
                 if given(ctx, name, value) is not None
             ]
-            geometry, origins = merge_declared(kern, geometry, on_command_line)
+            geometry, origins = merge_declared(kern, geometry, on_command_line, scale_)
             settings = Settings(
                 kern,
                 geometry,

@@ -174,7 +174,7 @@ class Settings:
         kern = open_run_kernel(
             kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize_, dilation=geometry.dilation
         )
-        geometry, origins = merge_declared(kern, geometry, given)
+        geometry, origins = merge_declared(kern, geometry, given, scale_)
         return cls(
             kern,
             geometry,
@@ -207,22 +207,31 @@ def _shown(name: str, value: object) -> str:
 
 
 def merge_declared(
-    kernel: Kernel, geometry: Geometry, given: Collection[str]
+    kernel: Kernel, geometry: Geometry, given: Collection[str], scale: Pair | None = None
 ) -> tuple[Geometry, dict[str, str] | None]:
     """The geometry of a run whose kernel may come from a model file, and where each value came from.
 
     ``geometry`` is the command line's (defaults filled in), ``given`` the names among
     :data:`GEOMETRY_VALUES` and ``groups`` given on it. A file that declares its geometry (an ONNX
     node) gives every value: one given that differs is a usage error naming both, one that
-    agrees is fine. A file that does not (a PyTorch state dict) takes the command line's,
-    ``default`` where none was given. Any other kernel: ``geometry`` as it is, and None.
+    agrees is fine; ``scale`` (``--scale``, which chooses a stride and padding of its own) is
+    refused beside it. A file that does not (a PyTorch state dict) takes the command line's,
+    ``default`` where none was given (``--scale`` for what it chose). Any other kernel:
+    ``geometry`` as it is, and None.
     """
     declared = kernel.declared
     if declared is None:
         return geometry, None
     names = (*GEOMETRY_VALUES, "groups")
     if declared.geometry is None:
-        return geometry, {n: "command line" if n in given else "default" for n in names}
+        chosen = ("stride", "padding") if scale is not None else ()
+        return geometry, {n: "command line" if n in given else "--scale" if n in chosen else "default" for n in names}
+    if scale is not None:
+        raise DeconvError(
+            f"--scale chooses a stride and padding, but kernel {kernel.source} is a model layer that declares its "
+            "own; drop --scale (add --edge replicate for a full border)",
+            usage=True,
+        )
     for name in GEOMETRY_VALUES:
         mine, theirs = getattr(geometry, name), getattr(declared.geometry, name)
         if name in given and mine != theirs:

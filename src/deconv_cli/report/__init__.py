@@ -260,7 +260,12 @@ def geometry_from_text(p: dict) -> str:
         value = p.get(name)
         shown = name if value is None else f"{name} {_pair_text(value)}"
         groups.setdefault(origin, []).append(shown)
-    heads = {"file": "from the file", "command line": "from the command line", "default": "defaults"}
+    heads = {
+        "file": "from the file",
+        "command line": "from the command line",
+        "default": "defaults",
+        "--scale": "from --scale",
+    }
     return "; ".join(f"{heads.get(origin, origin)}: {', '.join(items)}" for origin, items in groups.items())
 
 
