@@ -355,3 +355,12 @@ def test_scale_beside_a_model_layer_is_refused(tmp_path):
     with pytest.raises(DeconvError, match="--scale chooses a stride and padding.*drop --scale") as e:
         Settings.of(path, scale=2)
     assert e.value.usage
+
+
+def test_a_large_file_that_is_no_model_is_refused_from_its_first_byte(tmp_path):
+    path = tmp_path / "big.onnx"
+    with open(path, "wb") as f:
+        f.write(b"\x00")
+        f.truncate(1 << 30)  # 1 GiB, sparse: reading it would take seconds and a gigabyte
+    with pytest.raises(DeconvError, match="is not an ONNX model \\(its first byte 00"):
+        open_run_kernel(path, (2, 2))

@@ -30,6 +30,10 @@ _DTYPES: dict[int, tuple[str, str]] = {
     10: ("<f2", "int32_data"),  # FLOAT16: bit patterns in int32_data
     11: ("<f8", "double_data"),  # DOUBLE
 }
+#: The first byte of a serialized ModelProto: the tag of one of its fields (ir_version, producer_name,
+#: producer_version, domain, model_version, doc_string, graph, opset_import, metadata_props, and the
+#: first byte of the two-byte tags of training_info, functions and configuration).
+_MODEL_TAGS = {bytes([b]) for b in (0x08, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA, 0xD2)}
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 INSTALL_HINT = 'install the ONNX extra: pip install "deconv-cli[onnx]"'
 
@@ -92,7 +96,13 @@ def load_model(path: Path, what: str = "kernel") -> Any:
                 f"{what} {path}: {size} bytes is more than the {MAX_MODEL_BYTES} an ONNX protobuf can hold; "
                 "save the model with external data (onnx.save_model(..., save_as_external_data=True))"
             )
-        data = f.read(size)
+        first = f.read(1)
+        if first not in _MODEL_TAGS:  # refused before the rest of a large file that is no model is read
+            raise DeconvError(
+                f"{what} {path}: is not an ONNX model (its first byte {first.hex() or 'is missing'} starts no "
+                "field of a ModelProto)"
+            )
+        data = first + f.read(size - 1)
     try:
         model = onnx.ModelProto()
         model.ParseFromString(data)
