@@ -364,3 +364,18 @@ def test_a_large_file_that_is_no_model_is_refused_from_its_first_byte(tmp_path):
         f.truncate(1 << 30)  # 1 GiB, sparse: reading it would take seconds and a gigabyte
     with pytest.raises(DeconvError, match="is not an ONNX model \\(its first byte 00"):
         open_run_kernel(path, (2, 2))
+
+
+def test_options_valid_only_with_the_node_geometry_agree_with_it(tmp_path):
+    """--output-padding 2 is invalid at the default stride 2, but it is what this stride-3 node declares."""
+    path = make_model(tmp_path / "m.onnx", np.ones((1, 1, 3, 3), np.float32), strides=[3, 3], output_padding=[2, 2])
+    img = tmp_path / "x.png"
+    Image.fromarray(np.full((3, 3), 9, np.uint8)).save(img)
+    r = run("upsample", img, "-k", path, "--output-padding", "2", "-o", tmp_path / "o.npy", "-q")
+    assert r.exit_code == 0, r.output
+    assert np.load(tmp_path / "o.npy").shape == (11, 11, 1)  # (3 - 1) x 3 + 3 + 2
+    r = run("size", "-k", path, "-i", "3", "--output-padding", "2", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["output"] == {"width": 11, "height": 11}
+    np.save(tmp_path / "k.npy", np.ones((1, 1, 3, 3)))  # no declared geometry: the options alone are refused
+    r = run("upsample", img, "-k", tmp_path / "k.npy", "--output-padding", "2", "-o", tmp_path / "o2.npy", "-q")
+    assert r.exit_code == 2 and "output_padding (rows) must be smaller than the stride" in r.stderr

@@ -85,6 +85,7 @@ __all__ = [
     "make_kernel",
     "make_layer",
     "open_kernel",
+    "is_model_file",
     "open_run_kernel",
     "save_kernel",
     "to_inline",
@@ -230,6 +231,13 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
         "or an inline kernel (WxH:v,v,... or a,b,c,...)",
         usage=True,
     )
+
+
+def is_model_file(spec: str) -> bool:
+    """True when ``spec`` names an existing model file (``.onnx``, a PyTorch checkpoint), with or
+    without ``:NAME``: a kernel whose file may declare its own geometry."""
+    path, _ = split_member(spec)
+    return path.suffix.lower() in MODEL_SUFFIXES and exists(path)
 
 
 def open_run_kernel(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..core import Crop, Geometry, Pair, SidePadding, as_pair, check_layer_edge, separable_factors
+from ..core.geometry import padding_of
 from ..errors import DeconvError
-from ..kernels import Kernel, open_run_kernel
+from ..kernels import Kernel, is_model_file, open_run_kernel
 from ..modes import (
     DEFAULT_KERNEL,
     DEFAULT_MAX_PIXELS,
@@ -157,27 +158,28 @@ class Settings:
         '--stride 3 --padding same --edge replicate --kernel bilinear'
         """
         scale_ = parse_scale(scale)
-        given = [
-            name
-            for name, value in (("stride", stride), ("padding", padding), ("output_padding", output_padding))
-            + (("dilation", dilation), ("groups", groups))
-            if value is not None
-        ]
+        values = (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+        given = {name: value for name, value in (*values, ("dilation", dilation)) if value is not None}
         kernel, stride, padding, edge = scaled(scale_, kernel, stride, padding, edge)
-        geometry = Geometry.of(
-            stride, padding, 0 if output_padding is None else output_padding, 1 if dilation is None else dilation
+        geometry = command_geometry(
+            kernel,
+            stride,
+            padding,
+            0 if output_padding is None else output_padding,
+            1 if dilation is None else dilation,
         )
         edge_, alpha_, crop_ = Edge.of(edge, "edge"), Alpha.of(alpha, "alpha"), Crop.parse(crop)
         dtype_ = DType.of(dtype, "dtype")
         depth_ = Depth.auto if depth is None else Depth.of(str(depth), "depth")
         normalize_ = Normalize.of(normalize, "normalize")
-        kern = open_run_kernel(
-            kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize_, dilation=geometry.dilation
-        )
-        geometry, origins = merge_declared(kern, geometry, given, scale_)
+        stride_, dilation_ = stride_dilation(geometry)
+        kern = open_run_kernel(kernel, stride_, groups=groups, bias=bias, normalize=normalize_, dilation=dilation_)
+        if groups is not None:
+            given["groups"] = groups
+        geometry_, origins = merge_declared(kern, geometry, given, scale_)
         return cls(
             kern,
-            geometry,
+            geometry_,
             edge_,
             alpha_,
             crop_,
@@ -206,13 +208,43 @@ def _shown(name: str, value: object) -> str:
     return str(value)
 
 
+def command_geometry(
+    kernel: object, stride: object, padding: object, output_padding: object, dilation: object
+) -> Geometry | DeconvError:
+    """:meth:`Geometry.of` the command line's values (defaults filled in), checked before any file is
+    read; or, where they are invalid together and ``kernel`` names a model file, whose node may
+    declare the values that make them agree (``--output-padding 2`` beside a node of stride 3, with
+    the default stride 2), the error, for :func:`merge_declared` to raise if the file declares no
+    geometry. The form of each value is checked either way."""
+    try:
+        return Geometry.of(stride, padding, output_padding, dilation)
+    except DeconvError as e:
+        if kernel is None or not is_model_file(os.fspath(kernel)):  # type: ignore[call-overload]
+            raise
+        for name, value in (("stride", stride), ("output_padding", output_padding), ("dilation", dilation)):
+            as_pair(value, name)
+        padding_of(padding)
+        return e
+
+
+def stride_dilation(geometry: Geometry | DeconvError) -> tuple[Pair, Pair]:
+    """The stride and dilation :func:`open_run_kernel` makes a built-in kernel for: a model file's
+    layer (the only kernel whose geometry may still be an error) uses neither."""
+    return (geometry.stride, geometry.dilation) if isinstance(geometry, Geometry) else ((1, 1), (1, 1))
+
+
+def _parsed(name: str, value: object) -> object:
+    return padding_of(value) if name == "padding" else as_pair(value, name)
+
+
 def merge_declared(
-    kernel: Kernel, geometry: Geometry, given: Collection[str], scale: Pair | None = None
+    kernel: Kernel, geometry: Geometry | DeconvError, given: Mapping[str, object], scale: Pair | None = None
 ) -> tuple[Geometry, dict[str, str] | None]:
     """The geometry of a run whose kernel may come from a model file, and where each value came from.
 
-    ``geometry`` is the command line's (defaults filled in), ``given`` the names among
-    :data:`GEOMETRY_VALUES` and ``groups`` given on it. A file that declares its geometry (an ONNX
+    ``geometry`` is the command line's (defaults filled in; an error where they were invalid together,
+    see :func:`command_geometry`), ``given`` the values among :data:`GEOMETRY_VALUES` and ``groups``
+    given on it, as given. A file that declares its geometry (an ONNX
     node) gives every value: one given that differs is a usage error naming both, one that
     agrees is fine; ``scale`` (``--scale``, which chooses a stride and padding of its own) is
     refused beside it. A file that does not (a PyTorch state dict) takes the command line's,
@@ -220,12 +252,15 @@ def merge_declared(
     ``geometry`` as it is, and None.
     """
     declared = kernel.declared
-    if declared is None:
-        return geometry, None
-    names = (*GEOMETRY_VALUES, "groups")
-    if declared.geometry is None:
+    if declared is None or declared.geometry is None:
+        if isinstance(geometry, DeconvError):  # no node to make the command line's values valid
+            raise geometry
+        if declared is None:
+            return geometry, None
         chosen = ("stride", "padding") if scale is not None else ()
+        names = (*GEOMETRY_VALUES, "groups")
         return geometry, {n: "command line" if n in given else "--scale" if n in chosen else "default" for n in names}
+    names = (*GEOMETRY_VALUES, "groups")
     if scale is not None:
         raise DeconvError(
             f"--scale chooses a stride and padding, but kernel {kernel.source} is a model layer that declares its "
@@ -233,8 +268,10 @@ def merge_declared(
             usage=True,
         )
     for name in GEOMETRY_VALUES:
-        mine, theirs = getattr(geometry, name), getattr(declared.geometry, name)
-        if name in given and mine != theirs:
+        if name not in given:
+            continue
+        mine, theirs = _parsed(name, given[name]), getattr(declared.geometry, name)
+        if mine != theirs:
             option = "--" + name.replace("_", "-")
             raise DeconvError(
                 f"{option} {_shown(name, mine)} contradicts kernel {kernel.source}, whose node declares {name} "
