@@ -379,3 +379,31 @@ def test_options_valid_only_with_the_node_geometry_agree_with_it(tmp_path):
     np.save(tmp_path / "k.npy", np.ones((1, 1, 3, 3)))  # no declared geometry: the options alone are refused
     r = run("upsample", img, "-k", tmp_path / "k.npy", "--output-padding", "2", "-o", tmp_path / "o2.npy", "-q")
     assert r.exit_code == 2 and "output_padding (rows) must be smaller than the stride" in r.stderr
+
+
+@pytest.mark.parametrize("data_type", ["FLOAT", "DOUBLE"])
+def test_initializers_stored_as_typed_fields_not_raw_bytes(tmp_path, data_type):
+    """float_data / double_data, as onnx.helper.make_tensor(raw=False) and some exporters write them."""
+    rng = np.random.default_rng(3)
+    w, b = rng.standard_normal((2, 3, 3, 2)), rng.standard_normal(3)
+    helper, tp = onnx.helper, onnx.TensorProto
+    kind = getattr(tp, data_type)
+    inits = [
+        helper.make_tensor("W", kind, w.shape, w.ravel().tolist()),
+        helper.make_tensor("B", kind, b.shape, b.tolist()),
+    ]
+    node = helper.make_node("ConvTranspose", ["X", "W", "B"], ["Y"], name="up", strides=[2, 1], pads=[0, 1, 1, 0])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", kind, [1, 2, 3, 4])],
+        [helper.make_tensor_value_info("Y", kind, [1, 3, "Ho", "Wo"])], initializer=inits,
+    )  # fmt: skip
+    path = tmp_path / "typed.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8), str(path))
+    s = Settings.of(path)
+    if data_type == "DOUBLE":  # ORT has no float64 ConvTranspose: the values read are the file's, exactly
+        assert np.array_equal(s.kernel.weight, w) and np.array_equal(s.kernel.layer.bias, b)
+        return
+    x = image(rng, 3, 4, 2)
+    feed = np.ascontiguousarray(np.moveaxis(x, -1, 0)[None]).astype(np.float32)
+    (y,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"X": feed})
+    check(ours(path, x), np.moveaxis(y[0], 0, -1), data_type)
