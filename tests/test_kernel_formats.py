@@ -3,6 +3,7 @@ and every way each can be bad (one line, the right exit code)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import json
@@ -270,8 +271,15 @@ def bad_cases(d: Path) -> dict[str, tuple[str, str, int]]:
         "safetensors garbage": ("garbage.safetensors", "is not a valid .safetensors file", 1),
         "safetensors empty": ("empty.safetensors", "is not a valid .safetensors file", 1),
         "safetensors bf16": ("bf16.safetensors", "tensor 'w' is BF16, which numpy cannot hold", 1),
-        "pytorch checkpoint": ("layer.pt", ".pt files are pickles, which deconv never loads", 1),
-        "member of a text file": ("nan.mat:w", "only .npz and .safetensors files hold named arrays", 1),
+        # torch.load(weights_only=True) or, without torch, no load at all: never a full unpickle
+        "pytorch checkpoint": (
+            "layer.pt",
+            "is not a PyTorch checkpoint torch can read"
+            if importlib.util.find_spec("torch")
+            else ".pt files are PyTorch pickles, read only with torch's weights_only loader",
+            1,
+        ),
+        "member of a text file": ("nan.mat:w", "only .npz, .safetensors, .onnx and PyTorch checkpoints hold named", 1),
         "inline count": ("3x3:1,2,1,2", "3x3 needs 9 values, got 4", 2),
         "inline word": ("2x1:1,x", "'x' is not a number", 1),
         "inline origin": ("3x1+1+0:1,2,1", "the origin +1+0 is not supported", 2),

@@ -179,6 +179,26 @@ def crop(name: str, box: tuple[int, int, int, int]) -> Image.Image:
         return im.crop(box)
 
 
+def onnx_model(path: Path, rng: np.random.Generator) -> None:
+    """A one-node ONNX model as exporters write it: a 3 -> 3 ConvTranspose, 4x4, stride 2, pads 1, bias."""
+    onnx = pytest.importorskip("onnx")
+    helper, tp = onnx.helper, onnx.TensorProto
+    inits = [
+        onnx.numpy_helper.from_array(rng.normal(0, 0.1, (3, 3, 4, 4)).astype(np.float32), "up.weight"),
+        onnx.numpy_helper.from_array(np.full(3, 0.05, np.float32), "up.bias"),
+    ]
+    node = helper.make_node(
+        "ConvTranspose", ["x", "up.weight", "up.bias"], ["y"], name="/up/ConvTranspose", strides=[2, 2],
+        pads=[1, 1, 1, 1], kernel_shape=[4, 4],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node], "decoder", [helper.make_tensor_value_info("x", tp.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", tp.FLOAT, [1, 3, "H", "W"])], initializer=inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save_model(model, str(path))
+
+
 def scratch(root: Path) -> dict[str, str]:
     """Fill ``root`` with what the examples read, small so that they run fast; returns the
     environment to run them in: a ``deconv`` on PATH that runs this checkout."""
@@ -203,6 +223,7 @@ def scratch(root: Path) -> dict[str, str]:
         str(root / "layer.safetensors"),
     )
     (root / "blur.mat").write_text("3 3 16\n1 2 1\n2 4 2\n1 2 1\n")
+    onnx_model(root / "model.onnx", rng)
 
     bin_dir = root.parent / f"{root.name}-bin"
     bin_dir.mkdir()

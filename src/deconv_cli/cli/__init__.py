@@ -4,7 +4,7 @@
 registers its commands on them when imported.
 """
 
-from . import commands, upsample  # noqa: F401  (registers the commands)
+from . import commands, layers, upsample  # noqa: F401  (registers the commands)
 from .app import app, kernel_app, main, use_deconv_commands
 
 use_deconv_commands(app, kernel_app)

@@ -493,7 +493,8 @@ SamePaddingOpt = Annotated[
     ),
 ]
 KERNEL_HELP = (
-    "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat), built-in name (nearest, bilinear, "
+    "Kernel file (.npy .npz[:NAME] .safetensors[:NAME] .txt .csv .mat; a learned layer from model.onnx[:NODE] "
+    "or a state dict ckpt.pt:NAME, see deconv layers), built-in name (nearest, bilinear, "
     "bicubic, lanczos2, lanczos3, gaussian:sigma=S) or inline kernel (3x3:1,2,1,2,4,2,1,2,1 or 0.25,0.75,0.75,0.25)."
 )
 KernelOpt = Annotated[str, typer.Option("--kernel", "-k", metavar="KERNEL", help=KERNEL_HELP)]

@@ -22,6 +22,7 @@ from .app import (
     app,
     emit,
     failures,
+    given,
     kernel_app,
     printable_data,
     say,
@@ -32,6 +33,7 @@ from .app import (
 
 @app.command()
 def size(
+    ctx: typer.Context,
     image: Annotated[Optional[Path], typer.Argument(help="Image whose size to use (only its header is read).")] = None,
     input_size: Annotated[
         Optional[str],
@@ -74,8 +76,10 @@ def size(
         from ..core import Geometry, as_pair
         from ..imageio import image_size
         from ..kernels import open_kernel
+        from ..pipeline.settings import command_geometry, merge_declared, stride_dilation
 
-        geometry = Geometry.of(stride, padding, output_padding, dilation)  # parameter errors before any file is read
+        # parameter errors before any file is read (but for a model file's layer, whose node may make them valid)
+        checked = command_geometry(kernel, stride, padding, output_padding, dilation)
         if (image is None) == (input_size is None):
             raise DeconvError("give either an IMAGE or --input-size, not both or neither", usage=True)
         if kernel is not None and kernel_size is not None:
@@ -83,9 +87,14 @@ def size(
         n_in = image_size(image) if image is not None else as_pair(input_size, "input size")
         if kernel_size is not None:
             k = as_pair(kernel_size, "kernel size")
+            geometry = Geometry.of(stride, padding, output_padding, dilation)
         else:
-            shape = open_kernel(kernel or DEFAULT_KERNEL, geometry.stride).weight.shape
-            k = (shape[-2], shape[-1])
+            kern = open_kernel(kernel or DEFAULT_KERNEL, stride_dilation(checked)[0])
+            k = (kern.weight.shape[-2], kern.weight.shape[-1])
+            # a model file (-k model.onnx) gives its own geometry; options given beside it must agree
+            values = (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+            on_command_line = {n: v for n, v in (*values, ("dilation", dilation)) if given(ctx, n, v) is not None}
+            geometry = merge_declared(kern, checked, on_command_line)[0]
         axes = geometry.axes(n_in, k)
         if as_json:
             emit(

@@ -265,10 +265,10 @@ def upsample(
     """
     with failures():
         from ..batch import expand_inputs, parse_shard, plan, read_file_list, signals_raise
-        from ..core import Crop, Geometry
+        from ..core import Crop
         from ..kernels import open_run_kernel
         from ..pipeline import Settings
-        from ..pipeline.settings import parse_scale, scaled
+        from ..pipeline.settings import command_geometry, merge_declared, parse_scale, scaled, stride_dilation
 
         with signals_raise():  # SIGINT and SIGTERM stop the run cleanly from here, before any file is made
             scale_ = parse_scale(scale)
@@ -280,7 +280,8 @@ def upsample(
                     for name, value in (("kernel", kernel), ("stride", stride), ("padding", padding), ("edge", edge))
                 ),
             )
-            geometry = Geometry.of(stride, padding, output_padding, dilation)  # usage errors before any file
+            # usage errors before any file (but for a model file's layer, whose node may make them valid)
+            geometry = command_geometry(kernel, stride, padding, output_padding, dilation)
             crop_spec = Crop.parse(crop)
             items = list(inputs or [])
             if files_from is not None:
@@ -303,12 +304,18 @@ def upsample(
             if "-" in files and len(files) > 1:
                 raise DeconvError("- (an image on stdin) must be the only input", usage=True)
             # the kernel (and a layer's bias) is read once, here: a bad kernel is one error, not one per file
-            kern = open_run_kernel(
-                kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize, dilation=geometry.dilation
-            )
+            stride_, dilation_ = stride_dilation(geometry)
+            kern = open_run_kernel(kernel, stride_, groups=groups, bias=bias, normalize=normalize, dilation=dilation_)
+            values = (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+            on_command_line = {
+                name: value
+                for name, value in (*values, ("dilation", dilation), ("groups", groups))
+                if given(ctx, name, value) is not None
+            }
+            run_geometry, origins = merge_declared(kern, geometry, on_command_line, scale_)
             settings = Settings(
                 kern,
-                geometry,
+                run_geometry,
                 Edge.of(edge),
                 alpha,
                 crop_spec,
@@ -321,6 +328,7 @@ def upsample(
                 max_work,
                 scale_,
                 quality,
+                origins,
             )
             if output == "-" or files == ["-"]:
                 upsample_stdio(

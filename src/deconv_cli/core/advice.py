@@ -703,8 +703,8 @@ def upsample_command(image: str, kernel_spec: str, geometry: Geometry, options: 
     if "-p" not in added:
         if isinstance(geometry.padding, SamePadding):
             args += ["-p", geometry.padding.value]
-        elif geometry.padding != (0, 0):
-            args += ["-p", pair(geometry.padding)]
+        elif isinstance(geometry.padding, tuple) and geometry.padding != (0, 0):
+            args += ["-p", pair(geometry.padding)]  # a SidePadding comes with its model file (-k)
         if geometry.output_padding != (0, 0):
             args += ["--output-padding", pair(geometry.output_padding)]
     return shlex.join(args + added)

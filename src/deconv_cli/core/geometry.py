@@ -297,6 +297,55 @@ def same_padding(
 
 
 @dataclass(frozen=True)
+class SidePadding:
+    """Padding given per side, as ONNX's ``ConvTranspose`` gives it.
+
+    Either ``box``, the (top, bottom, left, right) rows and columns cut from the full output
+    (ONNX ``pads``, which may differ at the two ends of an axis), or ``size``, the (rows, cols) the
+    output must have (ONNX ``output_shape``): its cut is ``full + output_padding - size`` per axis,
+    the larger half of an odd cut at the start when ``extra_at_start`` (ONNX ``NOTSET`` and
+    ``SAME_LOWER``, as ONNX Runtime does), else at the end (``SAME_UPPER``). Either way the
+    output padding adds its rows at the end before the cut.
+
+    >>> SidePadding((1, 2, 0, 3)).cuts(0, 9), SidePadding(size=(6, 6)).cuts(1, 7)
+    ((1, 2), (1, 0))
+    """
+
+    box: Box = (0, 0, 0, 0)
+    size: Pair | None = None
+    extra_at_start: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.box) < 0:
+            raise DeconvError(f"pads {list(self.box)} (top, bottom, left, right) must be >= 0", usage=True)
+        if self.size is not None and min(self.size) < 1:
+            raise DeconvError(f"output_shape {list(self.size)} must be >= 1", usage=True)
+
+    def cuts(self, i: int, spread: int) -> tuple[int, int]:
+        """(start, end) cut from axis ``i`` (0 rows, 1 cols) whose full output plus output padding is
+        ``spread`` rows; refuses an ``output_shape`` larger than ``spread``."""
+        if self.size is None:
+            return self.box[2 * i], self.box[2 * i + 1]
+        total = spread - self.size[i]
+        if total < 0:
+            raise DeconvError(
+                f"output_shape {AXES[i]} {self.size[i]} is larger than the {spread} the layer gives this input; "
+                "give the input size the model was made for",
+                usage=True,
+            )
+        big, small = total - total // 2, total // 2
+        return (big, small) if self.extra_at_start else (small, big)
+
+    @property
+    def text(self) -> str:
+        """As reports show it: ``pads 1,2,0,3 (top,bottom,left,right)`` or ``output_shape 6,6``."""
+        if self.size is not None:
+            where = "start" if self.extra_at_start else "end"
+            return f"output_shape {self.size[0]},{self.size[1]} (an odd cut's extra row at the {where})"
+        return f"pads {','.join(map(str, self.box))} (top,bottom,left,right)"
+
+
+@dataclass(frozen=True)
 class Geometry:
     """The per-axis parameters of a transpose convolution, validated when made.
 
@@ -304,7 +353,9 @@ class Geometry:
     the padding (and output padding, and a one-row trim at the start or the end
     where no PyTorch padding gives the cut) that makes the output exactly
     ``stride x`` the input, chosen per kernel size by :func:`same_padding` in
-    :meth:`axes`. A Geometry that exists is valid, so it travels through
+    :meth:`axes`; or a :class:`SidePadding` (ONNX ``pads`` that differ at the two
+    ends of an axis, or an ``output_shape``): the smaller end's cut is the PyTorch
+    padding and the rest a trim at the other end. A Geometry that exists is valid, so it travels through
     batches and workers without being checked again.
 
     >>> g = Geometry(stride=(2, 2), padding=(1, 1))
@@ -318,7 +369,7 @@ class Geometry:
     """
 
     stride: Pair = (1, 1)
-    padding: Pair | SamePadding = (0, 0)
+    padding: Pair | SamePadding | SidePadding = (0, 0)
     output_padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
 
@@ -329,6 +380,8 @@ class Geometry:
                     f"--padding {self.padding} chooses the output_padding itself; drop --output-padding", usage=True
                 )
             pad: Pair = (0, 0)
+        elif isinstance(self.padding, SidePadding):
+            pad = (0, 0)
         else:
             pad = self.padding
         for i, axis in enumerate(AXES):
@@ -384,8 +437,10 @@ class Geometry:
         """
         rows, cols = axes
         mode = self.same_mode
+        side = self.padding if isinstance(self.padding, SidePadding) else None
         return {
             "stride": list(self.stride),
+            "side_padding": None if side is None else side.text,
             "padding": [rows.padding, cols.padding],
             "output_padding": [rows.output_padding, cols.output_padding],
             "dilation": list(self.dilation),
@@ -407,20 +462,32 @@ class Geometry:
             s, d = self.stride[i], self.dilation[i]
             if isinstance(self.padding, SamePadding):
                 p, a, trim_start, trim_end = same_padding(kernel[i], s, d, self.padding)
+            elif isinstance(self.padding, SidePadding):
+                a = self.output_padding[i]
+                spread = (n_in[i] - 1) * s + d * (kernel[i] - 1) + 1 + a
+                start, end = self.padding.cuts(i, spread)
+                if spread - start - end < 1:
+                    raise DeconvError(
+                        f"{self.padding.text} leaves no output ({axis}): the layer gives {spread} for an input of "
+                        f"{n_in[i]} and the pads cut {start} + {end}",
+                        usage=True,
+                    )
+                p = min(start, end)
+                trim_start, trim_end = start - p, end - p
             else:
                 p, a, trim_start, trim_end = self.padding[i], self.output_padding[i], 0, 0
             out.append(_axis(axis, n_in[i], kernel[i], s, p, a, d, trim_start, trim_end))
         return out[0], out[1]
 
 
-def padding_of(value: object) -> Pair | SamePadding:
+def padding_of(value: object) -> Pair | SamePadding | SidePadding:
     """A padding as :meth:`Geometry.of` reads it: a :class:`~deconv_cli.modes.SamePadding`, one of
     its names as a string (any case), or what :func:`as_pair` reads.
 
     >>> padding_of(" SAME "), padding_of("1,2")
     (<SamePadding.same_upper: 'same'>, (1, 2))
     """
-    if isinstance(value, SamePadding):
+    if isinstance(value, (SamePadding, SidePadding)):
         return value
     if isinstance(value, str):
         text = value.strip(_SPACE).lower()

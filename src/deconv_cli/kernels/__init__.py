@@ -5,7 +5,10 @@ A kernel spec is, in this order of precedence:
 1. a file: ``k.npy``, ``k.npz`` / ``k.npz:NAME``, ``k.safetensors`` /
    ``k.safetensors:NAME``, ``k.txt`` / ``k.csv`` (rows of numbers), ``k.mat``
    (a libvips matrix, whose offset is kept beside the array; see
-   :class:`Kernel`);
+   :class:`Kernel`); a learned layer from a model file, ``model.onnx`` /
+   ``model.onnx:NODE`` (a ``ConvTranspose`` node, see :mod:`.onnxfile`) or
+   ``ckpt.pt:NAME`` (a state dict's tensor, see :mod:`.torchfile`), with what the
+   file declares beside the weight in :attr:`Kernel.declared`;
 2. a built-in name, generated for the stride in use, with optional
    parameters: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos2``,
    ``lanczos3``, ``gaussian:sigma=1.2`` (see :mod:`.builtin`);
@@ -49,17 +52,20 @@ from .builtin import (
 )
 from .formats import (
     FILE_SUFFIXES,
+    MODEL_SUFFIXES,
     NAMED_SUFFIXES,
     STDIN,
     check_magnitude,
     parse_inline,
     read_file,
+    read_model,
     read_stdin,
     to_bytes,
     to_inline,
 )
 from .layer import Layer, load_bias, make_layer
 from .limits import MAX_KERNEL_TAPS, MAX_VALUE
+from .onnxfile import Declared
 from .source import exists, show, split_member
 
 __all__ = [
@@ -67,6 +73,7 @@ __all__ = [
     "FILTERS",
     "FILE_SUFFIXES",
     "MAX_KERNEL_TAPS",
+    "Declared",
     "Kernel",
     "Layer",
     "bilinear_1d",
@@ -78,6 +85,7 @@ __all__ = [
     "make_kernel",
     "make_layer",
     "open_kernel",
+    "is_model_file",
     "open_run_kernel",
     "save_kernel",
     "to_inline",
@@ -105,6 +113,9 @@ class Kernel:
         How ``weight`` was rescaled from the source's values (``--normalize``).
     factors : (P, sy, sx) ndarray or None
         The factor each stride phase of each plane was multiplied by (None: not rescaled).
+    declared : Declared or None
+        What a model file (``.onnx``, a PyTorch checkpoint) says beside the weight: the geometry
+        and groups of an ONNX node, the bias found with the weight (None: any other source).
     """
 
     weight: np.ndarray
@@ -113,6 +124,7 @@ class Kernel:
     layer: Layer | None = None
     normalize: Normalize = Normalize.none
     factors: np.ndarray | None = None
+    declared: Declared | None = None
 
 
 def validate_kernel(k, source: str) -> np.ndarray:
@@ -201,6 +213,10 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
         k, offset = read_stdin(getattr(sys.stdin, "buffer", None))
         return Kernel(validate_kernel(k, "- (stdin)"), offset, text)
     path, member = split_member(text)
+    if exists(path) and path.suffix.lower() in MODEL_SUFFIXES:
+        k, declared = read_model(path, member)
+        label = f"{path}:{declared.name}" if declared.name else str(path)
+        return Kernel(validate_kernel(k, label), 0.0, text, declared=declared)
     if exists(path):  # a directory, a FIFO or a device is refused by read_file, before it is opened
         k, offset = read_file(path, member)
         return Kernel(validate_kernel(k, str(path) + (f":{member}" if member else "")), offset, text)
@@ -217,6 +233,13 @@ def _open(text: str, builtin: Callable[[str], np.ndarray]) -> Kernel:
     )
 
 
+def is_model_file(spec: str) -> bool:
+    """True when ``spec`` names an existing model file (``.onnx``, a PyTorch checkpoint), with or
+    without ``:NAME``: a kernel whose file may declare its own geometry."""
+    path, _ = split_member(spec)
+    return path.suffix.lower() in MODEL_SUFFIXES and exists(path)
+
+
 def open_run_kernel(
     spec: str | os.PathLike,
     stride: Pair,
@@ -230,10 +253,13 @@ def open_run_kernel(
     :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight, rescaled as
     ``normalize`` asks (:func:`~deconv_cli.core.advice.normalize_kernel`).
 
+    ``groups`` None takes a model file's own (an ONNX node's ``group``); a different one is a usage
+    error naming both. ``bias`` None takes the bias stored with the weight, if any.
+
     A learned layer is never rescaled: its weights are the model, and with channels mixing there
     is no one phase sum per output to make 1."""
     kern = _open(os.fspath(spec), lambda name: build(name, stride))
-    kern = replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec)))
+    kern = replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec), kern.declared))
     if normalize is Normalize.none:
         return kern
     if kern.layer is not None:

@@ -167,6 +167,31 @@ def _is_size(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def safetensors_shapes(path: Path, what: str = "model") -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Every tensor's (dtype, shape) in a ``.safetensors`` file, from its JSON header alone (at most
+    :data:`~.limits.MAX_HEADER_BYTES` read)."""
+    label = f"{what} {path}"
+    with open_regular(path, what) as raw:
+        f = Capped(raw, MAX_HEADER_BYTES + 8, label)
+        size = f.size()
+        start = f.read(8)
+        if len(start) < 8 or struct.unpack("<Q", start)[0] > min(size - 8, MAX_HEADER_BYTES):
+            raise DeconvError(f"{label}: is not a valid .safetensors file (its header length is not within the file)")
+        try:
+            header = json.loads(f.read(struct.unpack("<Q", start)[0]).decode("utf-8"))
+        except (ValueError, RecursionError) as e:
+            raise DeconvError(f"{label}: is not a valid .safetensors file ({show(one_line(e), 80)})") from None
+    if not isinstance(header, dict):
+        raise DeconvError(f"{label}: is not a valid .safetensors file (its header is not a JSON object)")
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__" or not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+            continue
+        if all(_is_size(d) for d in entry["shape"]):
+            out[name] = (str(entry.get("dtype")), tuple(entry["shape"]))
+    return out
+
+
 def load_safetensors(path: Path, name: str | None, what: str = "kernel") -> np.ndarray:
     """One tensor of a ``.safetensors`` file (never torch, never pickle).
 

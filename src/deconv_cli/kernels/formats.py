@@ -28,6 +28,7 @@ from .limits import (
     MAX_TEXT_BYTES,
     MAX_VALUE,
 )
+from .onnxfile import Declared
 from .source import (
     EXPORT_HINT,
     check_regular,
@@ -37,6 +38,7 @@ from .source import (
     too_many_numbers,
 )
 from .text import load_mat, load_text
+from .torchfile import TORCH_SUFFIXES
 
 try:
     from lzma import LZMAError
@@ -44,14 +46,16 @@ except ImportError:  # a Python built without lzma: zipfile cannot inflate such 
     LZMAError = OSError  # type: ignore[misc,assignment]
 
 FILE_SUFFIXES = (".npy", ".npz", ".txt", ".csv", ".mat", ".safetensors")
+#: Model files: a learned layer with what the file declares besides the weight (see :func:`read_model`).
+MODEL_SUFFIXES = (".onnx", *TORCH_SUFFIXES)
 #: Formats that hold several named arrays: ``FILE:NAME`` picks one.
-NAMED_SUFFIXES = (".npz", ".safetensors")
+NAMED_SUFFIXES = (".npz", ".safetensors", *MODEL_SUFFIXES)
 #: Formats that hold a 2-D kernel only.
 FLAT_SUFFIXES = (".txt", ".csv", ".mat")
 #: The array name written when none is given (PyTorch's name for a layer's kernel).
 DEFAULT_NAME = "weight"
 
-_PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+_PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 # ----------------------------------------------------------------------------- any file
@@ -100,7 +104,20 @@ def read_file(path: Path, member: str | None, what: str = "kernel") -> tuple[np.
     """
     suffix = path.suffix.lower()
     if member is not None and suffix not in NAMED_SUFFIXES:
-        raise DeconvError(f"{what} {path}:{member}: only .npz and .safetensors files hold named arrays (FILE:NAME)")
+        raise DeconvError(
+            f"{what} {path}:{member}: only .npz, .safetensors, .onnx and PyTorch checkpoints hold named arrays "
+            "(FILE:NAME)"
+        )
+    if suffix in TORCH_SUFFIXES:
+        from .torchfile import read_tensor
+
+        return read_tensor(path, member, what), 0.0
+    if suffix == ".onnx":
+        from .onnxfile import read_onnx
+
+        if what != "kernel":
+            raise DeconvError(f"{what} {path}: an ONNX node's bias comes with its weight: give the model as -k")
+        return read_onnx(path, member, what)[0], 0.0
     if suffix in _PICKLE_SUFFIXES:
         raise DeconvError(f"{what} {path}: {suffix} files are pickles, which deconv never loads; " + EXPORT_HINT)
     check_regular(path, what)
@@ -115,8 +132,22 @@ def read_file(path: Path, member: str | None, what: str = "kernel") -> tuple[np.
     if suffix == ".mat":
         return load_mat(path, what)
     raise DeconvError(
-        f"{what} {path}: unknown kernel file type {suffix or '(none)'!r}; use one of {', '.join(FILE_SUFFIXES)}"
+        f"{what} {path}: unknown kernel file type {suffix or '(none)'!r}; use one of "
+        f"{', '.join(FILE_SUFFIXES + MODEL_SUFFIXES)}"
     )
+
+
+def read_model(path: Path, member: str | None) -> tuple[np.ndarray, Declared]:
+    """The weight of a learned layer in a model file (``.onnx``: a ``ConvTranspose`` node, a PyTorch
+    checkpoint: a state dict's tensor) and what the file declares beside it."""
+    check_regular(path, "kernel")
+    if path.suffix.lower() == ".onnx":
+        from .onnxfile import read_onnx
+
+        return read_onnx(path, member)
+    from .torchfile import read_torch
+
+    return read_torch(path, member)
 
 
 def check_magnitude(values: np.ndarray, label: str, *, usage: bool = False) -> None:

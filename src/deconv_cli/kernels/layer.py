@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import DeconvError
 from .formats import check_magnitude, parse_inline, read_file
 from .source import exists, parse_number, show, show_name, split_member
+
+if TYPE_CHECKING:
+    from .onnxfile import Declared
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,15 @@ class Layer:
         return {1: "L", 3: "RGB", 4: "RGBA"}.get(self.c_out, f"{self.c_out} channels")
 
 
-def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel: str) -> Layer | None:
+def make_layer(
+    weight: np.ndarray, groups: int | None, bias: str | None, kernel: str, declared: Declared | None = None
+) -> Layer | None:
     """None for a 2-D/3-D kernel (refusing groups and bias there); the :class:`Layer` of a 4-D one.
 
-    ``groups`` defaults to C_in when the weight's second dimension is 1 (depthwise), else 1;
-    ``bias`` is ``FILE[:NAME]``, a list or a number (see :func:`load_bias`).
+    ``groups`` defaults to a model file's own (``declared``), else to C_in when the weight's second
+    dimension is 1 (depthwise), else 1; a given one that contradicts the file is a usage error.
+    ``bias`` is ``FILE[:NAME]``, a list or a number (see :func:`load_bias`); without it, the bias
+    the model file stores with the weight, if any.
     """
     if weight.ndim != 4:
         for name, given in (("--groups", groups), ("--bias", bias)):
@@ -45,6 +53,14 @@ def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel:
                 )
         return None
     c_in, cog = weight.shape[0], weight.shape[1]
+    if declared is not None and declared.groups is not None:
+        if groups is not None and groups != declared.groups:
+            raise DeconvError(
+                f"--groups {groups} contradicts kernel {kernel}, whose node declares group {declared.groups}; "
+                "drop --groups or give the same value",
+                usage=True,
+            )
+        groups = declared.groups
     if groups is None:
         groups = c_in if cog == 1 else 1
     if groups < 1 or c_in % groups:
@@ -52,6 +68,19 @@ def make_layer(weight: np.ndarray, groups: int | None, bias: str | None, kernel:
             f"--groups {groups} must divide C_in = {c_in} (kernel {kernel} has shape {weight.shape})", usage=True
         )
     c_out = cog * groups
+    if bias is None and declared is not None and declared.bias is not None:
+        spec = f"{split_member(kernel)[0]}:{declared.bias_name}"
+        b = declared.bias
+        if b.shape != (c_out,):
+            raise DeconvError(
+                f"bias {spec}: holds shape {b.shape} but the layer has {c_out} output channel(s) "
+                f"(groups {groups}); give --groups or --bias",
+                usage=True,
+            )
+        check_magnitude(b, f"bias {spec}")
+        if not np.all(np.isfinite(b)):
+            raise DeconvError(f"bias {spec}: holds NaN or infinite values")
+        return Layer(groups, c_in, c_out, b.astype(np.float64), spec)
     return Layer(groups, c_in, c_out, None if bias is None else load_bias(bias, c_out), bias)
 
 

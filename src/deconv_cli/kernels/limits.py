@@ -36,3 +36,7 @@ MAX_BINARY_BYTES = MAX_DATA_BYTES + MAX_HEADER_BYTES
 MAX_TEXT_BYTES = MAX_KERNEL_TAPS * 64
 #: The largest magnitude of a kernel value, a bias or a .mat offset.
 MAX_VALUE = 1e30
+#: The largest ONNX model file (its protobuf: graph and the weights stored inside it), 2 GiB, protobuf's own
+#: limit: ``onnx.load`` parses it whole. Weights in external data files are not part of it: only the
+#: tensors of the layer asked for are read from those, within :data:`MAX_DATA_BYTES` each.
+MAX_MODEL_BYTES = 1 << 31

@@ -22,11 +22,15 @@ def exists(path: Path) -> bool:
 
 
 def split_member(spec: str) -> tuple[Path, str | None]:
+    """``FILE:NAME`` as (FILE, NAME) when FILE exists and the whole does not; the member may hold
+    colons itself (ONNX node names do): the longest existing FILE before a colon wins."""
     path = Path(spec)
     if not exists(path) and ":" in spec:
-        head, _, member = spec.rpartition(":")
-        if head and exists(Path(head)):
-            return Path(head), member
+        head = spec
+        while ":" in head:
+            head = head.rpartition(":")[0]
+            if head and exists(Path(head)):
+                return Path(head), spec[len(head) + 1 :]
     return path, None
 
 

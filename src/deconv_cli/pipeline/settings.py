@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..core import Crop, Geometry, Pair, as_pair, check_layer_edge, separable_factors
+from ..core import Crop, Geometry, Pair, SidePadding, as_pair, check_layer_edge, separable_factors
+from ..core.geometry import padding_of
 from ..errors import DeconvError
-from ..kernels import Kernel, open_run_kernel
+from ..kernels import Kernel, is_model_file, open_run_kernel
 from ..modes import (
     DEFAULT_KERNEL,
     DEFAULT_MAX_PIXELS,
@@ -54,6 +56,10 @@ class Settings:
     scale : (int, int) or None
         The ``--scale`` the geometry, edge and kernel were chosen for (see :func:`scaled`), for
         the report; None when they were given one by one.
+    geometry_from : mapping or None
+        For a kernel from a model file (``.onnx``, a PyTorch checkpoint): where each of stride,
+        padding, output_padding, dilation and groups came from, ``file``, ``command line`` or
+        ``default`` (see :func:`merge_declared`); None for every other kernel.
     """
 
     kernel: Kernel
@@ -70,6 +76,7 @@ class Settings:
     max_work: float = DEFAULT_MAX_WORK
     scale: Pair | None = None
     quality: int | None = None
+    geometry_from: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         k = self.kernel.weight
@@ -101,7 +108,10 @@ class Settings:
             return None
         sy, sx = self.geometry.stride
         mode = self.geometry.same_mode
-        padding = mode.value if mode is not None else ",".join(map(str, self.geometry.padding))
+        pad = self.geometry.padding
+        padding = (
+            mode.value if mode is not None else pad.text if isinstance(pad, SidePadding) else ",".join(map(str, pad))
+        )
         return (
             f"--stride {sy if sy == sx else f'{sy},{sx}'} --padding {padding} --edge {self.edge} "
             f"--kernel {self.kernel.source}"
@@ -115,8 +125,8 @@ class Settings:
         scale: object = None,
         stride: object = None,
         padding: object = None,
-        output_padding: object = 0,
-        dilation: object = 1,
+        output_padding: object = None,
+        dilation: object = None,
         groups: int | None = None,
         bias: str | None = None,
         edge: Edge | str | None = None,
@@ -148,18 +158,28 @@ class Settings:
         '--stride 3 --padding same --edge replicate --kernel bilinear'
         """
         scale_ = parse_scale(scale)
+        values = (("stride", stride), ("padding", padding), ("output_padding", output_padding))
+        given = {name: value for name, value in (*values, ("dilation", dilation)) if value is not None}
         kernel, stride, padding, edge = scaled(scale_, kernel, stride, padding, edge)
-        geometry = Geometry.of(stride, padding, output_padding, dilation)
+        geometry = command_geometry(
+            kernel,
+            stride,
+            padding,
+            0 if output_padding is None else output_padding,
+            1 if dilation is None else dilation,
+        )
         edge_, alpha_, crop_ = Edge.of(edge, "edge"), Alpha.of(alpha, "alpha"), Crop.parse(crop)
         dtype_ = DType.of(dtype, "dtype")
         depth_ = Depth.auto if depth is None else Depth.of(str(depth), "depth")
         normalize_ = Normalize.of(normalize, "normalize")
-        kern = open_run_kernel(
-            kernel, geometry.stride, groups=groups, bias=bias, normalize=normalize_, dilation=geometry.dilation
-        )
+        stride_, dilation_ = stride_dilation(geometry)
+        kern = open_run_kernel(kernel, stride_, groups=groups, bias=bias, normalize=normalize_, dilation=dilation_)
+        if groups is not None:
+            given["groups"] = groups
+        geometry_, origins = merge_declared(kern, geometry, given, scale_)
         return cls(
             kern,
-            geometry,
+            geometry_,
             edge_,
             alpha_,
             crop_,
@@ -172,7 +192,93 @@ class Settings:
             DEFAULT_MAX_WORK if max_work is None else float(max_work),
             scale_,
             quality,
+            origins,
         )
+
+
+#: The geometry values a model file may declare, as Geometry names them (and groups, kept by the Layer).
+GEOMETRY_VALUES = ("stride", "padding", "output_padding", "dilation")
+
+
+def _shown(name: str, value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value[0] != value[1] else str(value[0])
+    if isinstance(value, SidePadding):
+        return value.text
+    return str(value)
+
+
+def command_geometry(
+    kernel: object, stride: object, padding: object, output_padding: object, dilation: object
+) -> Geometry | DeconvError:
+    """:meth:`Geometry.of` the command line's values (defaults filled in), checked before any file is
+    read; or, where they are invalid together and ``kernel`` names a model file, whose node may
+    declare the values that make them agree (``--output-padding 2`` beside a node of stride 3, with
+    the default stride 2), the error, for :func:`merge_declared` to raise if the file declares no
+    geometry. The form of each value is checked either way."""
+    try:
+        return Geometry.of(stride, padding, output_padding, dilation)
+    except DeconvError as e:
+        if kernel is None or not is_model_file(os.fspath(kernel)):  # type: ignore[call-overload]
+            raise
+        for name, value in (("stride", stride), ("output_padding", output_padding), ("dilation", dilation)):
+            as_pair(value, name)
+        padding_of(padding)
+        return e
+
+
+def stride_dilation(geometry: Geometry | DeconvError) -> tuple[Pair, Pair]:
+    """The stride and dilation :func:`open_run_kernel` makes a built-in kernel for: a model file's
+    layer (the only kernel whose geometry may still be an error) uses neither."""
+    return (geometry.stride, geometry.dilation) if isinstance(geometry, Geometry) else ((1, 1), (1, 1))
+
+
+def _parsed(name: str, value: object) -> object:
+    return padding_of(value) if name == "padding" else as_pair(value, name)
+
+
+def merge_declared(
+    kernel: Kernel, geometry: Geometry | DeconvError, given: Mapping[str, object], scale: Pair | None = None
+) -> tuple[Geometry, dict[str, str] | None]:
+    """The geometry of a run whose kernel may come from a model file, and where each value came from.
+
+    ``geometry`` is the command line's (defaults filled in; an error where they were invalid together,
+    see :func:`command_geometry`), ``given`` the values among :data:`GEOMETRY_VALUES` and ``groups``
+    given on it, as given. A file that declares its geometry (an ONNX
+    node) gives every value: one given that differs is a usage error naming both, one that
+    agrees is fine; ``scale`` (``--scale``, which chooses a stride and padding of its own) is
+    refused beside it. A file that does not (a PyTorch state dict) takes the command line's,
+    ``default`` where none was given (``--scale`` for what it chose). Any other kernel:
+    ``geometry`` as it is, and None.
+    """
+    declared = kernel.declared
+    if declared is None or declared.geometry is None:
+        if isinstance(geometry, DeconvError):  # no node to make the command line's values valid
+            raise geometry
+        if declared is None:
+            return geometry, None
+        chosen = ("stride", "padding") if scale is not None else ()
+        names = (*GEOMETRY_VALUES, "groups")
+        return geometry, {n: "command line" if n in given else "--scale" if n in chosen else "default" for n in names}
+    names = (*GEOMETRY_VALUES, "groups")
+    if scale is not None:
+        raise DeconvError(
+            f"--scale chooses a stride and padding, but kernel {kernel.source} is a model layer that declares its "
+            "own; drop --scale (add --edge replicate for a full border)",
+            usage=True,
+        )
+    for name in GEOMETRY_VALUES:
+        if name not in given:
+            continue
+        mine, theirs = _parsed(name, given[name]), getattr(declared.geometry, name)
+        if mine != theirs:
+            option = "--" + name.replace("_", "-")
+            raise DeconvError(
+                f"{option} {_shown(name, mine)} contradicts kernel {kernel.source}, whose node declares {name} "
+                f"{_shown(name, theirs)}; drop {option} (the file gives it) or give the same value",
+                usage=True,
+            )
+    return declared.geometry, {n: "file" for n in names}
 
 
 def parse_scale(value: object) -> Pair | None:

@@ -27,7 +27,7 @@ from ..imageio import (
     save_image,
     save_strips,
 )
-from ..modes import Alpha
+from ..modes import Alpha, SamePadding
 from .settings import Settings
 
 
@@ -64,7 +64,8 @@ class Outcome:
             shape=(h, w),
             input=self.image.size,
             stride=s.geometry.stride,
-            same=s.geometry.same,
+            # a model file's padding is the model's: the cure is replicate edges, not another padding
+            same=s.geometry.same or (s.geometry_from or {}).get("padding") == "file",
             traits=traits,
             clipped=self.saved.clipped,
             values=values,
@@ -104,6 +105,7 @@ class Outcome:
             },
             "params": {
                 **s.geometry.params(self.axes),
+                "geometry_from": None if s.geometry_from is None else dict(s.geometry_from),
                 "edge": s.edge.value,
                 "scale": None if s.scale is None else {"factor": list(s.scale), "means": s.scale_means},
                 "alpha": "none (learned layer: every channel is data)" if layer else s.alpha.value,
@@ -136,8 +138,9 @@ class Outcome:
             parts.append("as requested")
         dropped = [a.dropped() for a in self.axes if a.dropped()]
         if dropped:
-            same = self.settings.geometry.same_mode
-            parts.append(f"{' and '.join(dropped)} dropped by --padding {same}, which no PyTorch padding cuts")
+            pad = self.settings.geometry.padding
+            by = f"--padding {pad}" if isinstance(pad, SamePadding) else f"the model's {getattr(pad, 'text', pad)}"
+            parts.append(f"{' and '.join(dropped)} dropped by {by}, which no PyTorch padding cuts")
         return "; ".join(parts) or "none"
 
 

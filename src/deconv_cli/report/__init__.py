@@ -366,6 +366,10 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
     if p.get("scale"):
         rows.append(("scale", f"{'x'.join(map(str, p['scale']['factor']))} stands for {p['scale']['means']}"))
     rows += same_rows(p)
+    if p.get("side_padding"):
+        rows.append(("padding", p["side_padding"]))
+    if p.get("geometry_from"):
+        rows.append(("geometry", geometry_from_text({**p, "groups": [kern.get("groups")] * 2})))
     if p["edge"] != "zero":
         rows.append(("edge", p["edge"]))
     if cr["mode"] != "none" or any(cr[k] for k in ("top", "bottom", "left", "right")):
@@ -377,6 +381,32 @@ def outcome_rows(d: dict) -> list[tuple[str, str]]:
         ("time", f"{s['total']:.3f} s (load {s['load']:.3f}, compute {s['compute']:.3f}, save {s['save']:.3f})")
     )
     return rows
+
+
+def _pair_text(value: list) -> str:
+    return str(value[0]) if value[0] == value[1] else f"{value[0]},{value[1]}"
+
+
+def geometry_from_text(p: dict) -> str:
+    """Where a model-file kernel's geometry came from, as the report shows it.
+
+    >>> geometry_from_text({"stride": [2, 2], "padding": [1, 1], "output_padding": [0, 0], "dilation": [1, 1],
+    ...     "geometry_from": {"stride": "command line", "padding": "command line", "output_padding": "default",
+    ...     "dilation": "default", "groups": "default"}})
+    'from the command line: stride 2, padding 1; defaults: output_padding 0, dilation 1, groups'
+    """
+    groups: dict[str, list[str]] = {}
+    for name, origin in p["geometry_from"].items():
+        value = p.get(name)
+        shown = name if value is None else f"{name} {_pair_text(value)}"
+        groups.setdefault(origin, []).append(shown)
+    heads = {
+        "file": "from the file",
+        "command line": "from the command line",
+        "default": "defaults",
+        "--scale": "from --scale",
+    }
+    return "; ".join(f"{heads.get(origin, origin)}: {', '.join(items)}" for origin, items in groups.items())
 
 
 def normalize_text(mode: str, factors: list) -> str:
