@@ -156,7 +156,7 @@ def test_asymmetric_pads_make_a_side_padding_and_symmetric_ones_a_pytorch_pair(t
     assert g.padding.box == (0, 2, 1, 1)
     listed = json.loads(run("layers", tmp_path / "a.onnx", "-i", "4,4", "--json").stdout)["layers"][0]
     assert listed["geometry"]["padding"] == {"top": 0, "bottom": 2, "left": 1, "right": 1}
-    assert listed["output_size"] == [7, 7]  # (4 - 1) x 2 + 3 = 9, minus 0 + 2 rows and 1 + 1 columns
+    assert listed["output_size"] == {"width": 7, "height": 7}  # (4 - 1) x 2 + 3 = 9, minus 0 + 2 rows and 1 + 1 columns
     g = Settings.of(make_model(tmp_path / "s.onnx", w, strides=[2, 2], pads=[1, 2, 1, 2])).geometry
     assert g.padding == (1, 2) and g.stride == (2, 2)
 
@@ -207,7 +207,10 @@ def test_two_nodes_need_a_name_and_the_error_lists_them(tmp_path):
         ("/up1/ConvTranspose", [1, 2, 2, 2], 1, 2),
         ("/up2/ConvTranspose", [2, 1, 3, 3], 2, 1),
     ]
-    assert [d["output_size"] for d in listed] == [[6, 6], [5, 5]]  # each for a 3x3 input
+    assert [d["output_size"] for d in listed] == [
+        {"width": 6, "height": 6},
+        {"width": 5, "height": 5},
+    ]  # each for a 3x3 input
 
 
 def test_a_weight_computed_by_another_node_is_refused(tmp_path):
@@ -320,6 +323,11 @@ def test_size_and_the_report_use_the_node_geometry(tmp_path, case):
     assert r.exit_code == 0, r.output
     assert "geometry: from the file: stride" in r.stderr
     assert "-p same" not in r.stderr
+    # inspect takes the node's geometry too (it used to apply the command line's defaults)
+    r = run("inspect", img, "-k", path, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)["output"]
+    assert (out["height"], out["width"]) == tuple(want)
 
 
 def test_a_float16_model_and_a_node_name_with_colons(tmp_path):

@@ -118,6 +118,7 @@ def size(
 
 @app.command("inspect")
 def inspect_cmd(
+    ctx: typer.Context,
     image: Annotated[
         Optional[Path],
         typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image."),
@@ -207,11 +208,12 @@ def inspect_cmd(
     """
     with failures():
         from .. import report
-        from ..core import Geometry
         from ..kernels import open_run_kernel
         from ..pipeline import inspect, parse_size
+        from ..pipeline.settings import command_geometry, merge_declared, stride_dilation
 
-        geometry = Geometry.of(stride, padding, output_padding, dilation)
+        # parameter errors before any file is read (but for a model file's layer, whose node may make them valid)
+        checked = command_geometry(kernel, stride, padding, output_padding, dilation)
         dims = parse_size(size) if size is not None else None
         if report_dir is not None:
             from ..report.pictures import _matplotlib
@@ -228,7 +230,11 @@ def inspect_cmd(
                 "weights deconv does not rescale; give one or the other",
                 usage=True,
             )
-        kern = open_run_kernel(kernel, geometry.stride, groups=groups, bias=bias)
+        kern = open_run_kernel(kernel, stride_dilation(checked)[0], groups=groups, bias=bias)
+        # a model file (-k model.onnx) gives its own geometry, as for upsample; options given beside it must agree
+        values = (("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation))
+        on_command_line = {n: v for n, v in (*values, ("groups", groups)) if given(ctx, n, v) is not None}
+        geometry = merge_declared(kern, checked, on_command_line)[0]
         ins = inspect(image, dims, kern, geometry, alpha, max_pixels, edge, normalize)
         d = ins.as_dict()
         if report_dir is not None:

@@ -96,7 +96,7 @@ def _line(d: dict, file: Path) -> str:
     elif d["kind"] != "ConvTranspose":
         parts.append("geometry not stored (give -s/-p/--output-padding/-d)")
     if d["output_size"] is not None:
-        parts.append(f"-> {d['output_size'][0]}x{d['output_size'][1]} (rows x cols)")
+        parts.append(f"-> {d['output_size']['width']}x{d['output_size']['height']} (width x height)")
     if d["problem"]:
         parts.append(f"({d['problem']})")
     return "  ".join(parts)

@@ -44,7 +44,7 @@ class LayerEntry:
     problem: str = ""
 
     def as_dict(self, input_size: Pair | None = None) -> dict[str, object]:
-        """As ``--json`` prints it; ``output_size`` (rows, cols) for ``input_size`` when the geometry is known."""
+        """As ``--json`` prints it; ``output_size`` {width, height} for ``input_size`` when the geometry is known."""
         d: dict[str, object] = {"name": self.name, "kind": self.kind, "shape": None, "c_in": None, "c_out": None}
         if self.shape is not None:
             groups = self.groups or default_groups(self.shape)
@@ -71,7 +71,7 @@ class LayerEntry:
             if input_size is not None and self.shape is not None:
                 try:
                     rows, cols = g.axes(input_size, (self.shape[2], self.shape[3]))
-                    d["output_size"] = [rows.kept, cols.kept]
+                    d["output_size"] = {"width": cols.kept, "height": rows.kept}
                 except DeconvError as e:
                     d["problem"] = str(e)
         return d
