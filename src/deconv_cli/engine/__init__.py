@@ -28,7 +28,7 @@ optional sink (the file writer converts and compresses it) while the next ones a
 from .axis import Axis, runs
 from .methods import METHODS, SETUP_BYTES, Method, Problem, exact_terms, register
 from .planner import choose, cost, plan
-from .runner import Plan
+from .runner import Plan, Strips, Sum
 
 __all__ = [
     "METHODS",
@@ -37,6 +37,8 @@ __all__ = [
     "Method",
     "Plan",
     "Problem",
+    "Strips",
+    "Sum",
     "choose",
     "cost",
     "exact_terms",
