@@ -13,7 +13,7 @@ colour divided by the alpha that arrived.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,6 +74,7 @@ def plan(
     alpha: tuple[int, float] | None = None,
     crop: Box = (0, 0, 0, 0),
     dtype: DTypeLike | DType | None = None,
+    offset: float = 0.0,
     method: str | None = None,
     strip_rows: int | None = None,
     threads: int | None = None,
@@ -101,6 +102,8 @@ def plan(
         Compute only the window left after cutting these; a ``same``
         geometry's trims (``trim_start``, ``trim_end``) are cut on top of them.
     dtype : {None, float32, float64}
+    offset : float
+        Added to every channel but alpha after the convolution (a ``.mat`` kernel's offset).
     method, strip_rows, threads, setup_bytes
         Passed to :func:`deconv_cli.engine.plan` (the tests force each method).
 
@@ -111,7 +114,8 @@ def plan(
     ((6, 8, 1), (6, 8))
     """
     mode_of_edge = Edge.of(edge)
-    xs, k = np.asarray(x), np.asarray(kernel)
+    xs: Any = x if isinstance(x, RowPass) else np.asarray(x)  # RowPass: rows computed when sliced
+    k = np.asarray(kernel)
     check_image_and_kernel(xs, k)
     dt = result_dtype(xs, dtype)
     if isinstance(geometry, Geometry):
@@ -144,6 +148,8 @@ def plan(
         finish.append(renormalization(axes, k3, window, dt).apply)
     if alpha is not None:
         finish.append(lambda o0, o1, dst: _unpremultiply(dst, *alpha))
+    if offset:
+        finish.append(_add_offset(offset, x3.shape[2], None if alpha is None else alpha[0]))
     return engine.plan(
         x3,
         k3,
@@ -160,9 +166,164 @@ def plan(
     )
 
 
-def work_seconds(p: engine.Plan) -> float:
+def plan_layer(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    axes: tuple[AxisSize, AxisSize],
+    groups: int,
+    *,
+    edge: Edge,
+    dtype: DTypeLike | DType | None,
+    crop: Box = (0, 0, 0, 0),
+    offset: float = 0.0,
+    method: str | None = None,
+    strip_rows: int | None = None,
+    threads: int | None = None,
+) -> engine.Sum:
+    """The strips of a learned layer (:func:`~.ops.conv_transpose2d_layer` on checked arguments):
+    one plan per input channel against its ``C_out/groups`` kernels, summed strip by strip into
+    its group's output channels, then ``bias`` and ``offset`` added.
+
+    Parameters
+    ----------
+    x : (H, W, C_in) ndarray
+    weight : (C_in, C_out/groups, kh, kw) ndarray
+    bias : (C_out,) ndarray or None
+        In the image's units.
+    axes : (AxisSize, AxisSize)
+    groups : int
+
+    Other parameters
+    ----------------
+    edge, dtype, crop, offset, method, strip_rows, threads
+        As in :func:`plan` (``edge`` extends each input channel; not ``renormalize``).
+    """
+    c_in, cog = weight.shape[0], weight.shape[1]
+    cig = c_in // groups
+    parts = []
+    for i in range(c_in):
+        g = i // cig
+        plane = np.broadcast_to(x[:, :, i : i + 1], x.shape[:2] + (cog,))  # one channel, read cog times
+        part = plan(plane, weight[i], axes, edge=edge, dtype=dtype, crop=crop, method=method, strip_rows=strip_rows)
+        parts.append((part, slice(g * cog, (g + 1) * cog)))
+    finish: list[Callable[[int, int, np.ndarray], None]] = []
+    if bias is not None:
+        b = bias.astype(parts[0][0].dtype)
+
+        def add_bias(o0: int, o1: int, dst: np.ndarray) -> None:
+            dst += b
+
+        finish.append(add_bias)
+    if offset:
+        finish.append(_add_offset(offset, cog * groups, None))
+    return engine.Sum(parts, cog * groups, finish=_chain(finish), strip_rows=strip_rows, threads=threads)
+
+
+class RowPass:
+    """The row pass of :func:`plan_two_pass` as the column pass's input image: the rows it is
+    sliced for (``[a:b]``) are computed when asked, rounded half up and clipped to ``clip``,
+    as Pillow stores its intermediate; never all at once."""
+
+    def __init__(self, rows: engine.Plan, clip: tuple[float, float]):
+        self.plan, self.clip = rows, clip
+        self.shape = rows.shape
+        self.dtype = rows.dtype
+        self.ndim = 3
+        self.size = int(np.prod(self.shape))
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        o0, o1, _ = rows.indices(self.shape[0])
+        out = self.plan.scratch("passed", (o1 - o0,) + self.shape[1:])  # valid until the next slice
+        self.plan._compute(o0, o1, out)
+        np.add(out, 0.5, out=out)
+        np.floor(out, out=out)
+        np.clip(out, *self.clip, out=out)
+        return out
+
+
+def plan_two_pass(
+    x: np.ndarray,
+    factors: tuple[np.ndarray, np.ndarray],
+    axes: tuple[AxisSize, AxisSize],
+    *,
+    edge: Edge,
+    clip: tuple[float, float],
+    dtype: DTypeLike | DType | None,
+    crop: Box = (0, 0, 0, 0),
+    offset: float = 0.0,
+    strip_rows: int | None = None,
+    threads: int | None = None,
+) -> engine.Plan:
+    """The strips of :func:`~.ops.conv_transpose2d_two_pass` on checked arguments: the column
+    pass, whose input rows are the row pass's (:class:`RowPass`) for just the rows each strip
+    needs, so no full-size intermediate exists.
+
+    Parameters
+    ----------
+    x : (H, W) or (H, W, C) ndarray
+    factors : (column factor, row factor)
+        :func:`~.ops.separable_factors` of the kernel.
+    axes : (AxisSize, AxisSize)
+
+    Other parameters
+    ----------------
+    edge : Edge
+        Applied per pass.
+    clip : (float, float)
+        The intermediate's range.
+    dtype, crop, offset, strip_rows, threads
+        As in :func:`plan`. Each pass uses the method it would use without the crop, so a
+        crop cuts the result without changing a value of it.
+    """
+    u, v = factors
+    rows_ax, cols_ax = axes
+    if abs(v.sum()) > 1e-12 * np.abs(v).max():
+        c = v.sum() / cols_ax.stride  # the row pass gets Pillow's scale: each of its stride phases averages 1
+        u, v = u * c, v / c
+    top, bottom, left, right = crop
+    across = (identity_axis("rows", rows_ax.n_in), cols_ax)
+    method = plan(x, v[None, :], across, edge=edge, dtype=dtype).method if crop != (0, 0, 0, 0) else None
+    passed = RowPass(plan(x, v[None, :], across, edge=edge, dtype=dtype, crop=(0, 0, left, right), method=method), clip)
+    down = (rows_ax, identity_axis("cols", passed.shape[1]))
+    if crop != (0, 0, 0, 0):
+        whole = (rows_ax, identity_axis("cols", cols_ax.kept))
+        method = plan(
+            np.empty((rows_ax.n_in, cols_ax.kept, passed.shape[2]), passed.dtype),
+            u[:, None],
+            whole,
+            edge=edge,
+            dtype=dtype,
+        ).method
+    squeeze = np.ndim(x) == 2
+    p = plan(
+        passed,
+        u[:, None],
+        down,
+        edge=edge,
+        dtype=dtype,
+        crop=(top, bottom, 0, 0),
+        offset=offset,
+        method=method,
+        strip_rows=strip_rows,
+        threads=threads,
+    )
+    p.squeeze = squeeze
+    return p
+
+
+def identity_axis(axis: str, n: int) -> AxisSize:
+    """The size math of an axis a pass leaves alone: a 1-tap kernel at stride 1."""
+    return AxisSize(axis, n, 1, 1, 0, 0, 1, n)
+
+
+def work_seconds(p: engine.Strips) -> float:
     """Seconds of one CPU core the cost model expects ``p`` to take, on the machine its
-    constants were fitted on: the only ratio that matters is against other estimates."""
+    constants were fitted on: the only ratio that matters is against other estimates.
+    A sum's is its parts'; a two-pass plan's, its column pass's."""
+    if isinstance(p, engine.Sum):
+        return sum(work_seconds(part) for part, _ in p.parts)
+    assert isinstance(p, engine.Plan)
     rows, cols, channels = p.shape
     return engine.cost(p.method, p.problem) * rows * cols * channels * 1e-9
 
@@ -178,6 +339,21 @@ def _chain(steps: list[Callable[[int, int, np.ndarray], None]]) -> Callable[[int
             step(o0, o1, dst)
 
     return run
+
+
+def _add_offset(offset: float, channels: int, alpha: int | None) -> Callable[[int, int, np.ndarray], None]:
+    """The step that adds ``offset`` to every channel of a strip but ``alpha``'s."""
+    keep = [ch for ch in range(channels) if ch != alpha]
+    whole = len(keep) == channels
+
+    def add(o0: int, o1: int, dst: np.ndarray) -> None:
+        if whole:
+            dst += offset
+        else:
+            for ch in keep:
+                dst[:, :, ch] += offset
+
+    return add
 
 
 def _premultiply(ach: int, amax: float) -> Callable[[np.ndarray], None]:
