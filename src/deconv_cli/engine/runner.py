@@ -230,11 +230,19 @@ class Sum(Strips):
         self.finish = finish
         self.squeeze = squeeze
         self._local = threading.local()
+        for part, _ in parts:  # they run one after another within a strip: one set of buffers per thread
+            part._local = self._local
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
-        dst[...] = 0
-        for part, where in self.parts:
-            tmp = self.scratch("part", (o1 - o0,) + part.shape[1:])
+        parts = self.parts
+        first = parts[0][0]
+        if first.shape[2] == self.shape[2] and dst.flags.c_contiguous:  # it covers every channel: no zeroing
+            first._compute(o0, o1, dst)
+            parts = parts[1:]
+        else:
+            dst[...] = 0
+        for part, where in parts:
+            tmp = self.scratch("sum_part", (o1 - o0,) + part.shape[1:])
             part._compute(o0, o1, tmp)
             dst[:, :, where] += tmp
         if self.finish is not None:
