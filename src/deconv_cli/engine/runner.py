@@ -135,7 +135,7 @@ class Plan(Strips):
         self.rows, self.cols = problem.rows, problem.cols
         self.channels = problem.channels
         self.dtype = problem.dtype
-        self.shape = (self.rows.n_out, self.cols.n_out, self.channels)
+        self.shape = (self.rows.n_out, self.cols.n_out, problem.out_channels)
         self.strip_rows = strip_rows
         self.threads = threads
         self.prepare = prepare
