@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from safetensors.numpy import save_file
 
-from deconv_cli import conv_transpose2d
+from deconv_cli import conv_transpose2d, engine
 from deconv_cli.core import Geometry, plan, separable_factors
 from deconv_cli.core.planning import identity_axis, plan_layer, plan_two_pass
 from deconv_cli.imageio import load_image
@@ -62,26 +62,37 @@ def layer_cases(draw):
     return geometry, groups, c_in, cog, draw(st.booleans()), draw(st.sampled_from(EDGES))
 
 
+#: None: the cost model's way; gemm: the linear map (every output channel in one product);
+#: terms, planes, taps: a sum of per-channel plans, each by that method.
+LAYER_METHODS = [None, "gemm", "terms", "planes", "taps"]
+
+
+@pytest.mark.parametrize("method", LAYER_METHODS)
 @pytest.mark.parametrize("strip_rows, threads", STRIPS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(layer_cases())
-def test_layer_strips_equal_the_whole_reference(strip_rows, threads, case):
+def test_layer_strips_equal_the_whole_reference(method, strip_rows, threads, case):
     ((h, w), (kh, kw), s, p, a, d, seed), groups, c_in, cog, with_bias, edge = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((h, w, c_in))
     weight = rng.standard_normal((c_in, cog, kh, kw))
     bias = rng.standard_normal(cog * groups) if with_bias else None
     axes = Geometry.of(s, p, a, d).axes((h, w), (kh, kw))
-    got = plan_layer(
-        x, weight, bias, axes, groups, edge=Edge.of(edge), dtype=np.float64, strip_rows=strip_rows, threads=threads
-    ).compute()
+    strips = plan_layer(
+        x, weight, bias, axes, groups, edge=Edge.of(edge), dtype=np.float64, method=method, strip_rows=strip_rows,
+        threads=threads,
+    )  # fmt: skip
+    if method is not None:
+        assert strips.method == method and isinstance(strips, engine.Sum) == (method != "gemm")
+    got = strips.compute()
     want = layer_reference(x, weight, bias, groups, (s, p, a, d), edge)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", LAYER_METHODS)
 @pytest.mark.parametrize("groups", [1, 2, 4])
-def test_layer_strips_with_a_crop_are_the_whole_result_cut(groups):
+def test_layer_strips_with_a_crop_are_the_whole_result_cut(groups, method):
     rng = np.random.default_rng(groups)
     x = rng.random((13, 11, 4)).astype(np.float32) * 255
     weight = rng.standard_normal((4, 4 // groups, 5, 3))
@@ -91,9 +102,21 @@ def test_layer_strips_with_a_crop_are_the_whole_result_cut(groups):
     for rows, threads in STRIPS:
         got = plan_layer(
             x, weight, bias, axes, groups, edge=Edge.reflect, dtype=np.float64, crop=(2, 3, 4, 1), offset=7.5,
-            strip_rows=rows, threads=threads,
+            method=method, strip_rows=rows, threads=threads,
         ).compute()  # fmt: skip
         np.testing.assert_allclose(got, whole[2:-3, 4:-1] + 7.5, rtol=1e-12, atol=1e-9)
+
+
+def test_the_shipped_layer_is_one_linear_map_and_a_depthwise_one_a_sum():
+    """The cost model takes the one product for a mixing layer (3 -> 3, 6x6) and the sum of
+    cheap per-channel plans for a depthwise one, where the product would be mostly zeros."""
+    x = np.zeros((400, 300, 3), np.uint8)
+    axes = Geometry.of(2, 2).axes((400, 300), (6, 6))
+    rng = np.random.default_rng(2)
+    mixing = plan_layer(x, rng.random((3, 3, 6, 6)), None, axes, 1, edge=Edge.zero, dtype=None)
+    assert isinstance(mixing, engine.Plan) and mixing.method == "gemm" and mixing.shape == (800, 600, 3)
+    depthwise = plan_layer(x, rng.random((3, 1, 6, 6)), None, axes, 3, edge=Edge.zero, dtype=None)
+    assert isinstance(depthwise, engine.Sum)
 
 
 def two_pass_whole(x, k, axes, edge, clip, dtype):

@@ -12,6 +12,7 @@ colour divided by the alpha that arrived.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -128,19 +129,7 @@ def plan(
                 f"does not fit an image {xs.shape} and a kernel {k.shape}",
                 usage=True,
             )
-    top, bottom, left, right = crop
-    rows, cols = axes
-    window = (top + rows.trim_start, bottom + rows.trim_end, left + cols.trim_start, right + cols.trim_end)
-    mode = mode_of_edge.pad_mode  # an axis of length 1 falls back from reflect to edge on its own (Axis.source)
-    eng_axes = []
-    for ax, lo, hi in ((axes[0], window[0], window[1]), (axes[1], window[2], window[3])):
-        n_out = ax.n_out - lo - hi
-        if min(lo, hi) < 0 or n_out < 1:
-            raise DeconvError(f"crop {crop} leaves nothing of the {rows.kept}x{cols.kept} output", usage=True)
-        ext = edge_extension(ax) if mode else (0, 0)
-        eng_axes.append(
-            engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode or "constant")
-        )
+    window, eng_axes = _engine_axes(axes, crop, mode_of_edge)
     x3 = xs if xs.ndim == 3 else xs[:, :, None]
     k3 = (k if k.ndim == 3 else k[None]).astype(np.float64)  # (1, kh, kw): shared; (C, kh, kw) was checked against C
     finish: list[Callable[[int, int, np.ndarray], None]] = []
@@ -166,6 +155,24 @@ def plan(
     )
 
 
+def _engine_axes(axes: tuple[AxisSize, AxisSize], crop: Box, edge: Edge) -> tuple[Box, tuple[engine.Axis, engine.Axis]]:
+    """The output window (the crop plus a same padding's trims) and the engine's two axes."""
+    top, bottom, left, right = crop
+    rows, cols = axes
+    window = (top + rows.trim_start, bottom + rows.trim_end, left + cols.trim_start, right + cols.trim_end)
+    mode = edge.pad_mode  # an axis of length 1 falls back from reflect to edge on its own (Axis.source)
+    eng_axes = []
+    for ax, lo, hi in ((axes[0], window[0], window[1]), (axes[1], window[2], window[3])):
+        n_out = ax.n_out - lo - hi
+        if min(lo, hi) < 0 or n_out < 1:
+            raise DeconvError(f"crop {crop} leaves nothing of the {rows.kept}x{cols.kept} output", usage=True)
+        ext = edge_extension(ax) if mode else (0, 0)
+        eng_axes.append(
+            engine.Axis(ax.n_in, ax.kernel, ax.stride, ax.dilation, ax.padding + lo, n_out, ext, mode or "constant")
+        )
+    return window, (eng_axes[0], eng_axes[1])
+
+
 def plan_layer(
     x: np.ndarray,
     weight: np.ndarray,
@@ -180,10 +187,16 @@ def plan_layer(
     method: str | None = None,
     strip_rows: int | None = None,
     threads: int | None = None,
-) -> engine.Sum:
-    """The strips of a learned layer (:func:`~.ops.conv_transpose2d_layer` on checked arguments):
-    one plan per input channel against its ``C_out/groups`` kernels, summed strip by strip into
-    its group's output channels, then ``bias`` and ``offset`` added.
+) -> engine.Strips:
+    """The strips of a learned layer (:func:`~.ops.conv_transpose2d_layer` on checked arguments),
+    then ``bias`` and ``offset`` added.
+
+    Two ways, whichever the cost model expects to take less work: the layer as one linear map
+    from the input's channels to the output's (its weights zero between groups), every output
+    channel from one matrix product per row phase (``gemm``); or one plan per input channel
+    against its ``C_out/groups`` kernels, summed strip by strip into its group's output
+    channels (:class:`~deconv_cli.engine.Sum`: a depthwise layer, a kernel too large for
+    ``gemm``'s matrices).
 
     Parameters
     ----------
@@ -196,28 +209,44 @@ def plan_layer(
 
     Other parameters
     ----------------
-    edge, dtype, crop, offset, method, strip_rows, threads
+    edge, dtype, crop, offset, strip_rows, threads
         As in :func:`plan` (``edge`` extends each input channel; not ``renormalize``).
+    method : str, optional
+        ``gemm``: the linear map whenever its matrices fit; another name: the sum of
+        per-channel plans, each computed by that method (the tests force each path).
     """
     c_in, cog = weight.shape[0], weight.shape[1]
-    cig = c_in // groups
-    parts = []
-    for i in range(c_in):
-        g = i // cig
-        plane = np.broadcast_to(x[:, :, i : i + 1], x.shape[:2] + (cog,))  # one channel, read cog times
-        part = plan(plane, weight[i], axes, edge=edge, dtype=dtype, crop=crop, method=method, strip_rows=strip_rows)
-        parts.append((part, slice(g * cog, (g + 1) * cog)))
+    cig, c_out = c_in // groups, cog * groups
+    dt = result_dtype(x, dtype)
     finish: list[Callable[[int, int, np.ndarray], None]] = []
     if bias is not None:
-        b = bias.astype(parts[0][0].dtype)
+        b = bias.astype(dt)
 
         def add_bias(o0: int, o1: int, dst: np.ndarray) -> None:
             dst += b
 
         finish.append(add_bias)
     if offset:
-        finish.append(_add_offset(offset, cog * groups, None))
-    return engine.Sum(parts, cog * groups, finish=_chain(finish), strip_rows=strip_rows, threads=threads)
+        finish.append(_add_offset(offset, c_out, None))
+    step = _chain(finish)
+    parts = []
+    for i in range(c_in):
+        g = i // cig
+        plane = np.broadcast_to(x[:, :, i : i + 1], x.shape[:2] + (cog,))  # one channel, read cog times
+        part = plan(plane, weight[i], axes, edge=edge, dtype=dt, crop=crop, method=method, strip_rows=strip_rows)
+        parts.append((part, slice(g * cog, (g + 1) * cog)))
+    summed = engine.Sum(parts, c_out, finish=step, strip_rows=strip_rows, threads=threads)
+    if method not in (None, "gemm"):
+        return summed
+    _, (rows, cols) = _engine_axes(axes, crop, edge)
+    linear = np.zeros((c_in, c_out) + weight.shape[2:])
+    for i in range(c_in):
+        g = i // cig
+        linear[i, g * cog : (g + 1) * cog] = weight[i]
+    mixed = engine.cost("gemm", engine.Problem(rows, cols, linear, c_in, dt)) * rows.n_out * cols.n_out * c_out * 1e-9
+    if not math.isfinite(mixed) or (method is None and mixed >= work_seconds(summed)):
+        return summed
+    return engine.plan(x, linear, rows, cols, dt, finish=step, method="gemm", strip_rows=strip_rows, threads=threads)
 
 
 class RowPass:
