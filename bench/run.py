@@ -661,6 +661,9 @@ def main() -> None:
     args.startup_runs = 10 if args.quick else 20
     args.png_runs = 2 if args.quick else 5
     os.environ["DECONV_THREADS"] = str(args.threads)
+    # The children run this checkout's deconv, not another one installed in the environment
+    # (an editable install of another worktree would be measured instead).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     # An installed package has its bytecode compiled (pip does it); a source checkout run with
     # PYTHONDONTWRITEBYTECODE=1 would compile deconv's modules on every start (~30 ms): compile
     # them once and let the children read the cache, as every peer's libraries do.
