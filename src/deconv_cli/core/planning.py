@@ -317,8 +317,9 @@ def plan_two_pass(
     down = (rows_ax, identity_axis("cols", passed.shape[1]))
     if crop != (0, 0, 0, 0):
         whole = (rows_ax, identity_axis("cols", cols_ax.kept))
-        method = plan(
-            np.empty((rows_ax.n_in, cols_ax.kept, passed.shape[2]), passed.dtype),
+        stand_in = np.broadcast_to(np.zeros((), passed.dtype), (rows_ax.n_in, cols_ax.kept, passed.shape[2]))
+        method = plan(  # planned only, for its method: a view of one zero stands in for the intermediate
+            stand_in,
             u[:, None],
             whole,
             edge=edge,
