@@ -447,6 +447,86 @@ def case_memory(args, report: dict) -> str:
     )
 
 
+LEARNED = ROOT / "kernels" / "learned_x2.safetensors"
+
+
+def layer_commands(src: Path, tmp: Path, threads: int) -> dict:
+    """name -> (command, environment, output path): the modes issue 14 streams, beside plain
+    bilinear and PyTorch's conv_transpose2d of the same layer (bench/scripts/torch_layer.py)."""
+    env = {"DECONV_THREADS": str(threads)}
+    up = deconv_cmd() + ["upsample", str(src), "--overwrite", "-s", "2"]
+    learned = ["-k", f"{LEARNED}:weight", "--bias", f"{LEARNED}:bias", "-p", "2", "--edge", "replicate"]
+    cmds = {
+        "deconv bilinear (plain)": (
+            up + ["-p", "1", "--edge", "replicate", "-o", str(tmp / "plain.png")],
+            env,
+            tmp / "plain.png",
+        ),
+        "deconv bicubic --two-pass": (
+            up + ["-k", "bicubic", "-p", "same", "--edge", "renormalize", "--two-pass", "-o", str(tmp / "two.png")],
+            env,
+            tmp / "two.png",
+        ),
+        "deconv learned_x2 layer": (up + learned + ["-o", str(tmp / "layer.png")], env, tmp / "layer.png"),
+    }
+    if torch is not None:
+        script = [sys.executable, str(SCRIPTS / "torch_layer.py"), str(src), str(tmp / "torch_layer.png")]
+        cmds["PyTorch conv_transpose2d, same layer"] = (
+            script + [str(LEARNED), str(threads), str(tmp / "torch_seconds.txt")],
+            {},
+            tmp / "torch_layer.png",
+        )
+    return cmds
+
+
+def case_layers(args, report: dict) -> str:
+    """Issue 14: learned layers, --two-pass (and .mat offsets) computed in strips like plain kernels."""
+    from PIL import Image
+
+    src = big_png()
+    raw_in, raw_out = 4000 * 4000 * 3, 8000 * 8000 * 3
+    budget = raw_in + raw_out + 100 * MB
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cmds = layer_commands(src, tmp, args.threads)
+        before = load_note()
+        res = alternate_children(cmds, args.layer_runs, warmup=0)
+        after = load_note()
+        torch_conv = [float(v) for v in (tmp / "torch_seconds.txt").read_text().split()] if torch else []
+        same = "-"
+        if torch is not None:
+            a = np.asarray(Image.open(tmp / "layer.png")).astype(np.int16)
+            b = np.asarray(Image.open(tmp / "torch_layer.png")).astype(np.int16)
+            same = f"max |diff| {np.abs(a - b).max()}, {np.mean(a != b) * 100:.4f} % of samples differ"
+    plain = statistics.median(res["deconv bilinear (plain)"]["wall"])
+    rows = []
+    for name, r in res.items():
+        wall, rss = statistics.median(r["wall"]), max(r["rss"])
+        rows.append(
+            [
+                name,
+                " ".join(f"{w:.2f}" for w in r["wall"]),
+                f"{wall:.2f}",
+                f"{wall / plain:.2f}",
+                f"{rss / MB:.0f}",
+                ("met" if rss <= budget else "NOT met") if name.startswith("deconv") else "-",
+            ]
+        )
+    layer = statistics.median(res["deconv learned_x2 layer"]["wall"]) / plain
+    report["layers"] = {"results": res, "budget_bytes": budget, "torch_conv_seconds": torch_conv}
+    conv = f"; PyTorch's conv_transpose2d alone: median {statistics.median(torch_conv):.2f} s" if torch_conv else ""
+    return (
+        f"{src.name} (4000x4000 RGB PNG) upsampled 2x to an 8000x8000 PNG; {args.threads} threads each. "
+        f"{args.layer_runs} alternated runs of separate processes, median wall time, largest peak RSS (GNU time "
+        f"%M). {before} before, {after} after.\n"
+        f"Targets: peak RSS <= raw input {raw_in / MB:.0f} MB + raw output {raw_out / MB:.0f} MB + 100 MB "
+        f"= {budget / MB:.0f} MB for each deconv mode; the layer's wall time <= 1.5x plain bilinear's: "
+        f"{layer:.2f}x, {'met' if layer <= 1.5 else 'NOT met'}{conv}.\n"
+        f"deconv's layer output vs PyTorch's: {same}.\n\n"
+        + table(["command", "wall s (each run)", "median s", "x plain", "peak RSS MB", "RSS target"], rows)
+    )
+
+
 def case_startup(args, report: dict) -> str:
     cmds = {
         "deconv --version": (deconv_cmd() + ["--version"], None, None),
@@ -553,6 +633,7 @@ CASES = {
     "e2e": ("2. End to end: PNG in, 2x PNG out", case_e2e),
     "png": ("2b. PNG encoding: the figures behind the default", case_png),
     "memory": ("3. Memory: 4000x4000 RGB, 2x", case_memory),
+    "layers": ("3b. Every mode in strips: learned layer, --two-pass, 4000x4000 RGB, 2x", case_layers),
     "startup": ("4. Start-up", case_startup),
     "growth": ("5. Cost growth", case_growth),
 }
@@ -576,9 +657,13 @@ def main() -> None:
     args = ap.parse_args()
     args.runs = args.runs or (3 if args.quick else 7)
     args.memory_runs = 1 if args.quick else 2
+    args.layer_runs = 3 if args.quick else 5
     args.startup_runs = 10 if args.quick else 20
     args.png_runs = 2 if args.quick else 5
     os.environ["DECONV_THREADS"] = str(args.threads)
+    # The children run this checkout's deconv, not another one installed in the environment
+    # (an editable install of another worktree would be measured instead).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     # An installed package has its bytecode compiled (pip does it); a source checkout run with
     # PYTHONDONTWRITEBYTECODE=1 would compile deconv's modules on every start (~30 ms): compile
     # them once and let the children read the cache, as every peer's libraries do.

@@ -9,7 +9,8 @@ from PIL import Image
 
 from deconv_cli import DeconvError
 from deconv_cli.core import Geometry, plan, work_seconds
-from deconv_cli.modes import DEFAULT_MAX_WORK, INSPECT_MAX_PIXELS
+from deconv_cli.core.planning import plan_layer
+from deconv_cli.modes import DEFAULT_MAX_WORK, INSPECT_MAX_PIXELS, Edge
 from deconv_cli.pipeline import Settings, process
 
 from conftest import run
@@ -32,14 +33,20 @@ def test_work_over_the_limit_is_refused_before_it_starts(tmp_path, photo):
     assert run("upsample", photo, "-o", dst, "-k", "bicubic", "-s", "2", "--max-work", "0", "-q").exit_code == 0
 
 
-def test_a_layer_counts_each_input_channel(tmp_path, photo):
-    """A learned layer runs one plan per input channel: its estimate is C_in times one plan's."""
+def test_a_layer_counts_the_work_of_every_input_channel(tmp_path, photo):
+    """A learned layer's estimate is that of the plan it runs, from every input channel (one
+    linear map, or one plan per channel summed): more than one channel's plan, and the limit
+    refuses it just below that estimate and lets it run just above."""
     w = np.random.default_rng(1).random((3, 3, 4, 4))
     np.save(tmp_path / "layer.npy", w)
-    one = plan(np.zeros((48, 40, 3)), w[0], Geometry((2, 2)))
-    limit = 2.5 * work_seconds(one)  # more than one channel's work, less than three
-    r = run("upsample", photo, "-o", tmp_path / "o.png", "-k", tmp_path / "layer.npy", "--max-work", f"{limit:.12f}")
-    assert r.exit_code == 1 and "--max-work" in r.stderr
+    one = work_seconds(plan(np.zeros((48, 40, 3)), w[0], Geometry((2, 2))))
+    axes = Geometry((2, 2)).axes((48, 40), (4, 4))
+    layer = work_seconds(plan_layer(np.zeros((48, 40, 3), np.uint8), w, None, axes, 1, edge=Edge.zero, dtype=None))
+    assert layer > 1.5 * one
+    for factor, code in ((0.9, 1), (1.1, 0)):
+        limit = f"{factor * layer:.12f}"
+        r = run("upsample", photo, "-o", tmp_path / "o.png", "-k", tmp_path / "layer.npy", "--max-work", limit, "-q")
+        assert r.exit_code == code and ("--max-work" in r.stderr) == (code == 1), r.stderr
 
 
 def test_estimates_grow_with_the_work():

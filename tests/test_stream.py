@@ -1,7 +1,7 @@
 """Writing strip by strip: the PNG stream, the storage conversion and the pipeline's memory.
 
-For a kernel (not a learned layer, a .mat offset or --two-pass, which are computed
-whole in memory), upsample_file computes the result in strips and converts each to
+In every mode (a kernel here; learned layers, .mat offsets and --two-pass in
+test_stream_modes.py), upsample_file computes the result in strips and converts each to
 the storage dtype (and, for PNG, filters and compresses it) at once, so no
 full-size float copy of the output exists. Here: the streamed PNGs decode (Pillow and pypng,
 independently) to exactly the samples given; the per-strip conversion rounds,

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import DeconvError
 from ..modes import Edge
 from .geometry import AxisSize, Geometry, Pair
-from .planning import check_array, plan
+from .planning import check_array, plan, plan_layer, plan_two_pass
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -279,22 +279,9 @@ def apply_layer(
     dtype: DTypeLike | None,
 ) -> np.ndarray:
     """:func:`conv_transpose2d_layer` on checked arguments: an (H, W, C_in) image, the layer's
-    weight and bias, and the size math of both axes; one input channel at a time against its
-    ``C_out/groups`` kernels."""
-    c_in, cog = weight.shape[0], weight.shape[1]
-    c_out, cig = cog * groups, c_in // groups
-    out = None
-    for i in range(c_in):
-        g = i // cig
-        plane = np.repeat(x[:, :, i : i + 1], cog, axis=2)
-        part = plan(plane, weight[i], axes, edge=edge, dtype=dtype).compute_image()
-        if out is None:
-            out = np.zeros(part.shape[:2] + (c_out,), part.dtype)
-        out[:, :, g * cog : (g + 1) * cog] += part
-    assert out is not None
-    if bias is not None:
-        out += bias.astype(out.dtype)
-    return out
+    weight and bias, and the size math of both axes; computed strip by strip
+    (:func:`~.planning.plan_layer`), one input channel at a time against its ``C_out/groups`` kernels."""
+    return plan_layer(x, weight, bias, axes, groups, edge=edge, dtype=dtype).compute()
 
 
 def separable_factors(kernel, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray] | None:
@@ -396,22 +383,9 @@ def apply_two_pass(
     dtype: DTypeLike | None,
 ) -> np.ndarray:
     """:func:`conv_transpose2d_two_pass` on checked arguments: the kernel's (column, row)
-    factors (:func:`separable_factors`) and the size math of both axes."""
-    u, v = factors
-    rows_ax, cols_ax = axes
-    if abs(v.sum()) > 1e-12 * np.abs(v).max():
-        c = v.sum() / cols_ax.stride  # the row pass gets Pillow's scale: each of its stride phases averages 1
-        u, v = u * c, v / c
-    across = (_identity("rows", rows_ax.n_in), cols_ax)
-    rows = plan(x, v[None, :], across, edge=edge, dtype=dtype).compute_image()
-    rows = np.clip(np.floor(rows + 0.5), *clip).astype(rows.dtype)
-    down = (rows_ax, _identity("cols", cols_ax.kept))
-    return plan(rows, u[:, None], down, edge=edge, dtype=dtype).compute_image()
-
-
-def _identity(axis: str, n: int) -> AxisSize:
-    """The size math of an axis a pass leaves alone: a 1-tap kernel at stride 1."""
-    return AxisSize(axis, n, 1, 1, 0, 0, 1, n)
+    factors (:func:`separable_factors`) and the size math of both axes; computed strip by
+    strip (:func:`~.planning.plan_two_pass`), the row pass for the rows each strip needs."""
+    return plan_two_pass(x, factors, axes, edge=edge, clip=clip, dtype=dtype).compute_image()
 
 
 def check_layer_edge(edge: Edge, what: str) -> None:

@@ -23,12 +23,16 @@ cost that does not grow with the kernel's taps.
 The planner (:mod:`.planner`) picks the method with a cost model (:mod:`.costs`); strips
 run on a thread pool (numpy and BLAS release the GIL), and each finished strip goes to an
 optional sink (the file writer converts and compresses it) while the next ones are computed.
+
+Channels: one kernel for all, one per channel, or a linear map between them (a 4-D kernel
+``(C, C_out, kh, kw)``, which ``gemm`` computes in its one product per row phase); and
+:class:`Sum` adds other plans' strips into ranges of its channels, strip by strip.
 """
 
 from .axis import Axis, runs
 from .methods import METHODS, SETUP_BYTES, Method, Problem, exact_terms, register
 from .planner import choose, cost, plan
-from .runner import Plan
+from .runner import Plan, Strips, Sum
 
 __all__ = [
     "METHODS",
@@ -37,6 +41,8 @@ __all__ = [
     "Method",
     "Plan",
     "Problem",
+    "Strips",
+    "Sum",
     "choose",
     "cost",
     "exact_terms",

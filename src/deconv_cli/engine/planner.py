@@ -28,6 +28,8 @@ LARGEST_STEP = 16
 
 def cost(method: str, problem: Problem) -> float:
     """The cost model's estimate for one method, in ns per output element (inf: not applicable)."""
+    if problem.kernel.ndim == 4 and not METHODS[method].mixes:
+        return math.inf
     features = METHODS[method].features(problem)
     if features is None:
         return math.inf
@@ -62,8 +64,9 @@ def plan(
     ----------
     x : (H, W, C) ndarray
         The image in any real dtype; it is read, never copied whole.
-    kernel : (P, kh, kw) array_like
-        ``P = 1`` (one kernel for every channel) or ``P = C``.
+    kernel : (P, kh, kw) or (C, C_out, kh, kw) array_like
+        ``P = 1`` (one kernel for every channel) or ``P = C``; or a linear map from the C
+        channels to C_out (see :class:`~.methods.Problem`), for a method that mixes.
     rows, cols : Axis
     dtype : float32 or float64
         Computation and result dtype.
@@ -87,12 +90,14 @@ def plan(
         The image was (H, W): :meth:`Plan.compute_image` drops the channel axis.
     """
     k = np.asarray(kernel, dtype=np.float64)
-    if k.shape[0] > 1 and np.all(k == k[:1]):
+    if k.ndim == 3 and k.shape[0] > 1 and np.all(k == k[:1]):
         k = k[:1]  # the same kernel for every channel: shared, so it may split
     problem = Problem(rows, cols, k, x.shape[2], np.dtype(dtype), setup_bytes or SETUP_BYTES)
     name = method or choose(problem)
     if name not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+    if k.ndim == 4 and not METHODS[name].mixes:
+        raise ValueError(f"method {name} does not compute a linear map between channels")
     unit = METHODS[name](problem)
     if threads is None:
         threads = 1 if rows.n_out * problem.row_len < SERIAL_BELOW else default_threads()

@@ -20,46 +20,18 @@ Prepare = Callable[[np.ndarray], None]
 Finish = Callable[[int, int, np.ndarray], None]
 
 
-class Plan:
-    """A transpose convolution ready to run strip by strip; made by :func:`~.planner.plan`.
+class Strips:
+    """Output computed in strips of whole rows, on a pool of threads: what :meth:`run` needs is
+    :attr:`shape`, :attr:`dtype`, :attr:`strip_rows`, :attr:`threads` and :meth:`_compute`
+    (fill one strip). :class:`Plan` is one transpose convolution, :class:`Sum` a sum of them."""
 
-    Attributes
-    ----------
-    method : str
-        The name of the method unit computing the strips (``unit``).
-    shape : (H_out, W_out, C)
-    dtype : numpy dtype
-        Computation and result dtype.
-    threads, strip_rows : int
-    """
-
-    def __init__(
-        self,
-        x: np.ndarray,
-        problem: Problem,
-        unit: Method,
-        *,
-        strip_rows: int,
-        threads: int,
-        prepare: Prepare | None = None,
-        finish: Finish | None = None,
-        squeeze: bool = False,
-    ):
-        self.x = x
-        self.problem = problem
-        self.unit = unit
-        self.method = unit.name
-        self.rows, self.cols = problem.rows, problem.cols
-        self.channels = problem.channels
-        self.dtype = problem.dtype
-        self.shape = (self.rows.n_out, self.cols.n_out, self.channels)
-        self.strip_rows = strip_rows
-        self.threads = threads
-        self.prepare = prepare
-        self.finish = finish
-        self.squeeze = squeeze
-        self._col_runs = runs(self.cols.source(unit.j_lo, unit.j_lo + unit.nj))
-        self._local = threading.local()
+    method: str
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    strip_rows: int
+    threads: int
+    squeeze: bool = False
+    _local: threading.local
 
     def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A per-thread buffer, grown as needed, returned as a C-contiguous view of ``shape``."""
@@ -73,7 +45,7 @@ class Plan:
         return buf[:n].reshape(shape)
 
     def strips(self) -> list[tuple[int, int]]:
-        n, h = self.rows.n_out, self.strip_rows
+        n, h = self.shape[0], self.strip_rows
         return [(o, min(o + h, n)) for o in range(0, n, h)]
 
     def run(self, out: np.ndarray | None = None, sink: Callable | None = None) -> Iterator:
@@ -128,6 +100,51 @@ class Plan:
         return out[:, :, 0] if self.squeeze else out
 
     def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class Plan(Strips):
+    """A transpose convolution ready to run strip by strip; made by :func:`~.planner.plan`.
+
+    Attributes
+    ----------
+    method : str
+        The name of the method unit computing the strips (``unit``).
+    shape : (H_out, W_out, C)
+    dtype : numpy dtype
+        Computation and result dtype.
+    threads, strip_rows : int
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        problem: Problem,
+        unit: Method,
+        *,
+        strip_rows: int,
+        threads: int,
+        prepare: Prepare | None = None,
+        finish: Finish | None = None,
+        squeeze: bool = False,
+    ):
+        self.x = x
+        self.problem = problem
+        self.unit = unit
+        self.method = unit.name
+        self.rows, self.cols = problem.rows, problem.cols
+        self.channels = problem.channels
+        self.dtype = problem.dtype
+        self.shape = (self.rows.n_out, self.cols.n_out, problem.out_channels)
+        self.strip_rows = strip_rows
+        self.threads = threads
+        self.prepare = prepare
+        self.finish = finish
+        self.squeeze = squeeze
+        self._col_runs = runs(self.cols.source(unit.j_lo, unit.j_lo + unit.nj))
+        self._local = threading.local()
+
+    def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
         blk, q0 = self._block(*self.unit.block_rows(o0, o1), self.unit.repeat, self.unit.trim)
         self.unit.strip(o0, o1, blk, q0, dst, self.scratch)
         if self.finish is not None:
@@ -179,3 +196,54 @@ class Plan:
                     rep[:, :, t, ch] = blk[:, :, ch]
             return rep, q0
         return blk, q0
+
+
+class Sum(Strips):
+    """Strips that are sums of other plans' strips: each part's strip is added into a range of
+    the output's channels (a learned layer: one part per input channel, into its group's
+    outputs), then an optional ``finish`` step; one strip of each part at a time, never a
+    part's whole output.
+
+    Every part has the same rows and columns (``shape[:2]``); the parts' own strip heights and
+    threads are not used: the sum runs strips of :attr:`strip_rows` on :attr:`threads`.
+    """
+
+    def __init__(
+        self,
+        parts: list[tuple[Plan, slice]],
+        channels: int,
+        *,
+        finish: Finish | None = None,
+        strip_rows: int | None = None,
+        threads: int | None = None,
+        squeeze: bool = False,
+    ):
+        first = parts[0][0]
+        if any(p.shape[:2] != first.shape[:2] or p.dtype != first.dtype for p, _ in parts):
+            raise ValueError("the parts of a sum must have the same rows, columns and dtype")
+        self.parts = parts
+        self.method = first.method
+        self.shape = first.shape[:2] + (channels,)
+        self.dtype = first.dtype
+        self.strip_rows = first.strip_rows if strip_rows is None else max(1, int(strip_rows))
+        self.threads = first.threads if threads is None else max(1, int(threads))
+        self.finish = finish
+        self.squeeze = squeeze
+        self._local = threading.local()
+        for part, _ in parts:  # they run one after another within a strip: one set of buffers per thread
+            part._local = self._local
+
+    def _compute(self, o0: int, o1: int, dst: np.ndarray) -> None:
+        parts = self.parts
+        first = parts[0][0]
+        if first.shape[2] == self.shape[2] and dst.flags.c_contiguous:  # it covers every channel: no zeroing
+            first._compute(o0, o1, dst)
+            parts = parts[1:]
+        else:
+            dst[...] = 0
+        for part, where in parts:
+            tmp = self.scratch("sum_part", (o1 - o0,) + part.shape[1:])
+            part._compute(o0, o1, tmp)
+            dst[:, :, where] += tmp
+        if self.finish is not None:
+            self.finish(o0, o1, dst)

@@ -426,7 +426,7 @@ def save_strips(
         sink = (lambda o0, strip: strip.__imul__(scale)) if scale != 1.0 else None
         for done, _ in enumerate(plan.run(out=out, sink=sink), 1):
             _tell(progress, done, plan)
-        result = out.reshape(shape)
+        result = out[:, :, 0] if plan.squeeze else out  # a learned layer's one channel stays (H, W, 1)
         report.strip_seconds = time.perf_counter() - t0
         atomic_write(p, lambda f: np.save(f, result, allow_pickle=False), overwrite=overwrite)
         return report

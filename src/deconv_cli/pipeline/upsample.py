@@ -12,8 +12,9 @@ import numpy as np
 
 from ..core import AxisSize, Box, crop_box, plan, work_seconds
 from ..core.advice import Advice, KernelTraits, border_deficit
-from ..core.ops import apply_layer, apply_two_pass, separable_factors
-from ..engine import Plan
+from ..core.ops import separable_factors
+from ..core.planning import plan_layer, plan_two_pass
+from ..engine import Strips
 from ..errors import DeconvError
 from ..imageio import (
     WRITE_FORMATS,
@@ -24,7 +25,6 @@ from ..imageio import (
     depth_max,
     output_format,
     probe,
-    save_image,
     save_strips,
 )
 from ..modes import Alpha, SamePadding
@@ -254,49 +254,25 @@ def process(
         else None
     )
     scale = _depth_scale(image.depth, out_depth)
-    in_memory = bool(layer or kern.offset or s.two_pass)  # else: strips computed while saving
     try:
         strips = _plan(image, s, axes, box, alpha)
     except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
         raise DeconvError(f"{src} with kernel {kern.source}: {e}", usage=e.usage) from None
-    _work_limit(src, strips, layer.c_in if layer else 1, s.max_work)
-    try:
-        if in_memory:
-            result = _in_memory(image, s, axes, alpha)
-    except DeconvError as e:  # e.g. a per-channel kernel that does not fit: say which files
-        raise DeconvError(f"{src} with kernel {kern.source}: {e}", usage=e.usage) from None
-    if in_memory:
-        t, b, l, r = box
-        result = result[t : result.shape[0] - b, l : result.shape[1] - r]
-        if scale != 1.0:
-            result *= scale
-        t2 = time.perf_counter()
-        saved = save_image(
-            dst,
-            result,
-            channels=out_channels,
-            depth=out_depth,
-            like=image,
-            compress=s.compress,
-            overwrite=s.overwrite,
-            quality=s.quality,
-        )
-        out_shape = result.shape
-    else:
-        t2 = time.perf_counter()
-        saved = save_strips(
-            dst,
-            strips,
-            channels=image.channels,
-            depth=out_depth,
-            like=image,
-            compress=s.compress,
-            quality=s.quality,
-            overwrite=s.overwrite,
-            scale=scale,
-            progress=progress,
-        )
-        out_shape = strips.shape if strips.shape[2] > 1 else strips.shape[:2]
+    _work_limit(src, strips, s.max_work)
+    t2 = time.perf_counter()
+    saved = save_strips(  # every mode: strips computed, converted and written as they come
+        dst,
+        strips,
+        channels=out_channels,
+        depth=out_depth,
+        like=image,
+        compress=s.compress,
+        quality=s.quality,
+        overwrite=s.overwrite,
+        scale=scale,
+        progress=progress,
+    )
+    out_shape = strips.shape[:2] if strips.squeeze else strips.shape
     t3 = time.perf_counter()
     return Outcome(
         input=str(src),
@@ -317,20 +293,37 @@ def process(
     )
 
 
-def _plan(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], box: Box, alpha) -> Plan:
-    """The plan that computes the output in strips; for a learned layer, the plan of one input
-    channel against its kernels (what each of the C_in steps costs), on a view of the image."""
-    k, layer = s.kernel.weight, s.kernel.layer
+def _plan(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], box: Box, alpha) -> Strips:
+    """The strips of the output: of the kernel (with alpha and a ``.mat`` offset), of a learned
+    layer (:func:`~deconv_cli.core.planning.plan_layer`, its bias in the image's units) or of
+    the two-pass computation (:func:`~deconv_cli.core.planning.plan_two_pass`)."""
+    kern = s.kernel
+    k, layer, x, dtype = kern.weight, kern.layer, image.array, s.dtype.value
     if layer:
-        x = image.array if image.array.ndim == 3 else image.array[:, :, None]
-        one = np.broadcast_to(x[:, :, :1], x.shape[:2] + (k.shape[1],))
-        return plan(one, k[0], axes, edge=s.edge, dtype=s.dtype.value)
-    return plan(image.array, k, axes, edge=s.edge, dtype=s.dtype.value, crop=box, alpha=alpha)
+        bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
+        x3 = x if x.ndim == 3 else x[:, :, None]
+        return plan_layer(x3, k, bias, axes, layer.groups, edge=s.edge, dtype=dtype, crop=box, offset=kern.offset)
+    if s.two_pass:
+        if image.depth not in (8, 16):
+            raise DeconvError(
+                f"--two-pass stores the intermediate in the image's integer range; this image is {image.depth}"
+                f"{'-bit' if isinstance(image.depth, int) else ''} (use the default, exact computation)",
+                usage=True,
+            )
+        if image.alpha_channel is not None and s.alpha is Alpha.premultiply:
+            raise DeconvError(
+                "--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True
+            )
+        factors = separable_factors(k)
+        assert factors is not None  # Settings checked it
+        clip = (0.0, float(depth_max(image.depth)))
+        return plan_two_pass(x, factors, axes, edge=s.edge, clip=clip, dtype=dtype, crop=box, offset=kern.offset)
+    return plan(x, k, axes, edge=s.edge, dtype=dtype, crop=box, alpha=alpha, offset=kern.offset)
 
 
-def _work_limit(src: str | os.PathLike, strips: Plan, repeats: int, limit: float) -> None:
+def _work_limit(src: str | os.PathLike, strips: Strips, limit: float) -> None:
     """Refuse work the cost model estimates at more than ``limit`` seconds of one core (0: no limit)."""
-    work = work_seconds(strips) * repeats
+    work = work_seconds(strips)
     if limit and work > limit:
         raise DeconvError(
             f"{src}: the computation would take about {work:.3g} s of one CPU core by the cost model "
@@ -347,36 +340,6 @@ def _output_limit(src: str | os.PathLike, axes: tuple[AxisSize, AxisSize], limit
             f"{src}: the output would be {cols.n_out}x{rows.n_out} = {rows.n_out * cols.n_out} pixels, "
             f"over the limit of {limit}; raise --max-pixels if you have the memory"
         )
-
-
-def _in_memory(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], alpha) -> np.ndarray:
-    """The whole result in memory: learned layers, ``.mat`` offsets and the two-pass computation."""
-    kern = s.kernel
-    layer, x, dtype = kern.layer, image.array, s.dtype.value
-    if layer:
-        bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
-        x3 = x if x.ndim == 3 else x[:, :, None]
-        result = apply_layer(x3, kern.weight, bias, axes, layer.groups, edge=s.edge, dtype=dtype)
-    elif s.two_pass:
-        if image.depth not in (8, 16):
-            raise DeconvError(
-                f"--two-pass stores the intermediate in the image's integer range; this image is {image.depth}"
-                f"{'-bit' if isinstance(image.depth, int) else ''} (use the default, exact computation)",
-                usage=True,
-            )
-        if image.alpha_channel is not None and s.alpha is Alpha.premultiply:
-            raise DeconvError(
-                "--two-pass treats every channel alike: add --alpha separate for an image with alpha", usage=True
-            )
-        factors = separable_factors(kern.weight)
-        assert factors is not None  # Settings checked it
-        result = apply_two_pass(x, factors, axes, edge=s.edge, clip=(0.0, depth_max(image.depth)), dtype=dtype)
-    else:
-        result = plan(x, kern.weight, axes, edge=s.edge, dtype=dtype, alpha=alpha).compute_image()
-    if kern.offset:
-        keep_alpha = not layer and alpha is not None
-        result[..., : result.shape[-1] - 1 if keep_alpha else None] += kern.offset
-    return result
 
 
 def _depth_scale(src: int | str, dst: int | str) -> float:

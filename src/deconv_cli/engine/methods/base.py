@@ -28,7 +28,9 @@ class Problem:
     """One transpose convolution as the methods see it.
 
     ``kernel`` is (P, kh, kw) float64 with ``P = 1`` (one kernel shared by every
-    channel) or ``P = channels``; ``dtype`` is the computation dtype;
+    channel) or ``P = channels``, or (channels, C_out, kh, kw): a linear map from the
+    input's channels to C_out output channels (output ``o`` sums input ``i`` through kernel
+    ``[i, o]``), which only a method that :attr:`~Method.mixes` computes; ``dtype`` is the computation dtype;
     ``setup_bytes`` bounds what a method may build (:data:`SETUP_BYTES`).
     ``memo`` keeps what a method works out for its cost and reuses in its set-up.
     """
@@ -42,9 +44,14 @@ class Problem:
     memo: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def out_channels(self) -> int:
+        """Channels of the output: C_out for a linear map, else those of the input."""
+        return self.kernel.shape[1] if self.kernel.ndim == 4 else self.channels
+
+    @property
     def row_len(self) -> int:
         """Elements of one output row, all channels."""
-        return self.cols.n_out * self.channels
+        return self.cols.n_out * self.out_channels
 
     def remember(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self.memo:
@@ -76,6 +83,8 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    #: It computes a linear map between channels (a 4-D ``problem.kernel``); the others never see one.
+    mixes: ClassVar[bool] = False
     repeat: int = 1
     #: Output rows a strip should be a multiple of (the planner's default strips are).
     row_tile: int = 1
