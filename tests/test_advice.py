@@ -419,3 +419,40 @@ def test_a_stride_with_billions_of_phases_is_computed_reported_and_never_allocat
     assert r.exit_code == 2 and "4294967296 phases but the kernel only 1 taps" in r.stderr
     r = run("upsample", src, "-k", "1x1:1", "-s", "65536,65536", "--normalize", "sum", "-o", tmp_path / "s.npy", "-q")
     assert r.exit_code == 0 and np.load(tmp_path / "s.npy").max() == 200 * 65536.0**2
+
+
+# ---------------------------------------------------------------- learned layers
+
+
+def _layer_file(tmp_path, weight) -> str:
+    from safetensors.numpy import save_file
+
+    save_file({"weight": np.ascontiguousarray(weight, np.float32)}, str(tmp_path / "layer.safetensors"))
+    return f"{tmp_path / 'layer.safetensors'}:weight"
+
+
+def test_upsample_warns_of_a_layer_s_checkerboard_and_never_suggests_what_layers_refuse(photo, tmp_path):
+    checker = np.random.default_rng(3).random((3, 3, 4, 4)) * 0.2  # phases far from alike
+    r = run("upsample", photo, "-k", _layer_file(tmp_path, checker), "-s", 2, "-p", 1, "-o", tmp_path / "c.png")
+    assert r.exit_code == 0, r.stderr
+    (warning,) = lines(r.stderr, "warning")
+    assert "of the layer draw a checkerboard on a constant input (each input channel at the image's mean)" in warning
+    assert "--normalize" not in r.stderr and "renormalize" not in r.stderr
+    # the same layer's pattern as the literal loop shows it on a constant image at the photo's means
+    x = np.asarray(Image.open(photo), np.float64) / 255
+    flat = np.broadcast_to(x.reshape(-1, 3).mean(axis=0), (12, 12, 3))
+    from deconv_cli.core import conv_transpose2d_layer
+
+    y = conv_transpose2d_layer(flat, checker, None, 2, 1)[6:14, 6:14]  # the interior
+    worst = max(range(3), key=lambda o: y[..., o].max() / y[..., o].min())
+    assert f"channel {worst}'s stride phases come out {y[..., worst].min():.4g} to {y[..., worst].max():.4g}" in warning
+
+
+def test_upsample_says_nothing_of_a_layer_pattern_under_half_a_level(photo, tmp_path):
+    bilinear = make_kernel("bilinear", 2)
+    mix = np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3], [0.3, 0.2, 0.5]])  # rows and columns sum to 1: convex
+    weight = mix[:, :, None, None] * bilinear[None, None]
+    weight[0, 0, 0, 0] += 1e-4  # a pattern of about 0.03 of an 8-bit level
+    r = run("upsample", photo, "-k", _layer_file(tmp_path, weight), "-s", 2, "-p", 1, "--edge", "replicate",
+            "-o", tmp_path / "f.png")  # fmt: skip
+    assert r.exit_code == 0 and lines(r.stderr, "warning") == [] and lines(r.stderr, "hint") == []

@@ -352,6 +352,10 @@ class Advice:
     def clip_reason(self) -> str:
         """Why values clip, from the kernel ("" when the kernel does not explain it)."""
         tr = self.traits
+        if isinstance(tr, LayerTraits):
+            if tr.hi > 1 + GAIN_TOLERANCE:
+                return f"by the layer's output reaching {tr.hi:.3g} of full scale on a constant input"
+            return "by ringing: the layer's negative weights overshoot at sharp edges" if tr.negative else ""
         if tr is not None and tr.hi > 1 + GAIN_TOLERANCE:
             return (
                 f"by the kernel's gain of {tr.hi:.4g}" if tr.flat else f"by its brightest phase's gain of {tr.hi:.3g}"
@@ -375,6 +379,8 @@ class Advice:
 
     def cure(self) -> str | None:
         tr = self.traits
+        if isinstance(tr, LayerTraits):  # a layer's weights are the model: deconv rescales none of them
+            return "write .npy to keep the values outside the range" if self.clip_text() else None
         if tr is not None and tr.lo <= 0 and (tr.checkerboard or self.clip_text()):
             # no factor makes an empty or negative phase sum to 1: the kernel itself must change
             return (

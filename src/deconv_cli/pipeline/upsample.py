@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core import AxisSize, Box, crop_box, plan, work_seconds
-from ..core.advice import Advice, KernelTraits, border_deficit
+from ..core.advice import Advice, KernelTraits, LayerTraits, border_deficit
+from ..core.analysis import ChannelPhases, layer_phase_sums, layer_response
 from ..core.ops import separable_factors
 from ..core.planning import plan_layer, plan_two_pass
 from ..engine import Strips
@@ -55,7 +56,11 @@ class Outcome:
         s, k = self.settings, self.settings.kernel
         h, w = self.out_shape[:2]
         values = int(np.prod(self.out_shape))
-        traits = None if k.layer is not None else KernelTraits.of(k.weight, s.geometry.stride, s.geometry.dilation)
+        traits = (
+            self._layer_traits()
+            if k.layer is not None
+            else KernelTraits.of(k.weight, s.geometry.stride, s.geometry.dilation)
+        )
         rows, cols = self.axes
         t, b, l, r = self.crop  # the crop and a same padding's trims; border_deficit counts after the trims
         cropped = (t - rows.trim_start, b - rows.trim_end, l - cols.trim_start, r - cols.trim_end)
@@ -72,6 +77,37 @@ class Outcome:
             depth=self.saved.depth,
             offset=k.offset,
         )
+
+    def _layer_traits(self) -> LayerTraits | None:
+        """A learned layer's checkerboard: each output channel's stride phases under a constant input,
+        every input channel at this image's mean (in [0, 1] units, the bias's), as inspect computes
+        it; None where the stride has more phases than deconv computes sums for (nothing is said)."""
+        s, k = self.settings, self.settings.kernel
+        layer = k.layer
+        assert layer is not None
+        unit = depth_max(self.image.depth)
+        x = self.image.array
+        constant = x.reshape(-1, x.shape[2] if x.ndim == 3 else 1).astype(np.float64).mean(axis=0) / unit
+        try:
+            pairs = layer_phase_sums(k.weight, s.geometry.stride, s.geometry.dilation)
+        except DeconvError:
+            return None
+        response = layer_response(pairs, layer.groups, constant, layer.bias)
+        depth = self.saved.depth
+        channels = [ChannelPhases(r) for r in response]
+        traits = LayerTraits.of_channels(
+            channels,
+            bool((k.weight < 0).any()),
+            "each input channel at the image's mean" + (", plus the bias" if layer.bias is not None else ""),
+            depth_max(depth),
+            f"{depth}-bit" if isinstance(depth, int) else "float",
+        )
+        # a pattern under half a level of the saved file (half an 8-bit level for floats) cannot be
+        # seen in it: upsample says nothing (inspect still reports it, with its swing)
+        visible = 0.5 / (depth_max(depth) if isinstance(depth, int) else 255.0)
+        if all(c.peak_to_peak < visible for c in channels):
+            return replace(traits, flat=True)
+        return traits
 
     def as_dict(self) -> dict:
         im, s = self.image, self.settings
