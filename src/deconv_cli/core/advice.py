@@ -242,7 +242,8 @@ class LayerTraits(KernelTraits):
         return (
             f"{which} of the layer {'draw' if len(worst) > 1 else 'draws'} a checkerboard on a constant input "
             f"({self.constant}): channel {worst[0]}'s stride phases come out {ch.lo:.4g} to {ch.hi:.4g} "
-            f"(max/min {amp}, a swing of {ch.peak_to_peak * self.unit:.3g} {self.depth} levels)"
+            f"(max/min {amp}, a swing of {ch.peak_to_peak * self.unit:.3g} "
+            + ("of full scale)" if self.depth == "float" else f"{self.depth} levels)")
         )
 
 
