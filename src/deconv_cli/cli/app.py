@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from typer._click.exceptions import (
@@ -475,6 +475,23 @@ DilationOpt = Annotated[
     str, typer.Option("--dilation", "-d", metavar="N|ROWS,COLS", help="Spacing of the kernel taps: N or ROWS,COLS.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+GroupsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--groups",
+        min=1,
+        metavar="G",
+        help="Learned layer (4-D weight) only: channel groups. [default: C_in if the weight's 2nd dim is 1, else 1]",
+    ),
+]
+BiasOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--bias",
+        metavar="B",
+        help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
+    ),
+]
 AlphaOpt = Annotated[
     Alpha,
     typer.Option(

@@ -13,7 +13,9 @@ from ..errors import DeconvError
 from ..modes import DEFAULT_KERNEL, DEFAULT_STRIDE, INSPECT_MAX_PIXELS, Alpha, Edge, Normalize
 from .app import (
     AlphaOpt,
+    BiasOpt,
     DilationOpt,
+    GroupsOpt,
     JsonOpt,
     KernelOpt,
     OutPadOpt,
@@ -124,24 +126,8 @@ def inspect_cmd(
         typer.Argument(help="Image to inspect; leave out and give --size for a synthetic constant image."),
     ] = None,
     kernel: KernelOpt = DEFAULT_KERNEL,
-    groups: Annotated[
-        Optional[int],
-        typer.Option(
-            "--groups",
-            min=1,
-            metavar="G",
-            help="Learned layer (4-D weight) only: channel groups. "
-            "[default: C_in if the weight's 2nd dim is 1, else 1]",
-        ),
-    ] = None,
-    bias: Annotated[
-        Optional[str],
-        typer.Option(
-            "--bias",
-            metavar="B",
-            help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
-        ),
-    ] = None,
+    groups: GroupsOpt = None,
+    bias: BiasOpt = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
@@ -262,16 +248,7 @@ def kernelshow(
         Normalize,
         typer.Option("--normalize", help="Show the kernel as upsample --normalize would rescale it: none, phase, sum."),
     ] = Normalize.none,
-    groups: Annotated[
-        Optional[int],
-        typer.Option(
-            "--groups",
-            min=1,
-            metavar="G",
-            help="Learned layer (4-D weight) only: channel groups. "
-            "[default: C_in if the weight's 2nd dim is 1, else 1]",
-        ),
-    ] = None,
+    groups: GroupsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a kernel, its sum, its per-phase sums for STRIDE, and whether it draws a checkerboard.

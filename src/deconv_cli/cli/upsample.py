@@ -22,7 +22,9 @@ from ..modes import (
 )
 from .app import (
     AlphaOpt,
+    BiasOpt,
     DilationOpt,
+    GroupsOpt,
     LayerKernelOpt,
     OutPadOpt,
     SamePaddingOpt,
@@ -83,24 +85,8 @@ def upsample(
         ),
     ] = None,
     kernel: LayerKernelOpt = DEFAULT_KERNEL,
-    groups: Annotated[
-        Optional[int],
-        typer.Option(
-            "--groups",
-            min=1,
-            metavar="G",
-            help="Learned layer (4-D weight) only: channel groups. "
-            "[default: C_in if the weight's 2nd dim is 1, else 1]",
-        ),
-    ] = None,
-    bias: Annotated[
-        Optional[str],
-        typer.Option(
-            "--bias",
-            metavar="B",
-            help="Learned layer only: bias FILE[:NAME], list a,b,c or number, one per output channel, in [0, 1] units.",
-        ),
-    ] = None,
+    groups: GroupsOpt = None,
+    bias: BiasOpt = None,
     stride: StrideOpt = DEFAULT_STRIDE,
     padding: SamePaddingOpt = "0",
     output_padding: OutPadOpt = "0",
