@@ -495,3 +495,35 @@ def test_a_header_claiming_far_more_pixels_than_its_data_can_hold_is_refused_unr
     src = tmp_path / f"bomb.{fmt.lower()}"
     src.write_bytes(bytes(data))
     refused(tmp_path, src, "possible decompression bomb", "more than 1000 times as much")
+
+
+def _bmp(tmp_path, name, mode="RGB") -> Path:
+    p = tmp_path / name
+    rng = np.random.default_rng(len(name))
+    Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8)).convert(mode).save(p)
+    return p
+
+
+@pytest.mark.parametrize(("field", "value", "end"), [("bpp", 1, 62), ("offbits", 14, 54)])
+def test_a_bmp_whose_pixel_offset_lies_inside_its_header_or_palette_is_refused(tmp_path, field, value, end):
+    """Pillow reads such pixels after the palette, libvips at the offset: two different pictures, exit 0
+    from either; deconv refuses the file instead of picking one (found by the fuzzer)."""
+    p = _bmp(tmp_path, "m.bmp")
+    data = bytearray(p.read_bytes())
+    struct.pack_into("<H" if field == "bpp" else "<I", data, 28 if field == "bpp" else 10, value)
+    p.write_bytes(bytes(data))
+    r = run("upsample", p, "-o", tmp_path / "o.png")
+    assert r.exit_code == 1 and not (tmp_path / "o.png").exists()
+    assert (
+        f"corrupt BMP: its pixel data offset ({54 if field == 'bpp' else 14}) lies inside its headers and palette, "
+        f"which end at byte {end}" in r.stderr
+    )
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB"])
+def test_well_formed_bmps_of_every_kind_are_read_as_pillow_reads_them(tmp_path, mode):
+    p = _bmp(tmp_path, f"ok_{mode}.bmp", mode)
+    r = run("upsample", p, "-k", "1x1:1", "-s", 1, "-o", tmp_path / "o.png", "-q")
+    assert r.exit_code == 0, r.stderr
+    with Image.open(p) as want, Image.open(tmp_path / "o.png") as got:
+        np.testing.assert_array_equal(np.asarray(got.convert("RGB")), np.asarray(want.convert("RGB")))

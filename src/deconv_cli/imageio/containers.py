@@ -300,3 +300,30 @@ def gif_layout(path: Path) -> GifLayout:
             else:  # trailer, end of file or garbage
                 break
     return GifLayout(width, height, frames, screen, first)
+
+
+def check_bmp(path: Path) -> None:
+    """Refuse a BMP whose pixel data offset (``bfOffBits``) lies inside its own headers, colour masks
+    or palette: readers then disagree on where the pixels start (Pillow reads after the palette,
+    libvips at the offset), so either picture may be the wrong one."""
+    with open(path, "rb") as f:
+        head = f.read(54)
+    if len(head) < 18 or head[:2] != b"BM":
+        return  # Pillow's own checks answer for such a file
+    offset, info_size = struct.unpack_from("<II", head, 10)
+    end = 14 + info_size
+    if info_size == 12 and len(head) >= 26:  # OS/2 BITMAPCOREHEADER: 3-byte palette entries
+        bits = struct.unpack_from("<H", head, 24)[0]
+        end += 3 * (1 << bits) if bits <= 8 else 0
+    elif info_size >= 40 and len(head) >= 50:
+        bits, compression = struct.unpack_from("<HI", head, 28)
+        colours = struct.unpack_from("<I", head, 46)[0]
+        if info_size == 40 and compression in (3, 6):  # BI_BITFIELDS / ALPHABITFIELDS: masks after the header
+            end += 12 if compression == 3 else 16
+        if bits <= 8:
+            end += 4 * (colours or (1 << bits))
+    if offset < end:
+        raise DeconvError(
+            f"{path}: corrupt BMP: its pixel data offset ({offset}) lies inside its headers and palette, which end "
+            f"at byte {end}; readers disagree on where its pixels start, so none of them can be trusted"
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DeconvError, one_line
 from ..modes import DEFAULT_MAX_PIXELS
-from .containers import gif_layout, jpeg_scans
+from .containers import check_bmp, gif_layout, jpeg_scans
 from .image import ImageData
 from .pillow import (
     READ_FORMATS,
@@ -102,6 +102,8 @@ def probe(path: str | os.PathLike, *, max_pixels: int | None = None) -> Header:
             info = {k: im.info[k] for k in ("icc_profile", "dpi", "transparency") if k in im.info}
         if fmt in ("JPEG", "MPO"):
             jpeg_scans(p)
+        if fmt == "BMP":
+            check_bmp(p)
         if fmt in ("JPEG", "MPO", "WEBP", "GIF") and limit:
             _check_ratio(p, w, h)
     except DeconvError:
