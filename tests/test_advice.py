@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from deconv_cli import conv_transpose2d, make_kernel, phase_sums
-from deconv_cli.core.advice import Advice, KernelTraits, batch_hint, batch_warning, border_deficit, normalize_kernel
+from deconv_cli.core.advice import Advice, KernelTraits, batch_hint, batch_warning, border_deficit
 from deconv_cli.core.geometry import size_math
+from deconv_cli.core.normalize import normalize_kernel
 from deconv_cli.errors import DeconvError
 from deconv_cli.modes import Edge
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from PIL import Image
 
 from deconv_cli.core import Geometry, auto_crop, border_means, coverage, size_math
-from deconv_cli.core.advice import NOTHING_TO_CURE, cures
+from deconv_cli.core.cures import NOTHING_TO_CURE, cures
 from deconv_cli.modes import Edge
 from deconv_cli.pipeline import inspect_image
 from deconv_cli.report.pictures import DISPLAY_WIDTH, MIN_TEXT_PX

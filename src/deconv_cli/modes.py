@@ -129,7 +129,7 @@ class Edge(Choice):
 
 
 class Normalize(Choice):
-    """How the kernel is rescaled before use (see :func:`deconv_cli.core.advice.normalize_kernel`)."""
+    """How the kernel is rescaled before use (see :func:`deconv_cli.core.normalize.normalize_kernel`)."""
 
     none = "none"
     phase = "phase"

@@ -267,7 +267,7 @@ def kernelshow(
 
         from .. import report
         from ..core import Geometry, phase_report
-        from ..core.advice import normalize_kernel
+        from ..core.normalize import normalize_kernel
         from ..kernels import open_kernel
 
         geometry = Geometry.of(stride, 0, 0, dilation)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import Pair
-from ..core.advice import normalize_kernel
+from ..core.normalize import normalize_kernel
 from ..errors import DeconvError
 from ..modes import Normalize
 from .builtin import (
@@ -251,7 +251,7 @@ def open_run_kernel(
 ) -> Kernel:
     """The kernel of a run, resolved once: :func:`open_kernel` for a checked stride, with the
     :class:`Layer` (groups and bias, see :func:`make_layer`) of a 4-D weight, rescaled as
-    ``normalize`` asks (:func:`~deconv_cli.core.advice.normalize_kernel`).
+    ``normalize`` asks (:func:`~deconv_cli.core.normalize.normalize_kernel`).
 
     ``groups`` None takes a model file's own (an ONNX node's ``group``); a different one is a usage
     error naming both. ``bias`` None takes the bias stored with the weight, if any.

@@ -24,7 +24,9 @@ from ..core import (
     phase_report,
     plan,
 )
-from ..core.advice import Advice, KernelTraits, LayerTraits, cures, findings, normalize_kernel, upsample_command
+from ..core.advice import Advice, KernelTraits, LayerTraits
+from ..core.cures import cures, findings, upsample_command
+from ..core.normalize import normalize_kernel
 from ..core.ops import apply_layer
 from ..errors import DeconvError
 from ..imageio import ImageData, decode, depth_max, probe

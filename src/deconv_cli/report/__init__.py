@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core import SIDES, AxisSize, PhaseRange, PhaseReport
-from ..core.advice import GAIN_TOLERANCE, NOTHING_TO_CURE
+from ..core.advice import GAIN_TOLERANCE
+from ..core.cures import NOTHING_TO_CURE
 from ..modes import SamePadding
 
 if TYPE_CHECKING:  # rich is imported by the functions that build tables, for start-up time

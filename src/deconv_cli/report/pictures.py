@@ -574,7 +574,7 @@ def _explain(d: dict) -> list[str]:
 
 def _cures_html(d: dict) -> str:
     """The cures as an HTML section: the options, what they give, what they cost, the whole command."""
-    from ..core.advice import NOTHING_TO_CURE
+    from ..core.cures import NOTHING_TO_CURE
     from . import cure_note
 
     if not d["cures"]:
