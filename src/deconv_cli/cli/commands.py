@@ -193,7 +193,6 @@ def inspect_cmd(
       deconv inspect --size 64 -k layer.safetensors:weight --bias layer.safetensors:bias -s 2 -p 2
     """
     with failures():
-        from .. import report
         from ..kernels import open_run_kernel
         from ..pipeline import inspect, parse_size
         from ..pipeline.settings import command_geometry, merge_declared, stride_dilation
@@ -233,7 +232,9 @@ def inspect_cmd(
             emit(json.dumps(d) + "\n")
         else:
             shown = printable_data(d)
-            show((lambda: report.inspect_table(shown), report.inspect_lines(shown)), stderr=False)
+            from ..report.inspect import inspect_lines, inspect_table
+
+            show((lambda: inspect_table(shown), inspect_lines(shown)), stderr=False)
 
 
 # --------------------------------------------------------------------------- kernel show / make

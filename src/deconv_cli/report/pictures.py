@@ -339,7 +339,7 @@ MAX_CHANNEL_PANELS = 8
 def channels_shown(d: dict) -> list[int]:
     """The output channels the channels figure draws: all of a layer of at most :data:`MAX_CHANNEL_PANELS`,
     else the worst that many (flat ones after the worst, when fewer are not flat)."""
-    from . import layer_channel_order
+    from .inspect import layer_channel_order
 
     return layer_channel_order(d)[:MAX_CHANNEL_PANELS]
 
@@ -420,7 +420,8 @@ def _layer_caption(key: str) -> str:
 def _channels_html(ins, d: dict, sizes: dict[str, tuple[int, int]]) -> str:
     """A layer's section: what it is, the channels figure, and every output channel in a table, worst first."""
     from ..imageio import depth_max
-    from . import bits, layer_channel_rows, layer_verdict
+    from . import bits
+    from .inspect import layer_channel_rows, layer_verdict
 
     layer = d["layer"]
     lp = ins.phases_of_layer
@@ -575,7 +576,7 @@ def _explain(d: dict) -> list[str]:
 def _cures_html(d: dict) -> str:
     """The cures as an HTML section: the options, what they give, what they cost, the whole command."""
     from ..core.cures import NOTHING_TO_CURE
-    from . import cure_note
+    from .inspect import cure_note
 
     if not d["cures"]:
         return f'<section id="cures"><h2>Cures</h2><p>{html.escape(NOTHING_TO_CURE.capitalize())}.</p></section>'
@@ -699,7 +700,7 @@ def write_report(directory: str | Path, ins, *, overwrite: bool = False) -> dict
     False; each file is written atomically. Returns ``{key: path}``.
     """
     from ..imageio import atomic_write
-    from . import inspect_lines
+    from .inspect import inspect_lines
 
     _matplotlib()  # fail before anything is written
     root = Path(directory)
