@@ -639,3 +639,17 @@ def worst_channels(channels: list[ChannelPhases]) -> list[int]:
         return (-ch.amplitude, -ch.peak_to_peak / scale)
 
     return sorted((o for o, ch in enumerate(channels) if not ch.flat), key=key)
+
+
+def channel_means(x: np.ndarray) -> np.ndarray:
+    """(C,) float64: the mean of each channel of an (H, W) or (H, W, C) image, without a float copy
+    of it (summed row by row into one row of float64 sums, which reads the image once in order).
+
+    >>> channel_means(np.array([[[0, 10], [2, 30]]], np.uint8)).tolist()
+    [1.0, 20.0]
+    """
+    h = x.shape[0]
+    c = x.shape[2] if x.ndim == 3 else 1
+    if x.size == 0:
+        return np.zeros(c)
+    return x.reshape(h, -1).sum(axis=0, dtype=np.float64).reshape(-1, c).sum(axis=0) / (x.size // c)

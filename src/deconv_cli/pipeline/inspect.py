@@ -17,6 +17,7 @@ from ..core import (
     Geometry,
     auto_crop,
     border_means,
+    channel_means,
     check_layer_edge,
     coverage_of,
     layer_phase_sums,
@@ -581,7 +582,7 @@ def _inspect_layer(
         constant = np.ones(layer.c_in)
         what = "each input channel at 1, white in [0, 1] units" + (", plus the bias" if layer.bias is not None else "")
     else:
-        constant = x.reshape(-1, layer.c_in).astype(np.float64).mean(axis=0) / unit
+        constant = channel_means(x) / unit
         what = "each input channel at the image's mean, in [0, 1] units" + (
             ", plus the bias" if layer.bias is not None else ""
         )

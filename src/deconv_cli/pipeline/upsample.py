@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import AxisSize, Box, crop_box, plan, work_seconds
 from ..core.advice import Advice, KernelTraits, LayerTraits, border_deficit
-from ..core.analysis import ChannelPhases, layer_phase_sums, layer_response
+from ..core.analysis import ChannelPhases, channel_means, layer_phase_sums, layer_response
 from ..core.ops import separable_factors
 from ..core.planning import plan_layer, plan_two_pass
 from ..engine import Strips
@@ -87,7 +87,7 @@ class Outcome:
         assert layer is not None
         unit = depth_max(self.image.depth)
         x = self.image.array
-        constant = x.reshape(-1, x.shape[2] if x.ndim == 3 else 1).astype(np.float64).mean(axis=0) / unit
+        constant = channel_means(x) / unit
         try:
             pairs = layer_phase_sums(k.weight, s.geometry.stride, s.geometry.dilation)
         except DeconvError:
