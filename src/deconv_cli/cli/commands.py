@@ -281,11 +281,7 @@ def kernelshow(
             layer = make_layer(k, groups, None, kernel)
             assert layer is not None
             if normalize is not Normalize.none:
-                raise DeconvError(
-                    f"--normalize {normalize}: kernel {kernel} is a learned layer (weight shape {k.shape}); "
-                    "deconv does not rescale a layer's weights",
-                    usage=True,
-                )
+                normalize_kernel(k, s, d, normalize, f"kernel {kernel}")  # refuses a layer, saying why
             d_ = report.layer_kernel_dict(k, layer.groups, s, d, kernel)
             if as_json:
                 emit(json.dumps(d_) + "\n")
@@ -294,13 +290,7 @@ def kernelshow(
             return
         factors = None
         if normalize is not Normalize.none:
-            if k.ndim == 4:
-                raise DeconvError(
-                    f"--normalize {normalize}: kernel {kernel} is a learned layer (weight shape {k.shape}); "
-                    "deconv does not rescale a layer's weights",
-                    usage=True,
-                )
-            k, factors = normalize_kernel(k, s, d, normalize)
+            k, factors = normalize_kernel(k, s, d, normalize, f"kernel {kernel}")
         planes = [k] if k.ndim == 2 else list(k.reshape(-1, *k.shape[-2:]))
         phases = [phase_report(p, s, d) for p in planes]
         if as_json:

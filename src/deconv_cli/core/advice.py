@@ -200,6 +200,14 @@ def _size(h: int, w: int) -> str:
     return f"{w}x{h}"
 
 
+def _replicate_cure(stride: Pair, same: bool, what: str) -> str:
+    """The cure of a deficient border that keeps every pixel: replicate edges (and a same padding,
+    for exactly ``stride x`` ``what``, unless the padding is one already)."""
+    if same:
+        return "--edge replicate keeps the size and gives them every tap"
+    return f"-p same --edge replicate gives exactly {_stride(stride)} {what} with every tap"
+
+
 def _stride(stride: Pair) -> str:
     return f"{stride[0]}x" if stride[0] == stride[1] else f"{stride[0]}x{stride[1]} (rows x cols)"
 
@@ -235,11 +243,7 @@ class Advice:
             return None
         h, w = self.shape
         exact = _size(self.input[0] * self.stride[0], self.input[1] * self.stride[1])
-        second = (
-            "--edge replicate keeps the size and gives them every tap"
-            if self.same
-            else f"-p same --edge replicate gives exactly {_stride(self.stride)} the input ({exact}) with every tap"
-        )
+        second = _replicate_cure(self.stride, self.same, f"the input ({exact})")
         if h - t - b < 1 or w - l - r < 1:  # the kernel reaches past the whole image: nothing is complete
             whole = "which is all of it (--crop auto would leave nothing)"
             return f"{border_text(self.border, self.traits)}, {whole}: {second}"
@@ -337,11 +341,7 @@ def batch_hint(borders: list[dict], total: int, stride: Pair, same: bool) -> str
         f"{'' if uniform else 'up to '}{rows} {'row' if rows == 1 else 'rows'} and "
         f"{cols} {'column' if cols == 1 else 'columns'} per side"
     )
-    second = (
-        "--edge replicate keeps the size and gives them every tap"
-        if same
-        else f"-p same --edge replicate gives exactly {_stride(stride)} each input with every tap"
-    )
+    second = _replicate_cure(stride, same, "each input")
     files = f"{len(borders)} of {total} files have" if total > 1 else "the file has"
     return (
         f"{files} a deficient border ({extent} get fewer kernel taps than the interior): --crop auto cuts it, "

@@ -130,6 +130,16 @@ def phase_report(kernel, stride: object = 2, dilation: object = 1) -> PhaseRepor
     return phase_sums(kernel, stride, dilation) if sy * sx <= MAX_PHASE_GRID else phase_range(kernel, stride, dilation)
 
 
+def tap_phases(n: int, stride: int, dilation: int) -> np.ndarray:
+    """(n,) the stride phase each of a kernel axis' n taps lands on: tap u is u*d rows after its
+    input pixel's first output, so on phase (u*d) mod s.
+
+    >>> tap_phases(5, 2, 1).tolist(), tap_phases(3, 4, 2).tolist()
+    ([0, 1, 0, 1, 0], [0, 2, 0])
+    """
+    return (np.arange(n, dtype=np.int64) * dilation) % stride
+
+
 def phase_range(kernel, stride: object = 2, dilation: object = 1) -> PhaseRange:
     """:class:`PhaseRange` of a (kh, kw) kernel: work and memory grow with its taps, not with the stride.
 
@@ -142,8 +152,7 @@ def phase_range(kernel, stride: object = 2, dilation: object = 1) -> PhaseRange:
     if k.ndim != 2:
         raise DeconvError(f"phase sums need a 2-D kernel, got shape {k.shape}", usage=True)
     (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
-    ry = (np.arange(k.shape[0], dtype=np.int64) * dy) % sy
-    rx = (np.arange(k.shape[1], dtype=np.int64) * dx) % sx
+    ry, rx = tap_phases(k.shape[0], sy, dy), tap_phases(k.shape[1], sx, dx)
     keys = (ry[:, None] * sx + rx[None, :]).ravel()
     found, index = np.unique(keys, return_inverse=True)
     sums = np.bincount(index.ravel(), weights=k.ravel(), minlength=len(found))

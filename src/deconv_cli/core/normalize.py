@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import DeconvError
 from ..modes import Normalize
+from .analysis import tap_phases
 from .geometry import as_pair
 
 
@@ -18,13 +19,9 @@ def _planes(kernel) -> np.ndarray:
     return k[None] if k.ndim == 2 else k
 
 
-def _phase_index(n: int, stride: int, dilation: int) -> np.ndarray:
-    """(n,) the stride phase each of a kernel axis' n taps lands on: tap u is u*d rows after its
-    input pixel's first output, so on phase (u*d) mod s."""
-    return (np.arange(n, dtype=np.int64) * dilation) % stride
-
-
-def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize | str) -> tuple[np.ndarray, np.ndarray]:
+def normalize_kernel(
+    kernel, stride: object, dilation: object, mode: Normalize | str, source: str = "kernel"
+) -> tuple[np.ndarray, np.ndarray]:
     """The kernel rescaled as ``--normalize`` asks, and the factor each tap was multiplied by.
 
     ``phase`` divides the taps of each stride phase by that phase's sum, so every phase sums to 1:
@@ -61,6 +58,12 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
     [[0.125]]
     """
     mode = Normalize.of(mode, "normalize")
+    if np.ndim(kernel) == 4 and mode is not Normalize.none:
+        raise DeconvError(
+            f"--normalize {mode}: {source} is a learned layer (weight shape {np.shape(kernel)}); its weights are "
+            "the model, so deconv does not rescale them. Drop --normalize",
+            usage=True,
+        )
     planes = _planes(kernel)
     (sy, sx), (dy, dx) = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     if mode is Normalize.phase and sy * sx > planes.shape[1] * planes.shape[2]:
@@ -74,8 +77,8 @@ def normalize_kernel(kernel, stride: object, dilation: object, mode: Normalize |
     phases = sy * sx
     if mode is not Normalize.phase:
         sy = sx = 1  # one factor per plane: no (sy, sx) grid for a stride that may be huge
-    ry = _phase_index(planes.shape[1], sy, dy)
-    rx = _phase_index(planes.shape[2], sx, dx)
+    ry = tap_phases(planes.shape[1], sy, dy)
+    rx = tap_phases(planes.shape[2], sx, dx)
     factors = np.ones((len(planes), sy, sx))
     out = planes.copy()
     for c, plane in enumerate(planes):

@@ -262,13 +262,7 @@ def open_run_kernel(
     kern = replace(kern, layer=make_layer(kern.weight, groups, bias, os.fspath(spec), kern.declared))
     if normalize is Normalize.none:
         return kern
-    if kern.layer is not None:
-        raise DeconvError(
-            f"--normalize {normalize}: kernel {show(os.fspath(spec))} is a learned layer (weight shape "
-            f"{kern.weight.shape}); its weights are the model, so deconv does not rescale them. Drop --normalize",
-            usage=True,
-        )
-    weight, factors = normalize_kernel(kern.weight, stride, dilation, normalize)
+    weight, factors = normalize_kernel(kern.weight, stride, dilation, normalize, f"kernel {show(os.fspath(spec))}")
     return replace(kern, weight=weight, normalize=normalize, factors=factors)
 
 

@@ -474,13 +474,7 @@ def inspect(
         layer = make_layer(k, None, None, kern.source)
     factors = None
     if normalize is not Normalize.none:
-        if kern.layer is not None or np.ndim(kern.weight) == 4:
-            raise DeconvError(
-                f"--normalize {normalize}: kernel {kern.source} is a learned layer (weight shape "
-                f"{np.shape(kern.weight)}); its weights are the model, so deconv does not rescale them",
-                usage=True,
-            )
-        k, factors = normalize_kernel(k, geometry.stride, geometry.dilation, normalize)
+        k, factors = normalize_kernel(k, geometry.stride, geometry.dilation, normalize, f"kernel {kern.source}")
     if layer is not None:
         check_layer_edge(edge, f"kernel {kern.source}, weight {k.shape}")
         if src is None and layer.c_in not in _CHANNELS:
