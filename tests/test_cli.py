@@ -537,7 +537,7 @@ def test_quality_is_the_encoders_quality(tmp_path, ext, fmt):
         (
             "o.png",
             "50",
-            "o.png: --quality is for JPEG and WebP outputs; PNG is lossless (--compress sets its zlib level)",
+            "o.png: --quality is for JPEG and WebP outputs; PNG is lossless (--compress sets its deflate level)",
         ),
         ("o.npy", "50", "NPY is the raw float array"),
         ("o.jpg", "0", "--quality must be an integer from 1 to 100, got '0'"),

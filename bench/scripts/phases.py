@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-import zlib
 from collections import defaultdict
 
 from deconv_cli.imageio import pngstream, write
@@ -74,9 +73,10 @@ class _Compress:  # zlib.compressobj's objects cannot be patched: wrap the modul
             spent["deflate"] += time.perf_counter() - t
 
 
-_compressobj = zlib.compressobj
-pngstream.zlib = type(sys)("zlib_timed")  # the module's own name for zlib, with compressobj wrapped
-pngstream.zlib.__dict__.update(zlib.__dict__)
+deflate = pngstream.zlib  # the deflate module pngstream uses (zlib-ng's)
+_compressobj = deflate.compressobj
+pngstream.zlib = type(sys)("zlib_timed")  # the module's own name for it, with compressobj wrapped
+pngstream.zlib.__dict__.update(deflate.__dict__)
 pngstream.zlib.compressobj = lambda *a: _Compress(_compressobj(*a))  # type: ignore[attr-defined]
 
 src, dst, *args = (a for a in sys.argv[1:] if a != "--no-warmup")

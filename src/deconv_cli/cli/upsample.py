@@ -150,7 +150,7 @@ def upsample(
             min=0,
             max=9,
             metavar="LEVEL",
-            help="PNG zlib level 0..9. [default: zlib's fast run-length strategy]",
+            help="PNG deflate level 0..9 (zlib-ng's levels). [default: the fast run-length strategy]",
         ),
     ] = None,
     out_format: Annotated[

@@ -1,8 +1,13 @@
-"""A PNG encoder that takes its rows in pieces, compressed on several threads."""
+"""A PNG encoder that takes its rows in pieces, compressed on several threads.
+
+Deflate is zlib-ng's (the ``zlib-ng`` package: zlib's API and stream format): its run-length
+strategy writes the same bytes' worth of output as zlib's in 0.63x the time on the benchmark
+photo (bench/README.md, "The default PNG compression").
+"""
 
 from __future__ import annotations
 
-import zlib
+from zlib_ng import zlib_ng as zlib
 from collections.abc import Iterator
 from typing import IO
 

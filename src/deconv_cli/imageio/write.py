@@ -38,9 +38,9 @@ WRITE_FORMATS = {
     ".npy": "NPY",
 }
 
-#: PNG compression without ``compress``: zlib's run-length strategy (``Z_RLE``) over Up-filtered
+#: PNG compression without ``compress``: the run-length strategy (``Z_RLE``) over Up-filtered
 #: rows. On upsampled photos it encodes a little faster than level 1 and 3-18% smaller (about
-#: level 2's size); figures in bench/README.md. An explicit ``compress=N`` is zlib level N with
+#: level 2's size); figures in bench/README.md. An explicit ``compress=N`` is deflate level N (zlib-ng's) with
 #: the default strategy.
 DEFAULT_PNG_COMPRESS = 1
 DEFAULT_PNG_STRATEGY = zlib.Z_RLE
@@ -108,7 +108,7 @@ def check_quality(p: Path, fmt: str, quality: int | None) -> None:
         kind = "the raw float array" if fmt == "NPY" else "lossless"
         raise DeconvError(
             f"{p}: --quality is for JPEG and WebP outputs; {fmt} is {kind}"
-            + (" (--compress sets its zlib level)" if fmt == "PNG" else ""),
+            + (" (--compress sets its deflate level)" if fmt == "PNG" else ""),
             usage=True,
         )
 
@@ -355,7 +355,7 @@ def save_image(
     like : ImageData, optional
         Source of the ICC profile and DPI to keep where the format allows.
     compress : int 0..9, optional
-        PNG zlib level; without it, :data:`DEFAULT_PNG_STRATEGY` (zlib's run-length strategy).
+        PNG deflate level (zlib-ng's); without it, :data:`DEFAULT_PNG_STRATEGY` (the run-length strategy).
     quality : int 1..100, optional
         JPEG quality (default :data:`DEFAULT_JPEG_QUALITY`), or lossy WebP at this quality
         (default lossless); refused for the other formats.

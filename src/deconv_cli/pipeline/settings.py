@@ -41,7 +41,7 @@ class Settings:
     edge, alpha, crop, dtype, depth
         See ``deconv upsample --help``.
     compress : int or None
-        PNG zlib level 0..9 (None: zlib's run-length strategy).
+        PNG deflate level 0..9, zlib-ng's (None: the run-length strategy).
     two_pass : bool
         Pillow's row-then-column computation (a separable 2-D kernel only).
     max_pixels : int
