@@ -181,7 +181,17 @@ COMPUTE_CASES = {
     "bilinear": ("bilinear 4x4, stride 2, padding 1", 2, 1),
     "random16": ("random 16x16, stride 4, padding 6", 4, 6),
 }
-CONTENDERS = ["deconv", "PyTorch, channels as batch", "PyTorch, groups=3", "numpy per-tap loop (before issue 5)"]
+CONTENDERS = [
+    "deconv",
+    "deconv into a preallocated output",
+    "PyTorch, channels as batch",
+    "PyTorch, groups=3",
+    "numpy per-tap loop (before issue 5)",
+    "fill: np.empty(output) + fill",
+    "fill of a preallocated output",
+]
+#: Contenders that compute nothing: the floors the compute target is measured against.
+FILLS = ("fill: np.empty(output) + fill", "fill of a preallocated output")
 
 
 def compute_setup(case: str, contender: str, threads: int):
@@ -193,6 +203,26 @@ def compute_setup(case: str, contender: str, threads: int):
     if contender == "deconv":
         os.environ["DECONV_THREADS"] = str(threads)
         return (lambda: conv_transpose2d(x, k, s, p)), (lambda r: r)
+    shape = plan(x, k, Geometry.of(s, p), threads=threads).shape
+    if contender == "deconv into a preallocated output":
+        os.environ["DECONV_THREADS"] = str(threads)
+        pre = np.zeros(shape, np.float32)  # touched: its pages are in before the timing
+
+        def into():
+            for _ in plan(x, k, Geometry.of(s, p), threads=threads).run(out=pre):
+                pass
+            return pre
+
+        return into, (lambda r: r)
+    if contender in FILLS:
+        held = np.zeros(shape, np.float32)
+
+        def fill():
+            out = np.empty(shape, np.float32) if contender == FILLS[0] else held
+            out.fill(1.0)
+            return out
+
+        return fill, (lambda r: r)
     if contender.startswith("PyTorch"):
         torch.set_num_threads(threads)
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
@@ -248,6 +278,8 @@ def case_compute(args, report: dict) -> str:
                 procs[name].out = out  # type: ignore[attr-defined]
             ref = np.load(procs["deconv"].out)  # type: ignore[attr-defined]
             for name in names[1:]:
+                if name in FILLS:
+                    continue
                 other = np.load(procs[name].out)  # type: ignore[attr-defined]
                 err = float(np.abs(other - ref).max() / max(1.0, float(np.abs(other).max())))
                 lines.append(f"{label}: {name} differs from deconv by at most {err:.1e} (relative)")
@@ -275,9 +307,30 @@ def case_compute(args, report: dict) -> str:
                     f"{label}: deconv ({method!r} method) is {torch_best / med['deconv']:.2f}x faster "
                     "than PyTorch's best form"
                 )
-            report.setdefault("compute", {})[label] = {"median_s": med, "method": method}
+            lines.append(
+                f"{label}: deconv takes {med['deconv'] / med[FILLS[0]]:.2f}x the time of a fill of a new output "
+                f"array; into a preallocated output {med['deconv into a preallocated output'] / med[FILLS[1]]:.2f}x "
+                "a fill of that array"
+            )
+            report.setdefault("compute", {})[label] = {
+                "median_s": med,
+                "each_s": times,
+                "method": method,
+                "torch_best_s": torch_best,
+            }
     lines.append(f"{load_note()} after.")
-    return "\n".join(lines) + "\n\n" + table(["case", "contender", "ms", "x deconv's time"], rows)
+    floors = []
+    for case, (label, st, pd) in COMPUTE_CASES.items():
+        kk = 4 if case == "bilinear" else 16
+        ho, wo = (1080 - 1) * st - 2 * pd + kk, (1920 - 1) * st - 2 * pd + kk
+        taps = (kk // st) ** 2
+        floors.append(
+            f"{label}: output {ho}x{wo}x3 float32 = {ho * wo * 3 * 4 / MB:.1f} MB written, {taps} multiply-adds "
+            f"per output value = {2 * taps * ho * wo * 3 / 1e9:.2f} G flops"
+        )
+    floors.append("The fill rows are the memory floor of the same output, measured in the same run.")
+    body = "\n".join(lines) + "\n\nFloors: " + "; ".join(floors)
+    return body + "\n\n" + table(["case", "contender", "ms", "x deconv's time"], rows)
 
 
 #: The photo the end-to-end and memory cases are measured on (1411x1411): the shared photo set's

@@ -515,14 +515,14 @@ def test_round_trip(tmp_path, combo):
     im = load(p)
     if (fmt, channels) == ("GIF", "LA"):  # a GIF is a palette: grey with transparency reads back as RGBA
         assert im.channels == "RGBA" and (im.array[..., 0] == im.array[..., 2]).all()
-        im = replace(im, array=im.array[..., [0, 3]], channels="LA")
+        im = replace(im, pixels=im.array[..., [0, 3]], channels="LA")
     assert im.channels == channels and im.depth == depth
     assert im.array.shape == a.shape
     assert im.array.dtype == DTYPES[depth]
     if fmt == "GIF" and channels.endswith("A"):  # alpha exact (0 or 255); colour where it is seen
         np.testing.assert_array_equal(im.array[..., -1], a[..., -1])
         seen = a[..., -1] > 0
-        im = replace(im, array=im.array[seen])
+        im = replace(im, pixels=im.array[seen])
         a = a[seen]
     if fmt in LOSSY:
         err = np.abs(im.array.astype(np.float64) - a)

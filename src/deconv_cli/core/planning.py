@@ -115,7 +115,7 @@ def plan(
     ((6, 8, 1), (6, 8))
     """
     mode_of_edge = Edge.of(edge)
-    xs: Any = x if isinstance(x, RowPass) else np.asarray(x)  # RowPass: rows computed when sliced
+    xs: Any = x if isinstance(x, engine.Rows) else np.asarray(x)  # Rows: read when sliced, never whole
     k = np.asarray(kernel)
     check_image_and_kernel(xs, k)
     dt = result_dtype(xs, dtype)
@@ -249,7 +249,7 @@ def plan_layer(
     return engine.plan(x, linear, rows, cols, dt, finish=step, method="gemm", strip_rows=strip_rows, threads=threads)
 
 
-class RowPass:
+class RowPass(engine.Rows):
     """The row pass of :func:`plan_two_pass` as the column pass's input image: the rows it is
     sliced for (``[a:b]``) are computed when asked, rounded half up and clipped to ``clip``,
     as Pillow stores its intermediate; never all at once."""
@@ -258,11 +258,8 @@ class RowPass:
         self.plan, self.clip = rows, clip
         self.shape = rows.shape
         self.dtype = rows.dtype
-        self.ndim = 3
-        self.size = int(np.prod(self.shape))
 
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        o0, o1, _ = rows.indices(self.shape[0])
+    def rows(self, o0: int, o1: int) -> np.ndarray:
         out = self.plan.scratch("passed", (o1 - o0,) + self.shape[1:])  # valid until the next slice
         self.plan._compute(o0, o1, out)
         np.add(out, 0.5, out=out)
@@ -272,7 +269,7 @@ class RowPass:
 
 
 def plan_two_pass(
-    x: np.ndarray,
+    x: np.ndarray | engine.Rows,
     factors: tuple[np.ndarray, np.ndarray],
     axes: tuple[AxisSize, AxisSize],
     *,

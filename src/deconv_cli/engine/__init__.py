@@ -32,6 +32,7 @@ Channels: one kernel for all, one per channel, or a linear map between them (a 4
 from .axis import Axis, runs
 from .methods import METHODS, SETUP_BYTES, Method, Problem, exact_terms, register
 from .planner import choose, cost, plan
+from .rows import Rows
 from .runner import Plan, Strips, Sum
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Method",
     "Plan",
     "Problem",
+    "Rows",
     "Strips",
     "Sum",
     "choose",

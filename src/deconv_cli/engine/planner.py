@@ -103,7 +103,7 @@ def plan(
         threads = 1 if rows.n_out * problem.row_len < SERIAL_BELOW else default_threads()
     threads = max(1, int(threads))
     if strip_rows is None:
-        target = max(1, min(STRIP_ELEMENTS // max(1, problem.row_len), -(-rows.n_out // (4 * threads))))
+        target = max(1, min(unit.strip_elements // max(1, problem.row_len), -(-rows.n_out // (4 * threads))))
         step = unit.row_tile if unit.row_tile > 1 else rows.stride
         if step * problem.row_len <= LARGEST_STEP * STRIP_ELEMENTS:  # whole tiles, or whole stride periods
             strip_rows = max(step, target // step * step)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import Rows
+
 #: Channel count -> layout.
 CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
@@ -16,14 +18,16 @@ class ImageData:
 
     Attributes
     ----------
-    array : (H, W) or (H, W, C) ndarray
+    pixels : (H, W) or (H, W, C) ndarray, or :class:`~deconv_cli.engine.Rows`
         uint8 (depth 8), uint16 (depth 16), int32 (depth 32) or float32
-        (depth ``"float"``), channels last, EXIF orientation applied.
+        (depth ``"float"``), channels last, EXIF orientation applied. Rows (the
+        decoder's own image, read a range of rows at a time) when the caller
+        asked :func:`~.read.decode` for ``rows`` and the image allowed it.
     channels : {'L', 'LA', 'RGB', 'RGBA'}
     depth : {8, 16, 32, 'float'}
     """
 
-    array: np.ndarray
+    pixels: np.ndarray | Rows
     channels: str
     depth: int | str
     format: str | None = None
@@ -33,8 +37,15 @@ class ImageData:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def array(self) -> np.ndarray:
+        """The pixels as one array: rows are read in full here, once, and kept."""
+        if isinstance(self.pixels, Rows):
+            self.pixels = np.asarray(self.pixels)
+        return self.pixels
+
+    @property
     def alpha_channel(self) -> int | None:
-        return self.array.shape[2] - 1 if self.channels in ("LA", "RGBA") else None
+        return self.pixels.shape[2] - 1 if self.channels in ("LA", "RGBA") else None
 
     @property
     def alpha_max(self) -> float:
@@ -43,7 +54,7 @@ class ImageData:
     @property
     def size(self) -> tuple[int, int]:
         """(H, W)"""
-        return self.array.shape[0], self.array.shape[1]
+        return self.pixels.shape[0], self.pixels.shape[1]
 
 
 def depth_max(depth: int | str) -> float:

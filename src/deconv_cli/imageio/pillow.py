@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import Rows
 from ..errors import DeconvError, one_line
 from .containers import png_exif
 
@@ -42,6 +43,32 @@ def open_image(p: Path):
         return Image.open(p, formats=("PNG",))
     Image.init()
     return Image.open(p, formats=tuple(f for f in READ_FORMATS if f in Image.OPEN))
+
+
+class PillowRows(Rows):
+    """A decoded RGB or RGBA Pillow image as the strips' input, read a range of rows at a time.
+
+    ``np.asarray`` of a Pillow image copies it whole (Pillow keeps RGB at 4 bytes a pixel,
+    so a 4000x4000 photo is 64 MB in Pillow, then 48 MB more as bytes, then the array): the
+    strips read their rows from the image itself instead, so the decoded image is the only
+    full-size copy (figures in bench/README.md, *Where the time goes*).
+
+    >>> from PIL import Image
+    >>> rows = PillowRows(Image.new("RGB", (4, 3), (1, 2, 3)))
+    >>> rows.shape, rows[1:3].shape, rows[1:3][0, 0].tolist()
+    ((3, 4, 3), (2, 4, 3), [1, 2, 3])
+    """
+
+    def __init__(self, im):
+        if im.mode not in ("RGB", "RGBA"):
+            raise ValueError(f"PillowRows reads RGB and RGBA images, not {im.mode}")
+        im.load()
+        self.im = im
+        self.shape = (im.height, im.width, len(im.mode))
+        self.dtype = np.dtype(np.uint8)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        return np.asarray(self.im.crop((0, a, self.shape[1], b)))
 
 
 def orient(a: np.ndarray, orientation: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from .image import CHANNELS
 from .native import native_stderr
 from .pillow import (
     MAX_NOTES,
+    PillowRows,
     open_image,
     orientation,
 )
@@ -95,7 +96,9 @@ def looks_png(p: Path) -> bool:
         return False
 
 
-def png_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, int | None]:
+def png_pixels(
+    p: Path, notes: list[str], rows: bool = False
+) -> tuple[np.ndarray | PillowRows, str, int | str, int | None]:
     """A PNG's pixels, while another thread walks its structure (:func:`~.containers.check_png`):
     both read the file once and decompress its data, zlib and Pillow's decoder release the
     GIL, so the check costs little time. The check's verdict comes first: it says what is
@@ -104,11 +107,11 @@ def png_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, i
     layout = png_layout(p)
     if layout is not None and png_data_length(*_layout_args(layout)) > CHECK_FIRST_BYTES:
         check_png(p)  # a large image is checked before its canvas is allocated: its data may be a few bytes
-        return _png_decode(p, notes)
+        return _png_decode(p, notes, rows)
     with ThreadPoolExecutor(1) as ex:
         check = ex.submit(check_png, p)
         try:
-            decoded = _png_decode(p, notes)
+            decoded = _png_decode(p, notes, rows)
         except Exception:
             check.result()  # a DeconvError naming the damage, if the structure shows it
             raise
@@ -120,7 +123,7 @@ def _layout_args(layout) -> tuple[int, int, int, int, int]:
     return layout.width, layout.height, layout.bit_depth, layout.colour_type, layout.interlace
 
 
-def _png_decode(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, int | None]:
+def _png_decode(p: Path, notes: list[str], rows: bool) -> tuple[np.ndarray | PillowRows, str, int | str, int | None]:
     layout = png_layout(p)
     with open_image(p) as im:
         keyed = "transparency" in im.info and layout is not None and layout.colour_type in (0, 2)
@@ -128,11 +131,11 @@ def _png_decode(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str, 
             # pypng's samples: Pillow reduces 16-bit colour to 8 bits and misses grey keys. Pillow
             # does not decode here, so the orientation stays the one read from the header.
             return (*_read_png_raw(p), None)
-        array, channels, depth = pixels(im, p, "PNG", notes)
+        array, channels, depth = pixels(im, p, "PNG", notes, rows)
         return array, channels, depth, orientation(im, p, "LOADED", notes)
 
 
-def jpeg_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
+def jpeg_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray | PillowRows, str, int | str]:
     """A JPEG decoded by libjpeg-turbo through simplejpeg, strictly: a warning of libjpeg's
     (a premature end of data, a corrupt segment) is an error, where Pillow would fill the
     rest of the image with grey. CMYK and YCCK files are checked so, then decoded by Pillow,
@@ -192,7 +195,15 @@ def _check_palette(im, p: Path, fmt: str) -> None:
         raise DeconvError(f"{p}: corrupt {fmt}: pixel values beyond its {colours}-colour palette")
 
 
-def pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, int | str]:
+def pixels(
+    im, p: Path, fmt: str, notes: list[str], rows: bool = False
+) -> tuple[np.ndarray | PillowRows, str, int | str]:
+    """The decoded pixels of an opened image in deconv's layouts (see :func:`~.read.load_image`).
+
+    With ``rows``, an RGB or RGBA image is returned as :class:`~.pillow.PillowRows` (read a
+    range of rows at a time from Pillow's own image: no second full-size copy); every other
+    mode as an array. Pillow's file is closed either way once the pixels are in (its context
+    manager closes the file, not the image)."""
     mode = im.mode
     if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
         bits = im.tag_v2.get(258, (8,))
@@ -224,10 +235,12 @@ def pixels(im, p: Path, fmt: str, notes: list[str]) -> tuple[np.ndarray, str, in
         has_alpha = mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
         target = "RGBA" if has_alpha else "RGB"
         return np.asarray(im.convert(target)), target, 8
-    if mode in ("RGBA", "RGBa"):
+    if mode == "RGBA":
+        return (PillowRows(im) if rows else np.asarray(im)), "RGBA", 8
+    if mode == "RGBa":
         return np.asarray(im.convert("RGBA")), "RGBA", 8
     if mode == "RGB":
-        return np.asarray(im), "RGB", 8
+        return (PillowRows(im) if rows else np.asarray(im)), "RGB", 8
     if mode == "CMYK":
         notes.append(f"{p}: CMYK image converted to RGB")
     elif mode not in ("RGBX", "YCbCr"):

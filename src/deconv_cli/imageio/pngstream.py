@@ -7,11 +7,11 @@ photo (bench/README.md, "The default PNG compression").
 
 from __future__ import annotations
 
-from zlib_ng import zlib_ng as zlib
 from collections.abc import Iterator
 from typing import IO
 
 import numpy as np
+from zlib_ng import zlib_ng as zlib
 
 from ..cpus import default_threads
 

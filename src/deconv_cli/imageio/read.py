@@ -19,6 +19,7 @@ from .containers import check_bmp, gif_layout, jpeg_scans
 from .image import ImageData
 from .pillow import (
     READ_FORMATS,
+    PillowRows,
     check_pixels,
     decoder_warnings,
     open_image,
@@ -224,8 +225,12 @@ def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
     return decode(probe(path, max_pixels=max_pixels))
 
 
-def decode(header: Header) -> ImageData:
-    """The pixels of a file whose :func:`probe` passed, as :func:`load_image` returns them."""
+def decode(header: Header, *, rows: bool = False) -> ImageData:
+    """The pixels of a file whose :func:`probe` passed, as :func:`load_image` returns them.
+
+    With ``rows``, an upright RGB or RGBA image that Pillow decodes (PNG, TIFF, BMP, WebP...)
+    comes as :class:`~.pillow.PillowRows` in ``pixels``: the strips read their rows from
+    Pillow's image, and no second full-size copy is made (``array`` still gives one)."""
     from PIL import Image
 
     p = header.path
@@ -235,13 +240,13 @@ def decode(header: Header) -> ImageData:
     try:
         with own_pixel_limit(), decoder_warnings(p, notes):
             if fmt == "PNG":
-                array, channels, depth, read_after = png_pixels(p, notes)
+                array, channels, depth, read_after = png_pixels(p, notes, rows)
                 turn = turn if read_after is None else read_after
             elif fmt in ("JPEG", "MPO"):
                 array, channels, depth = jpeg_pixels(p, notes)
             else:
                 with open_image(p) as im:
-                    array, channels, depth = pixels(im, p, fmt, notes)
+                    array, channels, depth = pixels(im, p, fmt, notes, rows)
     except DeconvError:
         raise
     except Image.DecompressionBombError as e:
@@ -251,8 +256,10 @@ def decode(header: Header) -> ImageData:
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... on broken files
         raise DeconvError(f"{p}: corrupt or truncated image: {one_line(e) or type(e).__name__}") from None
     dpi = header.info.get("dpi")
+    if turn != 1 and isinstance(array, PillowRows):
+        array = array.__array__()  # turned: read whole, then oriented
     return ImageData(
-        array=orient(array, turn),
+        pixels=array if isinstance(array, PillowRows) else orient(array, turn),
         channels=channels,
         depth=depth,
         format=fmt,

@@ -269,8 +269,8 @@ def process(
     # before the output's existence and before any pixel is decoded
     _layout(src, s, header.size)
     check_writable(dst, overwrite=s.overwrite)
-    image = decode(header)
-    n_channels = image.array.shape[2] if image.array.ndim == 3 else 1
+    image = decode(header, rows=True)  # RGB(A) as rows of the decoder's image: no second full-size copy
+    n_channels = image.pixels.shape[2] if image.pixels.ndim == 3 else 1
     if layer and n_channels != layer.c_in:
         raise DeconvError(
             f"{src}: has {image.channels} ({n_channels} channel(s)) but the "
@@ -334,8 +334,9 @@ def _plan(image: ImageData, s: Settings, axes: tuple[AxisSize, AxisSize], box: B
     layer (:func:`~deconv_cli.core.planning.plan_layer`, its bias in the image's units) or of
     the two-pass computation (:func:`~deconv_cli.core.planning.plan_two_pass`)."""
     kern = s.kernel
-    k, layer, x, dtype = kern.weight, kern.layer, image.array, s.dtype.value
-    if layer:
+    k, layer, x, dtype = kern.weight, kern.layer, image.pixels, s.dtype.value
+    if layer:  # its parts read channels of the whole image
+        x = image.array
         bias = None if layer.bias is None else layer.bias * depth_max(image.depth)
         x3 = x if x.ndim == 3 else x[:, :, None]
         return plan_layer(x3, k, bias, axes, layer.groups, edge=s.edge, dtype=dtype, crop=box, offset=kern.offset)

@@ -88,6 +88,8 @@ class Method:
     repeat: int = 1
     #: Output rows a strip should be a multiple of (the planner's default strips are).
     row_tile: int = 1
+    #: Output elements per strip the planner's default strip height aims at.
+    strip_elements: ClassVar[int] = STRIP_ELEMENTS
     #: The block holds only the input rows that are not zero (beyond the image and its edge
     #: extension): for a method that reads only those (``fft``); its row 0 is ``q0 - reach``.
     trim: bool = False

@@ -146,6 +146,11 @@ class Layout:
 
 class Terms(Method):
     name = "terms"
+    #: Half the default: ``terms`` holds four block-sized rows of scratch beside its strip, so
+    #: its strips cost ~3.5x their own size per thread. At half the height it computes as fast
+    #: (bilinear 4x4 s2 on 3x1080x1920: 44- and 88-row strips within the noise, 18-21 ms on
+    #: 2 threads) and a 4000x4000 -> 8000x8000 PNG peaks 11 MB lower (bench/README.md).
+    strip_elements = STRIP_ELEMENTS // 2
 
     @classmethod
     def features(cls, problem: Problem) -> dict[str, float] | None:
@@ -163,7 +168,7 @@ class Terms(Method):
         vertical = ntaps_y if terms.diagonal else len(terms) * ntaps_y + len(terms) / r.stride
         # the horizontal passes run over the block's rows (a strip's rows and the kernel's reach
         # above them) and the repeated row's width: per output element, that much more
-        q_rows = max(1, min(STRIP_ELEMENTS // max(1, problem.row_len), -(-r.n_out // 4)) // r.stride)
+        q_rows = max(1, min(cls.strip_elements // max(1, problem.row_len), -(-r.n_out // 4)) // r.stride)
         more = (q_rows + r.reach) / q_rows * lay.width / problem.row_len
         return {
             "copy": (1.0 if c.stride > 1 else 0.0) / r.stride * more,
