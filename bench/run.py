@@ -453,14 +453,29 @@ def peer_table(res: dict, budget: float | None = None) -> str:
     return table(["command", "wall ms", "x deconv", "peak RSS MB", "x deconv", "output MB", "x deconv"], rows)
 
 
+def work_after_startup(src: Path, dst: Path, threads: int) -> float:
+    """Seconds of deconv's pipeline (probe, decode, compute, encode, write) measured inside the
+    process, after its imports: bench/scripts/phases.py, one warm-up then one measured run."""
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "phases.py"), str(src), str(dst), "-s", "2", "-p", "1", "--edge", "replicate"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DECONV_THREADS": str(threads)},
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["total"])
+
+
 def case_e2e(args, report: dict) -> str:
     src = retina_png()
     with tempfile.TemporaryDirectory() as d:
         cmds = peer_commands(src, Path(d), args.threads)
         before = load_note()
         res = alternate_children(cmds, args.runs)
+        work = [work_after_startup(src, Path(d) / "phases.png", args.threads) for _ in range(args.runs)]
         after = load_note()
         same = equal_outputs(Path(d))
+    res["deconv"]["work_after_startup"] = work
     report["e2e"] = res
     from PIL import Image
 
@@ -468,7 +483,103 @@ def case_e2e(args, report: dict) -> str:
         size = f"{im.width}x{im.height}"
     return (
         f"{src.name} ({size} RGB PNG) upsampled 2x to PNG, bilinear. {args.runs} alternated runs, median wall time, "
-        f"largest peak RSS. {before} before, {after} after.\n{same}\n\n" + peer_table(res)
+        f"largest peak RSS. {before} before, {after} after.\n{same}\n"
+        f"deconv's work after start-up (probe, decode, compute, encode, write; in the process, "
+        f"bench/scripts/phases.py, {args.runs} runs): median {statistics.median(work) * 1000:.0f} ms "
+        f"({', '.join(f'{w * 1000:.0f}' for w in work)}).\n\n" + peer_table(res)
+    )
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def case_targets(args, report: dict) -> str:
+    """Issue 15's verdicts, from the figures of the cases run before it in this call (compute,
+    e2e, memory, batch): each target with its figure, the goal and whether it is met."""
+    rows = []
+    comp = report.get("compute", {})
+    for case, (label, _, _) in COMPUTE_CASES.items():
+        c = comp.get(label)
+        if c is None or c["torch_best_s"] is None:
+            continue
+        each = c["each_s"]
+        torch_each = [min(v) for v in zip(*(t for n, t in each.items() if n.startswith("PyTorch")), strict=True)]
+        vs_torch = [t / d for t, d in zip(torch_each, each["deconv"], strict=True)]
+        med = c["median_s"]
+        rows.append(
+            [
+                f"compute, {label}: PyTorch's fastest form / deconv",
+                f"{c['torch_best_s'] / med['deconv']:.2f}x (rounds {_range(vs_torch)})",
+                ">= 3x",
+                "met" if c["torch_best_s"] / med["deconv"] >= 3 else "NOT met",
+            ]
+        )
+        if case == "bilinear":
+            vs_fill = [d / f for d, f in zip(each["deconv"], each[FILLS[0]], strict=True)]
+            rows.append(
+                [
+                    f"compute, {label}: deconv / a fill of a new output",
+                    f"{med['deconv'] / med[FILLS[0]]:.2f}x (rounds {_range(vs_fill)})",
+                    "<= 2x",
+                    "met" if med["deconv"] / med[FILLS[0]] <= 2 else "NOT met",
+                ]
+            )
+    e2e = report.get("e2e", {})
+    vips = next((r for n, r in e2e.items() if n.startswith("vips")), None)
+    if vips is not None:
+        ours, theirs = statistics.median(e2e["deconv"]["wall"]), statistics.median(vips["wall"])
+        pairs = [a / b for a, b in zip(e2e["deconv"]["wall"], vips["wall"], strict=True)]
+        size = e2e["deconv"]["size"] / vips["size"]
+        rows.append(
+            [
+                "end to end, retina 2x PNG: deconv wall / vips wall; file size",
+                f"{ours / theirs:.2f}x (rounds {_range(pairs)}); file {size:.2f}x",
+                "<= 0.95x, file <= 1x",
+                "met" if ours / theirs <= 0.95 and size <= 1 else "NOT met",
+            ]
+        )
+        work = statistics.median(e2e["deconv"]["work_after_startup"])
+        rows.append(
+            [
+                "end to end: deconv's work after start-up / vips wall",
+                f"{work / theirs:.2f}x ({work * 1000:.0f} ms / {theirs * 1000:.0f} ms)",
+                "<= 0.6x",
+                "met" if work / theirs <= 0.6 else "NOT met",
+            ]
+        )
+    mem = report.get("memory")
+    if mem is not None:
+        peak = max(mem["results"]["deconv"]["rss"])
+        rows.append(
+            [
+                "peak RSS, 4000x4000 -> 8000x8000 PNG",
+                f"{peak / MB:.1f} MB",
+                f"<= {mem['target_bytes'] / MB:.0f} MB",
+                "met" if peak <= mem["target_bytes"] else "NOT met",
+            ]
+        )
+    batch = report.get("batch", {})
+    loop = batch.get("vips resize, xargs -P2 loop (default compression)")
+    if loop is not None:
+        ours_b = batch["deconv upsample DIR --jobs 2"]["wall"]
+        pairs = [a / b for a, b in zip(ours_b, loop["wall"], strict=True)]
+        ratio = statistics.median(ours_b) / statistics.median(loop["wall"])
+        rows.append(
+            [
+                "batch, 60 x 512x512 -> 2x PNG, 2 jobs / the vips xargs loop",
+                f"{ratio:.2f}x (rounds {_range(pairs)})",
+                "<= 0.4x",
+                "met" if ratio <= 0.4 else "NOT met",
+            ]
+        )
+    if not rows:
+        return (
+            "No figures: run this case after compute, e2e, memory and batch (--cases compute,e2e,memory,batch,targets)."
+        )
+    return (
+        "Issue 15's targets, from the figures above (medians; 'rounds': the ratio within each alternated round).\n\n"
+        + table(["target", "measured", "goal", "verdict"], rows)
     )
 
 
@@ -500,15 +611,86 @@ def case_memory(args, report: dict) -> str:
         before = load_note()
         res = alternate_children(cmds, args.memory_runs, warmup=0)
         after = load_note()
-    report["memory"] = {"results": res, "budget_bytes": budget}
+    tight = raw_in + 100 * MB  # issue 15: the decoded input and 100 MB, the output never held
+    report["memory"] = {"results": res, "budget_bytes": budget, "target_bytes": tight}
     ours = max(res["deconv"]["rss"])
     verdict = "met" if ours <= budget else "NOT met"
     return (
         f"4000x4000 RGB PNG upsampled 2x to 8000x8000 PNG. {args.memory_runs} alternated runs. "
         f"{before} before, {after} after.\n"
-        f"Target: peak RSS <= raw input {raw_in / MB:.0f} MB + raw output {raw_out / MB:.0f} MB + 100 MB "
-        f"= {budget / MB:.0f} MB; "
-        f"deconv {ours / MB:.0f} MB: {verdict}.\n\n" + peer_table(res)
+        f"Target of issue 5: peak RSS <= raw input {raw_in / MB:.0f} MB + raw output {raw_out / MB:.0f} MB + 100 MB "
+        f"= {budget / MB:.0f} MB: {verdict}. Target of issue 15: <= raw input + 100 MB = {tight / MB:.0f} MB: "
+        f"{'met' if ours <= tight else 'NOT met'}. deconv {ours / MB:.1f} MB (the largest of the runs: "
+        f"{', '.join(f'{r / MB:.1f}' for r in res['deconv']['rss'])}).\n\n" + peer_table(res)
+    )
+
+
+def batch_inputs() -> Path:
+    """60 RGB PNGs of 512x512, crops of the retina photo at 60 offsets, made once."""
+    from PIL import Image
+
+    d = CACHE / "batch60"
+    if len(list(d.glob("*.png"))) == 60:
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    with Image.open(retina_png()) as im:
+        rgb = im.convert("RGB")
+        for i in range(60):
+            x, y = (i % 6) * 150, (i // 6) * 80
+            rgb.crop((x, y, x + 512, y + 512)).save(d / f"img{i:02d}.png")
+    return d
+
+
+def case_batch(args, report: dict) -> str:
+    """Issue 15: a batch of 60 files, deconv's own 2 workers against vips in an xargs -P2 loop."""
+    src = batch_inputs()
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d)
+        ours = out / "deconv"
+        cmds: dict = {
+            "deconv upsample DIR --jobs 2": (
+                deconv_cmd()
+                + ["upsample", str(src), "--out-dir", str(ours), "-s", "2", "-p", "1", "--edge", "replicate"]
+                + ["--jobs", str(args.threads), "--overwrite", "-q"],
+                {},
+                None,
+            )
+        }
+        if shutil.which("vips"):
+            for name, suffix in (
+                ("vips resize, xargs -P2 loop (default compression)", ""),
+                ("vips resize, xargs -P2 loop (compression 1)", "[compression=1]"),
+            ):
+                dst = out / ("vips1" if suffix else "vips")
+                dst.mkdir()
+                loop = (
+                    f"ls {src}/*.png | xargs -P{args.threads} -I{{}} sh -c "
+                    f'\'vips resize "$1" "{dst}/$(basename "$1"){suffix}" 2 --kernel linear\' _ {{}}'
+                )
+                cmds[name] = (["sh", "-c", loop], {}, None)
+        before = load_note()
+        res = alternate_children(cmds, args.batch_runs)
+        after = load_note()
+        sizes = {
+            name: sum(f.stat().st_size for f in (out / sub).glob("*.png"))
+            for name, sub in zip(cmds, ("deconv", "vips", "vips1"), strict=False)
+        }
+    report["batch"] = {n: {"wall": r["wall"], "bytes": sizes.get(n)} for n, r in res.items()}
+    base = statistics.median(res["deconv upsample DIR --jobs 2"]["wall"])
+    rows = [
+        [
+            n,
+            " ".join(f"{w:.2f}" for w in r["wall"]),
+            f"{statistics.median(r['wall']):.2f}",
+            f"{statistics.median(r['wall']) / base:.2f}",
+            f"{sizes[n] / MB:.1f}" if sizes.get(n) else "-",
+        ]
+        for n, r in res.items()
+    ]
+    return (
+        f"60 RGB PNGs of 512x512 (crops of retina.png) upsampled 2x to PNG, {args.threads} processes at a time. "
+        f"{args.batch_runs} alternated runs, wall time of the whole command. {before} before, {after} after.\n\n"
+        + table(["command", "wall s (each run)", "median s", "x deconv", "outputs MB"], rows)
     )
 
 
@@ -710,9 +892,11 @@ CASES = {
     "e2e": ("2. End to end: PNG in, 2x PNG out", case_e2e),
     "png": ("2b. PNG encoding: the figures behind the default", case_png),
     "memory": ("3. Memory: 4000x4000 RGB, 2x", case_memory),
+    "batch": ("3c. Batch: 60 files of 512x512, 2x, 2 processes", case_batch),
     "layers": ("3b. Every mode in strips: learned layer, --two-pass, 4000x4000 RGB, 2x", case_layers),
     "startup": ("4. Start-up", case_startup),
     "growth": ("5. Cost growth", case_growth),
+    "targets": ("6. Issue 15's targets: verdicts", case_targets),
 }
 
 
@@ -737,6 +921,7 @@ def main() -> None:
     args.layer_runs = 3 if args.quick else 5
     args.startup_runs = 10 if args.quick else 20
     args.png_runs = 2 if args.quick else 5
+    args.batch_runs = 2 if args.quick else 5
     os.environ["DECONV_THREADS"] = str(args.threads)
     # The children run this checkout's deconv, not another one installed in the environment
     # (an editable install of another worktree would be measured instead).
