@@ -86,7 +86,8 @@ def plan(
 
     Parameters
     ----------
-    x : (H, W) or (H, W, C) array_like
+    x : (H, W) or (H, W, C) array_like, or :class:`~deconv_cli.engine.Rows`
+        Rows are read a range at a time by the strips, never whole.
     kernel : (kh, kw) or (C, kh, kw) array_like
     geometry : Geometry or (AxisSize, AxisSize)
         The parameters, or their size math for this image and kernel

@@ -15,7 +15,8 @@ some tap reaches are ever visited, however large the stride). So every output ph
 small correlation over the contiguous input: no scatter, no zero-stuffing.
 
 The output is produced in strips of whole rows (:mod:`.runner`). For each strip, the
-input rows it needs are gathered once into a small float block (converting the input's
+input rows it needs (sliced from an array, or read from a :class:`Rows`: a decoder's own
+image, a two-pass intermediate, never whole) are gathered once into a small float block (converting the input's
 dtype, extending it for the edge modes, then the caller's ``prepare`` step), and one
 method unit (:mod:`.methods`: ``terms``, ``gemm``, ``planes``, ``taps``, ``fft``) fills the
 strip; ``fft`` computes every pair of phases as an FFT convolution over fixed tiles, at a

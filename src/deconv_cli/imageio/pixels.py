@@ -202,8 +202,9 @@ def pixels(
 
     With ``rows``, an RGB or RGBA image is returned as :class:`~.pillow.PillowRows` (read a
     range of rows at a time from Pillow's own image: no second full-size copy); every other
-    mode as an array. Pillow's file is closed either way once the pixels are in (its context
-    manager closes the file, not the image)."""
+    mode as an array, and so is an image Pillow maps from the file (``readonly``: uncompressed
+    RGBA), which must not be read after the file could have changed. Pillow's file is closed
+    either way once the pixels are in (its context manager closes the file, not the image)."""
     mode = im.mode
     if fmt == "TIFF" and mode in ("RGB", "RGBA", "CMYK"):
         bits = im.tag_v2.get(258, (8,))
@@ -235,6 +236,7 @@ def pixels(
         has_alpha = mode == "PA" or "transparency" in im.info or im.palette.mode == "RGBA"
         target = "RGBA" if has_alpha else "RGB"
         return np.asarray(im.convert(target)), target, 8
+    rows = rows and not im.readonly
     if mode == "RGBA":
         return (PillowRows(im) if rows else np.asarray(im)), "RGBA", 8
     if mode == "RGBa":
