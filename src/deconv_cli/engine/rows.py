@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -21,7 +23,7 @@ class Rows:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     def rows(self, a: int, b: int) -> np.ndarray:
         raise NotImplementedError
