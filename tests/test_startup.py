@@ -52,6 +52,13 @@ def test_version_is_answered_without_typer():
     assert not {"typer", "numpy", "PIL", "rich", "pydantic"} & set(got["modules"])
 
 
+def test_a_spawned_worker_importing_the_main_module_loads_nothing():
+    """A batch's spawned workers import the parent's main module as ``__mp_main__``: under
+    ``python -m deconv_cli`` that must not load Typer, the commands or numpy again."""
+    got = modules_after("import runpy\nrunpy.run_module('deconv_cli.__main__', run_name='__mp_main__')")
+    assert not {"typer", "numpy", "PIL", "rich", "pydantic"} & set(got["modules"])
+
+
 def test_entry_point_hands_everything_else_to_typer():
     got = modules_after(main_with("size", "--input-size", "3", "--kernel-size", "3", "--stride", "1"))
     assert "output: 5x5 (width x height)" in got["stdout"]
