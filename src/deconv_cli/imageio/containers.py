@@ -113,7 +113,7 @@ def check_png(path: Path) -> PngLayout:
                         while out and produced + len(out) <= expected and inflate.unconsumed_tail:
                             produced += len(out)
                             out = inflate.decompress(inflate.unconsumed_tail, expected - produced + 1)
-                    except zlib.error as e:
+                    except zlib.error as e:  # type: ignore[misc]  (zlib-ng's stub declares error as an instance)
                         raise DeconvError(f"{path}: corrupt PNG: image data does not decompress ({e})") from None
                     produced += len(out)
                     if produced > expected:
