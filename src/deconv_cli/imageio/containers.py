@@ -18,6 +18,9 @@ from zlib_ng import zlib_ng as zlib  # inflate and CRC-32 2x faster than Python'
 
 from ..errors import DeconvError
 
+#: zlib-ng's exception class (its type stub declares ``error`` as an instance).
+INFLATE_ERROR: type[Exception] = zlib.error  # type: ignore[assignment]
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: Bytes read at a time while walking a file.
@@ -113,7 +116,7 @@ def check_png(path: Path) -> PngLayout:
                         while out and produced + len(out) <= expected and inflate.unconsumed_tail:
                             produced += len(out)
                             out = inflate.decompress(inflate.unconsumed_tail, expected - produced + 1)
-                    except zlib.error as e:  # type: ignore[misc]  (zlib-ng's stub declares error as an instance)
+                    except INFLATE_ERROR as e:
                         raise DeconvError(f"{path}: corrupt PNG: image data does not decompress ({e})") from None
                     produced += len(out)
                     if produced > expected:
