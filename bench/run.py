@@ -1,4 +1,4 @@
-"""Run every benchmark case of issue 5 and print the tables (see bench/README.md).
+"""Run every benchmark case (issues 5, 14, 15) and print the tables (see bench/README.md).
 
     python bench/run.py                 # everything, a few minutes
     python bench/run.py --quick         # fewer runs, growth curve up to 1024x1024
