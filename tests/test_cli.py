@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from importlib.metadata import version
@@ -509,8 +510,14 @@ def test_bash_completion_completes_commands_options_and_choices():
     assert complete("deconv ups") == ["upsample"]
     assert complete("deconv upsample --ed") == ["--edge"]
     assert complete("deconv upsample --edge ") == ["zero", "replicate", "reflect", "symmetric", "wrap", "renormalize"]
-    script = subprocess.run([*DECONV, "--show-completion", "bash"], capture_output=True, text=True)
+    # the script for a named shell, whatever shell (if any) runs this test
+    script = subprocess.run([*DECONV], env={**env, "_DECONV_COMPLETE": "source_bash"}, capture_output=True, text=True)
     assert script.returncode == 0 and "complete -o default -F _deconv_completion deconv" in script.stdout
+    # --show-completion takes the shell it runs in, from the parent processes: here, bash
+    shown = subprocess.run(["bash", "-c", shlex.join([*DECONV, "--show-completion"])], capture_output=True, text=True)
+    assert shown.returncode == 0 and "complete -o default -F _deconv_completion deconv" in shown.stdout
+    zsh = subprocess.run([*DECONV], env={**env, "_DECONV_COMPLETE": "source_zsh"}, capture_output=True, text=True)
+    assert zsh.returncode == 0 and "#compdef deconv" in zsh.stdout
 
 
 @pytest.mark.parametrize(("ext", "fmt"), [(".jpg", "JPEG"), (".webp", "WEBP")])
