@@ -673,3 +673,76 @@ def test_the_pool_runs_files_in_parallel_and_sweeps_only_its_own(tmp_path):
     assert got == sorted(p.name for p in src)
     assert names(out) == {p.name for p in src} | {".photo00.png.feedbeef-000000.part"}
     assert whole(out / "photo00.png", (96, 96))
+
+
+# ---------------------------------------------------------------- workers started ahead
+
+
+def test_workers_started_ahead_serve_the_batch_and_a_dead_one_is_replaced(tmp_path):
+    """The command starts its workers before its own imports (batch.boot); the pool takes them.
+    One killed before it is taken costs nothing: the pool starts another."""
+    from deconv_cli.batch.boot import prestart
+
+    good = photos(tmp_path / "in", 4)
+    settings = Settings.of("bilinear", stride=2, padding=1)
+    jobs = plan(list(map(str, good)), out_dir=str(tmp_path / "out"), name=None, output=None, settings=settings)
+    (tmp_path / "out").mkdir()
+    ahead = prestart(2)
+    first = ahead.started[0][0]
+    first.kill()
+    first.join(10)
+    results = list(run_local(jobs, settings, 2, prestarted=ahead))
+    assert sorted(r.status for r in results) == ["ok"] * 4, [r.error for r in results]
+    for p in good:
+        assert whole(tmp_path / "out" / p.name, (96, 96))
+    assert ahead.started == [] and ahead.lifeline_taken
+
+
+def test_workers_started_ahead_and_not_needed_are_sent_away(tmp_path):
+    """One job (run in this process), or fewer jobs than workers: the rest leave, exit status 0."""
+    from deconv_cli.batch.boot import prestart
+
+    settings = Settings.of("bilinear", stride=2, padding=1)
+    good = photos(tmp_path / "in", 1)
+    jobs = plan(list(map(str, good)), out_dir=str(tmp_path / "out"), name=None, output=None, settings=settings)
+    (tmp_path / "out").mkdir()
+    ahead = prestart(2)
+    procs = [p for p, _ in ahead.started]
+    assert [r.status for r in run_local(jobs, settings, 2, prestarted=ahead)] == ["ok"]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    ahead = prestart(3)  # 2 jobs, 3 workers ahead: one is sent away at once
+    procs = [p for p, _ in ahead.started]
+    jobs = plan(
+        list(map(str, photos(tmp_path / "in2", 2))),
+        out_dir=str(tmp_path / "out2"),
+        name=None,
+        output=None,
+        settings=settings,
+    )
+    (tmp_path / "out2").mkdir()
+    assert sorted(r.status for r in run_local(jobs, settings, 3, prestarted=ahead)) == ["ok", "ok"]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+
+
+def test_a_usage_error_after_the_workers_started_ahead_leaves_nothing_running(tmp_path):
+    """The workers are started before the options are checked: a usage error sends them away,
+    quietly, and the command's one line and exit code are as before."""
+    photos(tmp_path / "in", 3)
+    args = ["upsample", tmp_path / "in", "--out-dir", tmp_path / "out", "--skip-existing", "--overwrite", "-j", "2"]
+    proc = subprocess.Popen(DECONV + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen: list[int] = []
+    while proc.poll() is None:
+        seen += [w for w in children(proc.pid) if w not in seen]
+        time.sleep(0.01)
+    out, err = proc.communicate()
+    assert proc.returncode == 2 and out == b""
+    assert seen, "no worker was started ahead"
+    assert err.decode().strip().splitlines() == [
+        "deconv: error: --skip-existing and --overwrite contradict each other; choose one"
+    ]
+    assert wait_for(lambda: not any(running(w) for w in seen), 10), "workers outlived the command"
+    assert not (tmp_path / "out").exists()

@@ -7,23 +7,64 @@ the target, fsynced, then renamed into place), whose temporary names carry the r
 run removes only its own temporary files.
 """
 
-from .jobs import Interrupted, run_in_thread, run_job, signals_raise, sweep_temporaries
-from .planning import (
-    FILE_LIST_LIMIT,
-    IMAGE_SUFFIXES,
-    STDIO,
-    TEMPLATE_FIELDS,
-    FileResult,
-    Job,
-    check_template,
-    expand_inputs,
-    output_name,
-    parse_shard,
-    plan,
-    read_file_list,
-)
-from .pool import STOP_GRACE, default_workers, run_local
-from .runner import run_batch, run_dask
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .jobs import Interrupted, run_in_thread, run_job, signals_raise, sweep_temporaries
+    from .planning import (
+        FILE_LIST_LIMIT,
+        IMAGE_SUFFIXES,
+        STDIO,
+        TEMPLATE_FIELDS,
+        FileResult,
+        Job,
+        check_template,
+        expand_inputs,
+        output_name,
+        parse_shard,
+        plan,
+        read_file_list,
+    )
+    from .pool import STOP_GRACE, default_workers, run_local
+    from .runner import run_batch, run_dask
+
+#: Name -> the submodule defining it: imported when first asked for, so that :mod:`.boot` (workers
+#: started before the command's own imports) is importable without numpy or the pipeline.
+_EXPORTS = {
+    **dict.fromkeys(("Interrupted", "run_in_thread", "run_job", "signals_raise", "sweep_temporaries"), "jobs"),
+    **dict.fromkeys(
+        (
+            "FILE_LIST_LIMIT",
+            "IMAGE_SUFFIXES",
+            "STDIO",
+            "TEMPLATE_FIELDS",
+            "FileResult",
+            "Job",
+            "check_template",
+            "expand_inputs",
+            "output_name",
+            "parse_shard",
+            "plan",
+            "read_file_list",
+        ),
+        "planning",
+    ),
+    **dict.fromkeys(("STOP_GRACE", "default_workers", "run_local"), "pool"),
+    **dict.fromkeys(("run_batch", "run_dask"), "runner"),
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FILE_LIST_LIMIT",

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cpus import available_cpus
 from ..errors import DeconvError, one_line
@@ -22,6 +22,9 @@ from ..imageio.atomic import abandon, new_tag, set_tag
 from ..pipeline import Settings
 from .jobs import run_in_thread, run_job, sweep_temporaries
 from .planning import STDIO, FileResult, Job
+
+if TYPE_CHECKING:
+    from .boot import Prestarted
 
 
 def _mp_context():
@@ -39,17 +42,25 @@ STOP_GRACE = 1.0
 
 
 def run_local(
-    jobs: list[Job], settings: Settings, workers: int, *, task: Callable[[Job, Settings], FileResult] | None = None
+    jobs: list[Job],
+    settings: Settings,
+    workers: int,
+    *,
+    task: Callable[[Job, Settings], FileResult] | None = None,
+    prestarted: Prestarted | None = None,
 ) -> Iterator[FileResult]:
     """Results in completion order; one process per worker (in-process for one worker or one job).
 
-    ``task(job, settings)`` (default :func:`run_job`, a module-level function) processes one file."""
+    ``task(job, settings)`` (default :func:`run_job`, a module-level function) processes one file.
+    ``prestarted``: workers started ahead (:func:`~.boot.prestart`), taken before any new one."""
     task = task or run_job
     if workers <= 1 or len(jobs) <= 1:
+        if prestarted is not None:
+            prestarted.close()
         for j in jobs:
             yield run_in_thread(task, j, settings)
         return
-    yield from _Pool(settings, min(workers, len(jobs)), task).run(jobs)
+    yield from _Pool(settings, min(workers, len(jobs)), task, prestarted).run(jobs)
 
 
 def _signal_name(code: int | None) -> str:
@@ -83,13 +94,30 @@ class _Pool:
     the worker removes its temporary file and exits at once, silently.
     """
 
-    def __init__(self, settings: Settings, n: int, task: Callable[[Job, Settings], FileResult]):
+    def __init__(
+        self,
+        settings: Settings,
+        n: int,
+        task: Callable[[Job, Settings], FileResult],
+        prestarted: Prestarted | None = None,
+    ):
         self.ctx = _mp_context()
         self.settings, self.n, self.task = settings, n, task
         self.tag = new_tag()
         self.threads = max(1, default_workers() // n)
         self.workers: list[_Worker] = []
-        self.life_r, self.life_w = self.ctx.Pipe(duplex=False)
+        self.ahead: list[tuple[Any, Any]] = []
+        if prestarted is not None:  # their lifeline is every worker's: they watch it already
+            self.ahead, self.life_r, self.life_w = prestarted.take(n)
+        else:
+            self.life_r, self.life_w = self.ctx.Pipe(duplex=False)
+
+    def _adopt(self, proc, conn) -> None:
+        """Make a worker started ahead one of this pool's: its first message is what it serves
+        with. If it died meanwhile, its sentinel says so in :meth:`run`, as for any worker."""
+        with suppress(OSError, ValueError):
+            conn.send((self.settings, self.threads, self.tag, self.task))
+        self.workers.append(_Worker(proc, conn))
 
     def _start(self) -> None:
         """Start one more worker. When none can be started (no memory, no processes left, the
@@ -124,7 +152,10 @@ class _Pool:
         died: dict[int, str] = {}  # job index -> how its first worker died
         finished = False
         try:
-            for _ in range(min(self.n, len(queue))):
+            for proc, conn in self.ahead:
+                self._adopt(proc, conn)
+            self.ahead = []
+            for _ in range(min(self.n, len(queue)) - len(self.workers)):
                 self._start()
             while queue or any(w.job is not None for w in self.workers):
                 idle = [w for w in self.workers if w.job is None and w.proc.is_alive()]

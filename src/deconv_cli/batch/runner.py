@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from ..errors import DeconvError
 from ..imageio.atomic import new_tag, tagged
@@ -16,6 +17,9 @@ from ..pipeline import Settings
 from .jobs import Interrupted, run_job, signals_raise, sweep_temporaries
 from .planning import STDIO, FileResult, Job
 from .pool import run_local
+
+if TYPE_CHECKING:
+    from .boot import Prestarted
 
 
 def run_dask(jobs: list[Job], settings: Settings, scheduler: str, timeout: float = 10.0) -> Iterator[FileResult]:
@@ -70,6 +74,7 @@ def run_batch(
     fail_fast: bool = False,
     on_result: Callable[[FileResult], None] = lambda r: None,
     progress: Callable[[int, int], None] | None = None,
+    prestarted: Prestarted | None = None,
 ) -> dict[str, int]:
     """Run every job, calling ``on_result`` for each as it finishes.
 
@@ -78,7 +83,8 @@ def run_batch(
     run's temporary files removed; finished outputs stay. With
     ``skip_existing``, an output that another run writes while this one works
     is a skip too, not a failure. ``progress(strips done, strips in all)`` is
-    called for a file computed in this process (one job, or one worker).
+    called for a file computed in this process (one job, or one worker). ``prestarted``: local
+    workers started ahead (:func:`~.boot.prestart`), sent away if not used.
     """
     counts = {"ok": 0, "skipped": 0, "failed": 0}
     todo = []
@@ -95,10 +101,12 @@ def run_batch(
             else:
                 todo.append(replace(j, skip_existing=skip_existing))
         if scheduler:
+            if prestarted is not None:
+                prestarted.close()
             results = run_dask(todo, settings, scheduler, scheduler_timeout)
         else:
             task = partial(run_job, progress=progress) if progress is not None else None
-            results = run_local(todo, settings, workers, task=task)
+            results = run_local(todo, settings, workers, task=task, prestarted=prestarted)
         try:
             for res in results:
                 counts[res.status] += 1

@@ -34,8 +34,10 @@ def run_files(
     fail_fast,
     quiet,
     as_json,
+    prestarted=None,
 ):
-    """Run the planned files, report each (one line per failure, JSON lines), and exit 0 / 1 / 130 / 143."""
+    """Run the planned files, report each (one line per failure, JSON lines), and exit 0 / 1 / 130 / 143.
+    ``prestarted``: pool workers started ahead (:func:`deconv_cli.batch.boot.prestart`)."""
     import time
 
     from .. import report
@@ -113,6 +115,7 @@ def run_files(
             fail_fast=fail_fast,
             on_result=on_result,
             progress=strips,
+            prestarted=prestarted,
         )
     except Interrupted as e:
         if progress is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from math import isqrt
 from pathlib import Path
 from typing import Annotated, Optional
@@ -249,7 +251,7 @@ def upsample(
       deconv upsample 'shots/*.jpg' --out-dir big --jobs 4 --skip-existing
       deconv upsample --files-from list.txt --out-dir big --json > log.jsonl
     """
-    with failures():
+    with failures(), _workers_ahead(inputs, files_from, output, scheduler, jobs) as ahead:
         from ..batch import expand_inputs, parse_shard, plan, read_file_list, signals_raise
         from ..core import Crop
         from ..kernels import open_run_kernel
@@ -345,4 +347,35 @@ def upsample(
                 fail_fast=fail_fast,
                 quiet=quiet,
                 as_json=as_json,
+                prestarted=ahead,
             )
+
+
+@contextmanager
+def _workers_ahead(inputs, files_from, output, scheduler, jobs) -> Iterator:
+    """Pool workers started before the command's own imports when the run looks like a local
+    batch (several inputs, a directory, a glob or a list of files; more than one job), so that
+    each worker's start (about 0.3 s: an interpreter, numpy, Pillow and deconv imported again)
+    runs beside the command's; None otherwise. Those the run does not take are sent away."""
+    import glob
+    import os
+
+    from ..cpus import available_cpus
+
+    items = list(inputs or [])
+    workers = jobs if jobs is not None else available_cpus()
+    many = (
+        files_from is not None
+        or len(items) > 1
+        or any(i != "-" and (os.path.isdir(i) or glob.has_magic(i)) for i in items)
+    )
+    if not many or workers <= 1 or scheduler is not None or output == "-" or "-" in items:
+        yield None
+        return
+    from ..batch.boot import prestart
+
+    ahead = prestart(workers)
+    try:
+        yield ahead
+    finally:
+        ahead.close()
