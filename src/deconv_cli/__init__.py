@@ -13,10 +13,10 @@ starting the command line) does not pay for numpy or Pillow.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from .errors import DeconvError
+from .lazy import exports
 from .version import __version__
 
 _EXPORTS = {
@@ -93,13 +93,7 @@ def main() -> None:
     cli_main()
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'deconv_cli' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:
