@@ -32,6 +32,22 @@ def per_channel_reference(x, k, geometry):
     return out if x.ndim == 3 else out[:, :, 0]
 
 
+def layer_reference(x, w, b, groups, geometry, pair=None):
+    """PyTorch's grouped transpose convolution spelled out: every (input channel, output channel)
+    pair of a group through ``pair(x_i, w_ij, *geometry)`` (default: the literal loop,
+    :func:`reference`), summed, plus the bias. ``geometry`` is (stride, padding, output_padding,
+    dilation), each a pair."""
+    pair = pair or reference
+    c_in, cog = w.shape[:2]
+    cig = c_in // groups
+    outs = []
+    for o in range(cog * groups):
+        g, j = divmod(o, cog)
+        acc = sum(pair(x[..., i], w[i, j], *geometry) for i in range(g * cig, (g + 1) * cig))
+        outs.append(acc + (0.0 if b is None else b[o]))
+    return np.stack(outs, -1)
+
+
 #: deconv's extension edge modes, by numpy.pad's name for them.
 NUMPY_MODE = {"replicate": "edge", "reflect": "reflect", "symmetric": "symmetric", "wrap": "wrap"}
 

@@ -33,6 +33,7 @@ from deconv_cli.imageio import (
     save_image,
     to_storage,
 )
+from deconv_cli.imageio.write import EXTENSION
 
 from conftest import PILLOW, PILLOW_BOMBS, PILLOW_BROKEN, PNGSUITE, PNGSUITE_CORRUPT, PNGSUITE_VALID, SAMPLES, read_png
 
@@ -452,16 +453,7 @@ def test_hopper(name):
 
 # ----------------------------------------------------------------------------- 4. round trips
 
-EXT = {
-    "PNG": ".png",
-    "JPEG": ".jpg",
-    "TIFF": ".tif",
-    "BMP": ".bmp",
-    "WEBP": ".webp",
-    "GIF": ".gif",
-    "PPM": ".ppm",
-    "TGA": ".tga",
-}
+EXT = {**EXTENSION, "TGA": ".tga"}  # the formats deconv writes, and TGA, which it only reads
 SUPPORTED = [(fmt, depth, ch) for fmt, caps in imageio.CAPS.items() for depth, chs in caps.items() for ch in chs]
 LOSSY = ("JPEG", "GIF")
 ALL_DEPTHS = (8, 16, 32, "float")
@@ -556,7 +548,7 @@ def test_unsupported_combinations_are_refused(tmp_path, combo):
     ],
 )
 def test_named_unsupported_combinations_suggest_only_what_can_hold_the_data(tmp_path, name, channels, depth):
-    from deconv_cli.imageio.write import CAPS, EXTENSION
+    from deconv_cli.imageio.write import CAPS
 
     p = tmp_path / name
     a = np.zeros((4, 4, len(channels))) if len(channels) > 1 else np.zeros((4, 4))

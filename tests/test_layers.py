@@ -16,20 +16,12 @@ from deconv_cli import DeconvError, conv_transpose2d
 from deconv_cli.core import conv_transpose2d_layer
 
 from conftest import KERNELS, SAMPLES, run, sample_crop
-from oracle import cases, reference
+from oracle import cases, layer_reference
 
 
 def reference_layer(x, w, b, groups, s, p, a, d):
-    """PyTorch's grouped transpose convolution spelled out: every (input channel, output channel)
-    pair of a group through the literal scalar-times-kernel loop, summed, plus the bias."""
-    c_in, cog = w.shape[:2]
-    cig = c_in // groups
-    outs = []
-    for o in range(cog * groups):
-        g, j = divmod(o, cog)
-        acc = sum(reference(x[..., i], w[i, j], s, p, a, d) for i in range(g * cig, (g + 1) * cig))
-        outs.append(acc + (0.0 if b is None else b[o]))
-    return np.stack(outs, -1)
+    """The grouped operation through the literal scalar-times-kernel loop, plus the bias."""
+    return layer_reference(x, w, b, groups, (s, p, a, d))
 
 
 @st.composite
