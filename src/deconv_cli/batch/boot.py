@@ -20,7 +20,6 @@ class Prestarted:
     taken (a batch that turned out to have one file, a usage error)."""
 
     def __init__(self, ctx: Any, n: int):
-        self.ctx = ctx
         self.life_r, self.life_w = ctx.Pipe(duplex=False)
         self.lifeline_taken = False
         self.started: list[tuple[Any, Any]] = []
