@@ -88,9 +88,13 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         print(f"deconv {__version__}")
         return
-    from .cli import main as cli_main
+    try:
+        from .cli import main as cli_main
 
-    cli_main()
+        cli_main()
+    except KeyboardInterrupt:  # Ctrl-C before the command's own handling is set up (Typer's start)
+        sys.stderr.write("deconv: interrupted\n")
+        raise SystemExit(130) from None
 
 
 __getattr__ = exports(__name__, _EXPORTS, globals())

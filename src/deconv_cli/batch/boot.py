@@ -2,16 +2,38 @@
 (an interpreter, numpy, Pillow and deconv imported again: workers are spawned, not forked) runs
 beside the command's instead of after it. Light to import: nothing beyond the standard library.
 
-A started worker waits for its first message, ``(settings, threads, tag, task)``, sent when the
-pool adopts it (:class:`~.pool._Pool`), then serves jobs as any worker does; ``None`` or the
-parent's end of its pipe closing sends it away.
+A started worker imports what a job needs, then waits for its first message, ``(main, settings,
+threads, tag, task)``, sent when the pool adopts it (:class:`~.pool._Pool`), and runs
+``main`` (the pool's worker loop) with the rest; ``None`` or the parent's end of its pipe closing
+sends it away.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Processes started inside begin with SIGINT ignored (an ignored signal stays ignored across
+    fork and exec, and Python then installs no KeyboardInterrupt for it), so a Ctrl-C that reaches
+    the whole process group while a worker's interpreter is still starting is never a traceback
+    from the worker. Not a blocked signal mask: starting a worker may start multiprocessing's
+    resource tracker, which unblocks SIGINT on its way. Only the main thread can set this; the
+    parent ignores a Ctrl-C for the few milliseconds a start takes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class Prestarted:
@@ -27,7 +49,8 @@ class Prestarted:
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(target=_boot, args=(theirs, self.life_r), name="deconv-worker", daemon=True)
             try:
-                proc.start()
+                with sigint_ignored():
+                    proc.start()
             except (OSError, EOFError):  # the pool starts what it lacks, and says so if it cannot
                 mine.close()
                 theirs.close()
@@ -70,7 +93,7 @@ def _boot(conn, lifeline) -> None:
     """A worker started ahead: quiet on Ctrl-C and SIGTERM while it imports, then a pool worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone handles Ctrl-C
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
-    from .pool import _worker_main
+    from . import jobs  # noqa: F401  (numpy, Pillow and the pipeline: the start that runs ahead)
 
     try:
         first = conn.recv()
@@ -78,5 +101,5 @@ def _boot(conn, lifeline) -> None:
         os._exit(0)
     if first is None:
         os._exit(0)
-    settings, threads, tag, task = first
-    _worker_main(conn, lifeline, settings, threads, tag, task)
+    main, *args = first
+    main(conn, lifeline, *args)

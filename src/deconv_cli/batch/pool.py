@@ -20,6 +20,7 @@ from ..cpus import available_cpus
 from ..errors import DeconvError, one_line
 from ..imageio.atomic import abandon, new_tag, set_tag
 from ..pipeline import Settings
+from .boot import sigint_ignored
 from .jobs import run_in_thread, run_job, sweep_temporaries
 from .planning import STDIO, FileResult, Job
 
@@ -116,7 +117,7 @@ class _Pool:
         """Make a worker started ahead one of this pool's: its first message is what it serves
         with. If it died meanwhile, its sentinel says so in :meth:`run`, as for any worker."""
         with suppress(OSError, ValueError):
-            conn.send((self.settings, self.threads, self.tag, self.task))
+            conn.send((_worker_main, self.settings, self.threads, self.tag, self.task))
         self.workers.append(_Worker(proc, conn))
 
     def _start(self) -> None:
@@ -132,7 +133,8 @@ class _Pool:
         try:
             with warnings.catch_warnings():  # a killed resource tracker is relaunched, nothing to tell
                 warnings.filterwarnings("ignore", "resource_tracker: process died", UserWarning)
-                proc.start()
+                with sigint_ignored():
+                    proc.start()
         except (OSError, EOFError) as e:
             mine.close()
             theirs.close()
