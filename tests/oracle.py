@@ -134,3 +134,14 @@ def half_pixel_bilinear(x: np.ndarray, scale: int | tuple[int, int]) -> np.ndarr
         return m
 
     return axis_weights(x.shape[0], sy) @ x @ axis_weights(x.shape[1], sx).T
+
+
+@st.composite
+def layer_cases(draw):
+    """A legal geometry (:func:`cases`), groups, input channels (a multiple of the groups),
+    output channels per group, and whether there is a bias."""
+    geometry = draw(cases())
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    cog = draw(st.integers(1, 3))
+    return geometry, groups, c_in, cog, draw(st.booleans())

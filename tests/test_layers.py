@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -16,7 +15,7 @@ from deconv_cli import DeconvError, conv_transpose2d
 from deconv_cli.core import conv_transpose2d_layer
 
 from conftest import KERNELS, SAMPLES, run, sample_crop
-from oracle import cases, layer_reference
+from oracle import layer_cases, layer_reference
 
 
 def reference_layer(x, w, b, groups, s, p, a, d):
@@ -24,18 +23,8 @@ def reference_layer(x, w, b, groups, s, p, a, d):
     return layer_reference(x, w, b, groups, (s, p, a, d))
 
 
-@st.composite
-def layers(draw):
-    geometry = draw(cases())
-    groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 2))
-    cog = draw(st.integers(1, 3))
-    with_bias = draw(st.booleans())
-    return geometry, groups, c_in, cog, with_bias
-
-
 @settings(max_examples=120, deadline=None)
-@given(layers())
+@given(layer_cases())
 def test_layer_equals_the_reference_loop(layer):
     ((h, w), (kh, kw), s, p, a, d, seed), groups, c_in, cog, with_bias = layer
     rng = np.random.default_rng(seed)
