@@ -4,8 +4,6 @@ numpy and Pillow are imported inside the commands so ``deconv --help`` and
 ``deconv --version`` stay fast; this module needs only Typer and :mod:`deconv_cli.modes`.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import threading

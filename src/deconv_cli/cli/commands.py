@@ -1,7 +1,5 @@
 """``deconv size``, ``deconv inspect`` and ``deconv kernel show|make|convert``."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

@@ -1,7 +1,5 @@
 """``deconv layers``: the transpose-convolution layers of a model file (ONNX, safetensors, PyTorch)."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """``deconv upsample``: one image or many, to files or stdout, with a progress bar on a terminal."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from math import isqrt
