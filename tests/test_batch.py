@@ -250,6 +250,27 @@ def test_stdin_to_file_and_file_to_stdout(tmp_path):
     assert listing(tmp_path) == {"in", "ref.png", "from_stdin.png"}
 
 
+@pytest.mark.slow
+def test_stdin_and_stdout_are_named_as_given_never_by_their_temporary_files(tmp_path):
+    """The report, its advice, the JSON line and an error say -, stdin or stdout: the private
+    temporary files they went through are gone once the command ends."""
+    photo = small_photos(tmp_path / "in", 1)[0]
+    r = subprocess.run(DECONV + ["upsample", "-", "-o", "-"], input=photo.read_bytes(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert "input: -" in err and "output: -" in err and "deconv: hint: stdout: the border" in err
+    args = ["upsample", "-", "-o", str(tmp_path / "out.png"), "--json"]
+    r = subprocess.run(DECONV + args, input=photo.read_bytes(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert (line["input"]["path"], line["output"]["path"]) == ("-", str(tmp_path / "out.png"))
+    r = subprocess.run(DECONV + ["upsample", "-", "-o", "-"], input=photo.read_bytes()[:3000], capture_output=True)
+    assert r.returncode == 1
+    assert r.stderr.decode().startswith("deconv: error: stdin: truncated PNG")
+    for out in (err, json.dumps(line), r.stderr.decode()):
+        assert "deconv-" not in out  # the private directory's prefix
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -115,8 +115,9 @@ def upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_d
         if dst is None:
             dst = os.path.join(tmp, "stdout" + ext)
         res = run_in_thread(run_job, Job(src, dst), settings)
+        res = _as_given(res, src if files[0] == "-" else None, dst if output == "-" else None)
         if res.status == "failed":
-            raise DeconvError((res.error or "failed").replace(src, files[0] if files[0] != "-" else "stdin"))
+            raise DeconvError(res.error or "failed")
         if output == "-":
             emit_file(dst)
         if not quiet and res.detail is not None:
@@ -130,3 +131,38 @@ def upsample_stdio(files, output, out_format, settings, *, quiet, as_json, out_d
             emit(json.dumps(res.as_json()) + "\n")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _as_given(res, stdin_file: str | None, stdout_file: str | None):
+    """The result of a job that read stdin or wrote stdout through the private temporary
+    files, named as the user gave them: ``-`` in the report's path fields, stdin and stdout
+    in its text (errors, warnings, advice), never a temporary path that is gone once the
+    command ends."""
+    import dataclasses
+
+    names = [(p, n) for p, n in ((stdin_file, "stdin"), (stdout_file, "stdout")) if p]
+
+    def named(v):
+        if isinstance(v, str):
+            for path, name in names:
+                v = v.replace(path, name)
+            return v
+        if isinstance(v, dict):
+            return {k: named(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [named(x) for x in v]
+        return v
+
+    detail = named(res.detail)
+    if detail is not None:
+        for key, path in (("input", stdin_file), ("output", stdout_file)):
+            if path:
+                detail[key]["path"] = "-"
+    return dataclasses.replace(
+        res,
+        input="-" if stdin_file else res.input,
+        output="-" if stdout_file else res.output,
+        error=named(res.error),
+        detail=detail,
+        warnings=named(res.warnings),
+    )

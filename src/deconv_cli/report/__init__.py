@@ -433,6 +433,7 @@ def advice_lines(d: dict) -> list[str]:
     """The ``deconv: hint:`` and ``deconv: warning:`` lines of one result (from ``Outcome.as_dict()``),
     at most one of each. A batch says them once, at the end (:func:`batch_advice_lines`)."""
     a, out = d["advice"], d["output"]["path"]
+    out = "stdout" if out == "-" else out
     lines = [f"deconv: hint: {out}: {a['hint']}"] if a["hint"] else []
     return lines + ([f"deconv: warning: {out}: {a['warning']}"] if a["warning"] else [])
 
