@@ -331,3 +331,11 @@ def check_bmp(path: Path) -> None:
             f"{path}: corrupt BMP: its pixel data offset ({offset}) lies inside its headers and palette, which end "
             f"at byte {end}; readers disagree on where its pixels start, so none of them can be trusted"
         )
+
+
+def tga_attribute_bits(path: Path) -> int | None:
+    """The attribute (alpha) bits per pixel a TGA's header declares (image descriptor bits
+    0-3), or None when the file is too short to say."""
+    with open(path, "rb") as f:
+        head = f.read(18)
+    return head[17] & 0x0F if len(head) == 18 else None
