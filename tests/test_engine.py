@@ -21,11 +21,15 @@ from hypothesis import strategies as st
 from deconv_cli import DeconvError, conv_transpose2d, engine, phase_sums
 from deconv_cli.core import Geometry, plan, size_math
 from deconv_cli.engine import Axis, exact_terms, runs
+from deconv_cli.engine.methods import fused
 from deconv_cli.kernels import make_kernel
 
 from oracle import NUMPY_MODE, cases, extended_reference, images, per_channel_reference, reference
 
-METHODS = ["terms", "gemm", "planes", "taps"]
+#: ``fused`` is there when its compiled loop was built with the package (tests/test_fused.py).
+METHODS = ["terms", *(["fused"] if fused.available() else []), "gemm", "planes", "taps"]
+#: The method a small separable kernel gets: the compiled form of ``terms`` when there is one.
+SMALL = "fused" if fused.available() else "terms"
 
 
 def _plan(x, k, stride=1, padding=0, output_padding=0, dilation=1, **options):
@@ -221,10 +225,11 @@ def test_an_error_in_a_sink_stops_the_run_without_computing_the_rest():
 
 
 def test_the_cost_model_picks_terms_for_small_kernels_and_matrix_products_for_large_ones():
-    """A small separable kernel: ``terms``. A 16x16 one: matrix products, one channel at a time
-    (``planes``) on a colour image, ``gemm`` on a grey one."""
+    """A small separable kernel: ``terms`` (``fused``, its compiled form, when built). A 16x16
+    one: matrix products, one channel at a time (``planes``) on a colour image, ``gemm`` on a
+    grey one."""
     x = np.zeros((64, 64, 3), np.float32)
-    assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == "terms"
+    assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == SMALL
     assert _plan(x, np.random.default_rng(0).random((16, 16)), 4, 6).method == "planes"
     assert _plan(x[:, :, 0], np.random.default_rng(0).random((16, 16)), 4, 6).method == "gemm"  # one channel
 

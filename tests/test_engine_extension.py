@@ -14,7 +14,7 @@ import pytest
 
 from deconv_cli import engine
 from deconv_cli.core import Geometry, plan
-from deconv_cli.engine.methods import METHODS, Method, Problem, Scratch, register
+from deconv_cli.engine.methods import METHODS, Method, Problem, Scratch, fused, register
 from deconv_cli.modes import Edge
 
 from oracle import per_channel_reference
@@ -84,15 +84,16 @@ def test_the_cost_model_never_picks_a_method_without_features(with_reference):
 
 def test_unregistered_names_are_refused():
     assert "reference" not in METHODS
-    with pytest.raises(ValueError, match="method must be one of terms, gemm, planes, taps, fft"):
+    with pytest.raises(ValueError, match="method must be one of terms, fused, gemm, planes, taps, fft"):
         plan(np.zeros((4, 4)), np.ones((2, 2)), Geometry(), method="reference")
 
 
 def test_every_built_in_method_is_a_unit_with_features():
-    assert list(METHODS) == ["terms", "gemm", "planes", "taps", "fft"]
+    assert list(METHODS) == ["terms", "fused", "gemm", "planes", "taps", "fft"]
     problem = Problem(
         engine.Axis(8, 3, 2, 1, 0, 17), engine.Axis(8, 3, 2, 1, 0, 17), np.ones((1, 3, 3)), 3, np.dtype("f4")
     )
     for name, unit in METHODS.items():
         assert issubclass(unit, Method) and unit.name == name
-        assert unit.features(problem) is not None
+        # fused: only where its compiled loop was built (tests/test_fused.py)
+        assert (unit.features(problem) is not None) == (name != "fused" or fused.available())

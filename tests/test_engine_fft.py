@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from deconv_cli.core import Geometry, plan
 from deconv_cli.engine import METHODS, Axis, choose, cost
 from deconv_cli.engine.costs import COSTS
+from deconv_cli.engine.methods import fused
 from deconv_cli.engine.methods.fft import FFT, Tiles, fast_len
 from deconv_cli.kernels import make_kernel
 
@@ -198,7 +199,7 @@ def test_fft_on_each_builtin_kernel(name, s):
 def test_the_cost_model_picks_fft_for_large_kernels_only():
     rng = np.random.default_rng(0)
     x = np.zeros((64, 64, 3), np.float32)
-    assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == "terms"
+    assert _plan(x, make_kernel("bilinear", 2), 2, 1).method == ("fused" if fused.available() else "terms")
     assert _plan(x, rng.random((16, 16)), 4, 6).method == "planes"
     assert _plan(x[:, :, 0], rng.random((16, 16)), 4, 6).method == "gemm"
     assert _plan(x, rng.random((64, 64)), 1).method == "fft"

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from deconv_cli.core import Geometry, plan
+from deconv_cli.engine.methods import fused
 from deconv_cli.kernels import make_kernel
 
 from oracle import reference
 
 
-@pytest.mark.parametrize("method", ["taps", "terms", "gemm", "planes"])
+@pytest.mark.parametrize("method", ["taps", "terms", *(["fused"] if fused.available() else []), "gemm", "planes"])
 @pytest.mark.parametrize("name", ["nearest", "bilinear", "bicubic", "lanczos2", "lanczos3", "gaussian:sigma=1.3"])
 @pytest.mark.parametrize("s", [1, 2, 3, 5])
 def test_each_method_on_each_builtin_kernel(method, name, s):

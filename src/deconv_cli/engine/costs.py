@@ -23,13 +23,23 @@ on those problems (random full-rank kernels), ``fft`` is the fastest from 8x8 ke
 stride 1 and from 32x32 to 64x64 at stride 4; with these constants the model picks the
 fastest method in 63 of the 78, with a worst slowdown of 2.09x (``terms`` for ``planes`` on
 8x8 at stride 4, as before) and a geometric mean of 1.06.
+
+The ``fused`` constants (2026-11-30, same machine, one thread) are set, not fitted: its own
+least-squares fit in measured ns (0.054-0.079 an operation, 0.74-0.81 an output element,
+within 10 % on 8 problems: 3x3 to 16x16 kernels, strides 1 to 4, 1 to 4 channels) is on
+another day's scale than the constants above (``terms`` measured 1.1-2.1x its model that
+day, ``planes`` 0.6-0.9x), so they are placed where the model picks the measured fastest of
+``terms``, ``fused``, ``planes`` and ``gemm`` on all 8: ``fused`` for few terms or small
+strides (bilinear, 3x3 to 8x8), ``planes`` for 12x12 at stride 3 and 16x16 at stride 4.
 """
 
 #: strided copy; copy of contiguous windows; elementwise op over contiguous rows; one
 #: multiply-add inside BLAS; the fixed cost of the products per output element; one tap of
 #: ``taps`` when its innermost loop runs over a pixel's channels (column stride above 1);
 #: for ``fft``, one point of a transform per log2 of its points, one point of a tile per pair
-#: of phases and channel (the spectra's product, the sub-kernel, the copies), one numpy call.
+#: of phases and channel (the spectra's product, the sub-kernel, the copies), one numpy call;
+#: for ``fused``, one of ``terms``' elementwise operations done on rows in the cache, and the
+#: writing of an output element.
 COSTS = {
     "copy": 0.134,
     "window": 1.47,
@@ -40,4 +50,6 @@ COSTS = {
     "fft": 0.108,
     "fft_mul": 3.2,
     "fft_call": 1280.0,
+    "fused": 0.075,
+    "fused_out": 0.3,
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .base import SETUP_BYTES, Method, Problem, Scratch, phase_rows, unreached
 from .fft import FFT
+from .fused import Fused
 from .gemm import Gemm
 from .planes import Planes
 from .taps import Taps
@@ -22,12 +23,13 @@ def register(method: type[Method]) -> type[Method]:
     return method
 
 
-for _unit in (Terms, Gemm, Planes, Taps, FFT):
+for _unit in (Terms, Fused, Gemm, Planes, Taps, FFT):
     register(_unit)
 
 __all__ = [
     "FFT",
     "METHODS",
+    "Fused",
     "SETUP_BYTES",
     "Gemm",
     "Method",
