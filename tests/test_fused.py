@@ -95,6 +95,8 @@ def test_without_the_compiled_loop_it_is_never_offered(monkeypatch):
         (lambda a: a.update(dst=a["dst"][:-1]), "dst holds"),
         (lambda a: a.update(blk=a["blk"][:-1]), "blk holds"),
         (lambda a: a.update(ring=a["ring"][:-1]), "ring holds"),
+        (lambda a: a.update(rep=a["rep"][:-1]), "rep holds"),
+        (lambda a: a.update(tags=a["tags"][:-1]), "tags holds"),
         (lambda a: a["rows"].__setitem__(0, 10**9), "outside its buffer"),
         (lambda a: a["offsets"].__setitem__(0, 10**9), "outside its buffer"),
         (lambda a: a["offsets"].__setitem__(0, -1), "outside its buffer"),
@@ -119,16 +121,17 @@ def test_the_loop_refuses_buffers_that_do_not_fit(change, message):
         "starts": unit.starts.copy(),
         "rows": rows.reshape(-1).copy(),
         "row_weights": weights,
+        "rep": np.zeros(unit.rep_rows * nj * p.cols.stride * C, np.float32),
         "ring": np.zeros(nterms * unit.ring_rows * lay.width, np.float32),
-        "tags": np.zeros(nterms * unit.ring_rows, np.int64),
+        "tags": np.zeros(nterms * unit.ring_rows + unit.rep_rows, np.int64),
     }
     shape = (4, p.problem.row_len, ni, nj, C, p.cols.stride, lay.chunk, lay.chunks, lay.offset, nterms, unit.taps)
     strip = fused._fused.strip  # type: ignore[union-attr]
-    strip((*shape, unit.ring_rows), False, *args.values())  # as given: fine
+    strip((*shape, unit.ring_rows, unit.rep_rows), False, *args.values())  # as given: fine
     for bad in (-1, 2**40):  # a size out of range in the shape: never trusted
         for at in range(len(shape)):
             with pytest.raises(ValueError):
-                strip((*shape[:at], bad, *shape[at + 1 :], unit.ring_rows), False, *args.values())
+                strip((*shape[:at], bad, *shape[at + 1 :], unit.ring_rows, unit.rep_rows), False, *args.values())
     change(args)
     with pytest.raises(ValueError, match=message):
-        strip((*shape, unit.ring_rows), False, *args.values())
+        strip((*shape, unit.ring_rows, unit.rep_rows), False, *args.values())

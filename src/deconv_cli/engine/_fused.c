@@ -19,7 +19,7 @@
 #include <string.h>
 
 typedef struct {
-    Py_ssize_t rows, L, ni, nj, C, s, chunk, chunks, off0, nterms, K, R;
+    Py_ssize_t rows, L, ni, nj, C, s, chunk, chunks, off0, nterms, K, R, Rrep;
 } Shape;
 
 /* Elements a pass handles at a time: the rows being summed stay in the first-level cache. */
@@ -64,14 +64,45 @@ typedef struct {
         }                                                                                        \
     }
 
+/* One block row with each pixel repeated s times (the layout ``terms`` reads): unrolled for the
+ * common channel counts, so that it costs about a store per element. */
+#define DEFINE_REPEAT(T, NAME)                                                                   \
+    static void NAME(T *restrict d, const T *restrict a, Py_ssize_t nj, Py_ssize_t s, Py_ssize_t C) { \
+        if (s == 1) {                                                                            \
+            memcpy(d, a, (size_t)(nj * C) * sizeof(T));                                          \
+        } else if (C == 3 && s == 2) {                                                           \
+            for (Py_ssize_t j = 0; j < nj; j++, a += 3, d += 6) {                                \
+                const T r = a[0], g = a[1], b = a[2];                                            \
+                d[0] = r, d[1] = g, d[2] = b, d[3] = r, d[4] = g, d[5] = b;                      \
+            }                                                                                    \
+        } else if (C == 1 && s == 2) {                                                           \
+            for (Py_ssize_t j = 0; j < nj; j++, d += 2) d[0] = d[1] = a[j];                      \
+        } else if (C == 1) {                                                                     \
+            for (Py_ssize_t j = 0; j < nj; j++)                                                  \
+                for (Py_ssize_t r = 0; r < s; r++) *d++ = a[j];                                  \
+        } else if (C == 3) {                                                                     \
+            for (Py_ssize_t j = 0; j < nj; j++, a += 3)                                          \
+                for (Py_ssize_t r = 0; r < s; r++, d += 3) d[0] = a[0], d[1] = a[1], d[2] = a[2]; \
+        } else if (C == 4) {                                                                     \
+            for (Py_ssize_t j = 0; j < nj; j++, a += 4)                                          \
+                for (Py_ssize_t r = 0; r < s; r++, d += 4)                                       \
+                    d[0] = a[0], d[1] = a[1], d[2] = a[2], d[3] = a[3];                          \
+        } else {                                                                                 \
+            for (Py_ssize_t j = 0; j < nj; j++, a += C)                                          \
+                for (Py_ssize_t r = 0; r < s; r++, d += C) memcpy(d, a, (size_t)C * sizeof(T));  \
+        }                                                                                        \
+    }
+
 /* The strip: per output row, its horizontal-sum rows (computed once per block row and term,
  * kept in the ring), then the row as the sum of them times their vertical weights. */
-#define DEFINE_STRIP(T, NAME, SUM)                                                               \
+#define DEFINE_STRIP(T, NAME, SUM, REPEAT)                                                       \
     static void NAME(const Shape *g, T *dst, const T *blk, const T *wts, const int64_t *woff,    \
-                     const int64_t *wterm, const int64_t *vidx, const T *vwt, T *ring,           \
-                     int64_t *tags, const T **src, const T **wp, const T **hsrc, const T **hw) {  \
+                     const int64_t *wterm, const int64_t *vidx, const T *vwt, T *rep, T *ring,   \
+                     int64_t *tags, int64_t *reptags, const T **src, const T **wp, const T **hsrc, \
+                     const T **hw) {                                                             \
         const Py_ssize_t width = g->chunks * g->chunk;                                           \
-        const Py_ssize_t rowlen = g->nj * g->s * g->C;                                           \
+        const Py_ssize_t replen = g->nj * g->s * g->C;                                           \
+        for (Py_ssize_t i = 0; i < g->Rrep; i++) reptags[i] = -1; /* the block rows in rep */    \
         for (Py_ssize_t i = 0; i < g->nterms * g->R; i++) tags[i] = -1;                          \
         for (Py_ssize_t row = 0; row < g->rows; row++) {                                         \
             Py_ssize_t count = 0;                                                                \
@@ -83,7 +114,11 @@ typedef struct {
                     const Py_ssize_t slot = t * g->R + (Py_ssize_t)(i % g->R);                   \
                     T *h = ring + slot * width;                                                  \
                     if (tags[slot] != i) {                                                       \
-                        const T *rrow = blk + i * rowlen; /* the block row, pixels repeated */  \
+                        T *rrow = rep + (i % g->Rrep) * replen;                                  \
+                        if (reptags[i % g->Rrep] != i) {                                         \
+                            REPEAT(rrow, blk + i * g->nj * g->C, g->nj, g->s, g->C);             \
+                            reptags[i % g->Rrep] = i;                                            \
+                        }                                                                        \
                         for (Py_ssize_t q = 0; q < g->chunks; q++) {                             \
                             Py_ssize_t nw = 0;                                                   \
                             for (int64_t n = wterm[t]; n < wterm[t + 1]; n++, nw++) {            \
@@ -109,8 +144,10 @@ typedef struct {
 
 DEFINE_SUM(float, sum_f32)
 DEFINE_SUM(double, sum_f64)
-DEFINE_STRIP(float, strip_f32, sum_f32)
-DEFINE_STRIP(double, strip_f64, sum_f64)
+DEFINE_REPEAT(float, repeat_f32)
+DEFINE_REPEAT(double, repeat_f64)
+DEFINE_STRIP(float, strip_f32, sum_f32, repeat_f32)
+DEFINE_STRIP(double, strip_f64, sum_f64, repeat_f64)
 
 static int
 need(Py_buffer *b, double n, Py_ssize_t item, const char *what) {
@@ -126,25 +163,25 @@ static PyObject *
 strip(PyObject *self, PyObject *args) {
     Shape g;
     int dbl;
-    Py_buffer dst, blk, wts, woff, wterm, vidx, vwt, ring, tags;
-    if (!PyArg_ParseTuple(args, "(nnnnnnnnnnnn)pw*y*y*y*y*y*y*w*w*", &g.rows, &g.L, &g.ni, &g.nj, &g.C,
-                          &g.s, &g.chunk, &g.chunks, &g.off0, &g.nterms, &g.K, &g.R, &dbl, &dst, &blk,
-                          &wts, &woff, &wterm, &vidx, &vwt, &ring, &tags))
+    Py_buffer dst, blk, wts, woff, wterm, vidx, vwt, rep, ring, tags;
+    if (!PyArg_ParseTuple(args, "(nnnnnnnnnnnnn)pw*y*y*y*y*y*y*w*w*w*", &g.rows, &g.L, &g.ni, &g.nj, &g.C,
+                          &g.s, &g.chunk, &g.chunks, &g.off0, &g.nterms, &g.K, &g.R, &g.Rrep, &dbl, &dst, &blk,
+                          &wts, &woff, &wterm, &vidx, &vwt, &rep, &ring, &tags))
         return NULL;
     const Py_ssize_t item = dbl ? 8 : 4;
     const Py_ssize_t width = g.chunks * g.chunk;
     Py_ssize_t nw = wterm.len / 8 ? ((const int64_t *)wterm.buf)[wterm.len / 8 - 1] : 0;
     int ok = g.rows >= 0 && g.L >= 0 && g.ni >= 0 && g.nj >= 0 && g.C > 0 && g.s > 0 && g.chunk > 0 &&
-             g.chunks >= 0 && g.off0 >= 0 && g.nterms >= 0 && g.K >= 0 && g.R > 0 && nw >= 0 &&
+             g.chunks >= 0 && g.off0 >= 0 && g.nterms >= 0 && g.K >= 0 && g.R > 0 && g.Rrep > 0 && nw >= 0 &&
              wterm.len / 8 == g.nterms + 1 && (double)g.chunks * g.chunk < 9e15;
     if (!ok) PyErr_SetString(PyExc_ValueError, "an index lies outside its buffer (the shape or the term starts)");
     ok = ok && need(&dst, (double)g.rows * g.L, item, "dst") &&
-         need(&blk, (double)g.ni * g.nj * g.s * g.C, item, "blk") &&
+         need(&blk, (double)g.ni * g.nj * g.C, item, "blk") && need(&rep, (double)g.Rrep * g.nj * g.s * g.C, item, "rep") &&
          need(&wts, (double)nw * g.chunk, item, "weights") && need(&woff, (double)nw, 8, "offsets") &&
          need(&vidx, (double)g.rows * g.nterms * g.K, 8, "vertical rows") &&
          need(&vwt, (double)g.rows * g.nterms * g.K, item, "vertical weights") &&
          need(&ring, (double)g.nterms * g.R * width, item, "ring") &&
-         need(&tags, (double)g.nterms * g.R, 8, "tags");
+         need(&tags, (double)(g.nterms * g.R + g.Rrep), 8, "tags");
     if (ok) {
         /* every index the loop takes must lie in its buffer */
         const int64_t *vi = vidx.buf, *wo = woff.buf, *wt = wterm.buf;
@@ -170,17 +207,17 @@ strip(PyObject *self, PyObject *args) {
     if (ok) {
         Py_BEGIN_ALLOW_THREADS
         if (dbl)
-            strip_f64(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, ring.buf, tags.buf,
-                      (const double **)ptrs, (const double **)(ptrs + most), (const double **)(ptrs + 2 * most),
+            strip_f64(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, rep.buf, ring.buf,
+                      tags.buf, (int64_t *)tags.buf + g.nterms * g.R, (const double **)ptrs, (const double **)(ptrs + most), (const double **)(ptrs + 2 * most),
                       (const double **)(ptrs + 3 * most));
         else
-            strip_f32(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, ring.buf, tags.buf,
-                      (const float **)ptrs, (const float **)(ptrs + most), (const float **)(ptrs + 2 * most),
+            strip_f32(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, rep.buf, ring.buf,
+                      tags.buf, (int64_t *)tags.buf + g.nterms * g.R, (const float **)ptrs, (const float **)(ptrs + most), (const float **)(ptrs + 2 * most),
                       (const float **)(ptrs + 3 * most));
         Py_END_ALLOW_THREADS
     }
     PyMem_Free(ptrs);
-    Py_buffer *all[] = {&dst, &blk, &wts, &woff, &wterm, &vidx, &vwt, &ring, &tags};
+    Py_buffer *all[] = {&dst, &blk, &wts, &woff, &wterm, &vidx, &vwt, &rep, &ring, &tags};
     for (size_t n = 0; n < sizeof all / sizeof *all; n++) PyBuffer_Release(all[n]);
     if (!ok) return NULL;
     Py_RETURN_NONE;

@@ -3,7 +3,7 @@
 import numpy as np
 
 def strip(
-    shape: tuple[int, int, int, int, int, int, int, int, int, int, int, int],
+    shape: tuple[int, int, int, int, int, int, int, int, int, int, int, int, int],
     double: bool,
     dst: np.ndarray,
     blk: np.ndarray,
@@ -12,6 +12,7 @@ def strip(
     starts: np.ndarray,
     rows: np.ndarray,
     row_weights: np.ndarray,
+    rep: np.ndarray,
     ring: np.ndarray,
     tags: np.ndarray,
 ) -> None: ...

@@ -3,11 +3,11 @@
 ``terms`` (its set-up is this unit's: the same weight rows and vertical weights) makes about
 seven passes over strip-sized memory per strip in numpy, with no multiply-add to fuse them.
 Here a small C loop (``deconv_cli.engine._fused``, built with the package; without a compiler
-the package installs without it and the planner never offers this method) repeats each input
-row of the block once into a row buffer, forms its horizontal sums into a ring of rows that
-stays in the cache, and writes each output row once. The operations and their order are those
+the package installs without it and the planner never offers this method) reads the plain
+block (``repeat`` 1), repeats each of its rows once into a few rows that stay in the cache,
+forms their horizontal sums into a ring of rows, and writes each output row once. The operations and their order are those
 of ``terms``, so both give the same bits (the tests hold them to it); bilinear 4x4 at stride 2
-on 3x1080x1920 float32 runs in about half the time (bench/README.md).
+on 3x1080x1920 float32 runs in 0.5-0.6x ``terms``' time (bench/README.md).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Fused(Terms):
         if problem.dtype not in (np.float32, np.float64):
             raise ValueError(f"method fused computes in float32 or float64, not {problem.dtype}")
         super().__init__(problem)
+        self.repeat = 1  # the loop repeats each block row itself, into a row that stays in the cache
         dt = problem.dtype
         lay = self.layout
         weights, offsets, starts = [], [], [0]
@@ -79,6 +80,8 @@ class Fused(Terms):
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.starts = np.asarray(starts, dtype=np.int64)
         self.ring_rows = max([_window(vert) for _, vert in self.terms] or [1])
+        # the repeated rows: every term's rows of one output row, and those of the next phase's
+        self.rep_rows = _window({0: [tap for _, vert in self.terms for taps in vert.values() for tap in taps]})
         self.taps = max([len(taps) for _, vert in self.terms for taps in vert.values()] or [1])
 
     def _vertical(self, rows: Axis, o0: int, o1: int, base: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,17 +103,18 @@ class Fused(Terms):
         r, c = p.rows, p.cols
         lay = self.layout
         if not (dst.flags.c_contiguous and blk.flags.c_contiguous):  # never so from the runner
-            super().strip(o0, o1, blk, q0, dst, scratch)
+            super().strip(o0, o1, self._repeated(blk, scratch), q0, dst, scratch)
             return
-        ni, nj, C = blk.shape[0], blk.shape[1], blk.shape[-1]  # (ni, nj, s, C), or (ni, nj, C) at stride 1
+        ni, nj, C = blk.shape
         idx, wts = self._vertical(r, o0, o1, q0 - r.reach)
         nterms = len(self.terms)
+        rep = scratch("fused_rep", (self.rep_rows * nj * c.stride * C,))
         ring = scratch("fused_ring", (max(1, nterms * self.ring_rows * lay.width),))
-        tags = np.empty(max(1, nterms * self.ring_rows), dtype=np.int64)
+        tags = np.empty(nterms * self.ring_rows + self.rep_rows, dtype=np.int64)
         shape = (o1 - o0, p.row_len, ni, nj, C, c.stride, lay.chunk, lay.chunks, lay.offset, nterms, self.taps)
         assert _fused is not None
         _fused.strip(
-            (*shape, self.ring_rows),
+            (*shape, self.ring_rows, self.rep_rows),
             p.dtype == np.float64,
             dst,
             blk,
@@ -119,6 +123,7 @@ class Fused(Terms):
             self.starts,
             idx,
             wts,
+            rep,
             ring,
             tags,
         )
