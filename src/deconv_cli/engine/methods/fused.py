@@ -5,9 +5,10 @@ seven passes over strip-sized memory per strip in numpy, with no multiply-add to
 Here a small C loop (``deconv_cli.engine._fused``, built with the package; without a compiler
 the package installs without it and the planner never offers this method) reads the plain
 block (``repeat`` 1), repeats each of its rows once into a few rows that stay in the cache,
-forms their horizontal sums into a ring of rows, and writes each output row once. The operations and their order are those
-of ``terms``, so both give the same bits (the tests hold them to it); bilinear 4x4 at stride 2
-on 3x1080x1920 float32 runs in 0.5-0.6x ``terms``' time (bench/README.md).
+forms their horizontal sums into a ring of rows, and writes each output row once. The
+operations and their order are those of ``terms``, so both give the same bits (the tests hold
+them to it); bilinear 4x4 at stride 2 on 3x1080x1920 float32 runs in 0.5-0.6x ``terms``' time
+(bench/README.md).
 """
 
 from __future__ import annotations
