@@ -1,6 +1,8 @@
 """Images of 5- and 6-bit samples (16-bit BMP and TGA): each sample widened to 8 bits by
 replicating its bits, as libvips, ImageMagick and browsers do (Pillow rounds down), and a TGA's
-top bit an alpha only when its header declares one. The files are written here, byte by byte."""
+top bit an alpha only when its header declares one; and a TIFF that does not say whether 0 is
+black or white, which readers decode differently, refused. The files are written here, byte by
+byte."""
 
 from __future__ import annotations
 
@@ -85,3 +87,54 @@ def test_the_command_reads_the_rows_the_same(tmp_path):
     assert r.exit_code == 0, r.stderr
     with Image.open(tmp_path / "e.png") as im:
         assert np.array_equal(np.asarray(im)[0], load_image(f).array[0])
+
+
+@pytest.mark.parametrize(
+    "array", [np.arange(64, dtype=np.uint8).reshape(8, 8), np.arange(64, dtype=np.uint16).reshape(8, 8)]
+)
+def test_a_tiff_without_its_photometric_interpretation_is_refused(tmp_path, array):
+    """Pillow takes an 8-bit grey TIFF without tag 262 as white-is-zero (inverted) and a 16-bit
+    one not; libtiff refuses both: so does deconv, before decoding."""
+    import io
+
+    from deconv_cli import DeconvError
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        if struct.unpack_from("<H", data, ifd + 2 + 12 * i)[0] == 262:
+            struct.pack_into("<H", data, ifd + 2 + 12 * i, 65000)  # a private tag instead
+    f = tmp_path / "no262.tif"
+    f.write_bytes(bytes(data))
+    with pytest.raises(DeconvError, match="no PhotometricInterpretation"):
+        load_image(f)
+
+
+@pytest.mark.parametrize("tag", [262, 277, 284])
+def test_a_tiff_whose_layout_tag_is_unreadable_is_refused(tmp_path, tag):
+    """A tag that says where the pixels are or what they mean, stored with a type Pillow cannot
+    read: Pillow drops it and may decode with its default (libtiff refuses the file): refused."""
+    import io
+
+    from deconv_cli import DeconvError
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    found = False
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == tag:
+            struct.pack_into("<H", data, entry + 2, 99)  # a type TIFF does not define
+            found = True
+    assert found
+    f = tmp_path / "bad.tif"
+    f.write_bytes(bytes(data))
+    with pytest.raises(DeconvError) as refused:
+        load_image(f)
+    # without 262 or 277 Pillow cannot tell the mode and says so; without 284 it would decode
+    if tag == 284:
+        assert "corrupt TIFF: its tag 284 (PlanarConfiguration)" in str(refused.value)

@@ -339,3 +339,24 @@ def tga_attribute_bits(path: Path) -> int | None:
     with open(path, "rb") as f:
         head = f.read(18)
     return head[17] & 0x0F if len(head) == 18 else None
+
+
+#: Most entries a first IFD is read for (a real one has a few dozen).
+_MAX_IFD_ENTRIES = 4096
+
+
+def tiff_tag_ids(path: Path) -> set[int] | None:
+    """The tag numbers of a classic TIFF's first image file directory, as stored (whatever their
+    types and values); None for a BigTIFF or a file too short or odd to say."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[:4] not in (b"II*\0", b"MM\0*"):
+            return None
+        order = "<" if head[:2] == b"II" else ">"
+        f.seek(struct.unpack(order + "I", head[4:])[0])
+        count = f.read(2)
+        if len(count) < 2:
+            return None
+        n = min(struct.unpack(order + "H", count)[0], _MAX_IFD_ENTRIES)
+        entries = f.read(12 * n)
+    return {struct.unpack_from(order + "H", entries, 12 * i)[0] for i in range(len(entries) // 12)}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeconvError, one_line
-from .containers import check_png, png_data_length, png_layout, tga_attribute_bits
+from .containers import check_png, png_data_length, png_layout, tga_attribute_bits, tiff_tag_ids
 from .image import CHANNELS
 from .native import native_stderr
 from .pillow import (
@@ -161,10 +161,46 @@ def jpeg_pixels(p: Path, notes: list[str]) -> tuple[np.ndarray | PillowRows, str
 _TIFF_BITS = (1, 2, 4, 8, 16, 32)
 
 
+#: The tags that say where a TIFF's pixels are and what they mean: one that is stored but that
+#: Pillow could not read (a wrong type or count) is refused, not decoded around.
+_TIFF_LAYOUT_TAGS = {
+    256: "ImageWidth",
+    257: "ImageLength",
+    258: "BitsPerSample",
+    259: "Compression",
+    262: "PhotometricInterpretation",
+    273: "StripOffsets",
+    277: "SamplesPerPixel",
+    278: "RowsPerStrip",
+    279: "StripByteCounts",
+    284: "PlanarConfiguration",
+    317: "Predictor",
+    322: "TileWidth",
+    323: "TileLength",
+    324: "TileOffsets",
+    325: "TileByteCounts",
+    338: "ExtraSamples",
+    339: "SampleFormat",
+}
+
+
 def _check_tiff(im, p: Path) -> None:
     """Refuse, before decoding, a TIFF whose samples have a size deconv does not read, or whose
     strips or tiles do not cover the image its header declares (the decoder would leave the
-    rest as zeros) or point beyond the end of the file."""
+    rest as zeros) or point beyond the end of the file, or that lacks its PhotometricInterpretation
+    (tag 262, which says whether 0 is black or white: libtiff and libvips refuse such a file,
+    Pillow takes an 8-bit grey one as white-is-zero and inverts it, a 16-bit one not)."""
+    lost = set(_TIFF_LAYOUT_TAGS) & (tiff_tag_ids(p) or set()) - set(im.tag_v2)
+    if lost:
+        raise DeconvError(
+            f"{p}: corrupt TIFF: its tag {min(lost)} ({_TIFF_LAYOUT_TAGS[min(lost)]}) has a type or size Pillow "
+            "cannot read, so it decodes the pixels without it; libtiff refuses the file"
+        )
+    if 262 not in im.tag_v2:
+        raise DeconvError(
+            f"{p}: corrupt TIFF: no PhotometricInterpretation (tag 262), so whether 0 is black or white is "
+            "unknown; readers disagree on it (libtiff refuses the file)"
+        )
     bits = im.tag_v2.get(258, (1,))
     bits = bits if isinstance(bits, tuple) else (bits,)
     if any(b not in _TIFF_BITS for b in bits):
