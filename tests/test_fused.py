@@ -135,3 +135,15 @@ def test_the_loop_refuses_buffers_that_do_not_fit(change, message):
     change(args)
     with pytest.raises(ValueError, match=message):
         strip((*shape, unit.ring_rows, unit.rep_rows), False, *args.values())
+
+
+@built
+@pytest.mark.parametrize("channels", [2, 5])
+@pytest.mark.parametrize("stride", [1, 2, 3, 5])
+def test_channel_counts_the_loop_does_not_unroll(channels, stride):
+    """1, 3 and 4 channels have their own repeat loops; others take the general one."""
+    rng = np.random.default_rng(channels * 10 + stride)
+    x = rng.random((13, 17, channels)).astype(np.float32)
+    for k in (rng.standard_normal((4, 4)), rng.standard_normal((3, 5)), np.outer(rng.random(6), rng.random(6))):
+        ours, theirs = _both(x, k, (stride, 1 if stride > 1 else 0), strip_rows=3, threads=2)
+        assert np.array_equal(ours.compute_image(), theirs)
