@@ -307,3 +307,21 @@ def test_public_function_is_unchanged_by_the_engine():
     rows, cols = size_math((9, 11), (4, 5), (2, 3), (1, 2), (1, 0), (2, 1))
     assert got.shape == (rows.n_out, cols.n_out, 3)
     np.testing.assert_allclose(got, per_channel_reference(x, k, ((2, 3), (1, 2), (1, 0), (2, 1))), atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_out_array_that_does_not_fit_is_refused(method):
+    """``run(out=...)`` takes a C-contiguous array of the plan's shape and dtype: a view would
+    have been left unwritten by the methods that reshape it (terms, gemm gave zeros)."""
+    x = np.random.default_rng(7).random((30, 41, 3)).astype(np.float32)
+    p = _plan(x, make_kernel("bilinear", 2), 2, 1, method=method, strip_rows=4)
+    whole = np.zeros(p.shape[:2] + (5,), np.float32)
+    for out in (whole[:, :, 1:4], np.zeros(p.shape, np.float64), np.zeros(p.shape[:2], np.float32)):
+        with pytest.raises(ValueError, match="out must be a C-contiguous"):
+            list(p.run(out=out))
+    good = np.zeros(p.shape, np.float32)
+    list(p.run(out=good))
+    np.testing.assert_allclose(
+        good, per_channel_reference(x, make_kernel("bilinear", 2), ((2, 2), (1, 1), (0, 0), (1, 1))), atol=1e-5
+    )
+    assert not whole.any()

@@ -175,8 +175,8 @@ strip(PyObject *self, PyObject *args) {
              g.chunks >= 0 && g.off0 >= 0 && g.nterms >= 0 && g.K >= 0 && g.R > 0 && g.Rrep > 0 && nw >= 0 &&
              wterm.len / 8 == g.nterms + 1 && (double)g.chunks * g.chunk < 9e15;
     if (!ok) PyErr_SetString(PyExc_ValueError, "an index lies outside its buffer (the shape or the term starts)");
-    ok = ok && need(&dst, (double)g.rows * g.L, item, "dst") &&
-         need(&blk, (double)g.ni * g.nj * g.C, item, "blk") && need(&rep, (double)g.Rrep * g.nj * g.s * g.C, item, "rep") &&
+    ok = ok && need(&dst, (double)g.rows * g.L, item, "dst") && need(&blk, (double)g.ni * g.nj * g.C, item, "blk") &&
+         need(&rep, (double)g.Rrep * g.nj * g.s * g.C, item, "rep") &&
          need(&wts, (double)nw * g.chunk, item, "weights") && need(&woff, (double)nw, 8, "offsets") &&
          need(&vidx, (double)g.rows * g.nterms * g.K, 8, "vertical rows") &&
          need(&vwt, (double)g.rows * g.nterms * g.K, item, "vertical weights") &&
@@ -188,8 +188,7 @@ strip(PyObject *self, PyObject *args) {
         for (Py_ssize_t n = 0; ok && n < g.rows * g.nterms * g.K; n++) ok = vi[n] < g.ni;
         for (Py_ssize_t n = 0; ok && n < nw; n++) ok = wo[n] >= 0 && wo[n] + width <= g.nj * g.s * g.C;
         for (Py_ssize_t n = 0; ok && n < g.nterms; n++) ok = wt[n] >= 0 && wt[n] <= wt[n + 1];
-        ok = ok && (g.nterms == 0 || wt[0] >= 0);
-        ok = ok && g.off0 >= 0 && g.off0 + g.L <= width;
+        ok = ok && g.off0 + g.L <= width;
         if (!ok && !PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an index lies outside its buffer");
     }
     /* the sources of one sum: the weight rows of a term, or the vertical taps of every term */
@@ -205,15 +204,17 @@ strip(PyObject *self, PyObject *args) {
         ok = 0;
     }
     if (ok) {
+        int64_t *ring_tags = tags.buf, *rep_tags = ring_tags + g.nterms * g.R;
         Py_BEGIN_ALLOW_THREADS
-        if (dbl)
+        if (dbl) {
+            const double **p = (const double **)ptrs;
             strip_f64(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, rep.buf, ring.buf,
-                      tags.buf, (int64_t *)tags.buf + g.nterms * g.R, (const double **)ptrs, (const double **)(ptrs + most), (const double **)(ptrs + 2 * most),
-                      (const double **)(ptrs + 3 * most));
-        else
+                      ring_tags, rep_tags, p, p + most, p + 2 * most, p + 3 * most);
+        } else {
+            const float **p = (const float **)ptrs;
             strip_f32(&g, dst.buf, blk.buf, wts.buf, woff.buf, wterm.buf, vidx.buf, vwt.buf, rep.buf, ring.buf,
-                      tags.buf, (int64_t *)tags.buf + g.nterms * g.R, (const float **)ptrs, (const float **)(ptrs + most), (const float **)(ptrs + 2 * most),
-                      (const float **)(ptrs + 3 * most));
+                      ring_tags, rep_tags, p, p + most, p + 2 * most, p + 3 * most);
+        }
         Py_END_ALLOW_THREADS
     }
     PyMem_Free(ptrs);

@@ -52,10 +52,15 @@ class Strips:
     def run(self, out: np.ndarray | None = None, sink: Callable | None = None) -> Iterator:
         """Compute every strip; yield ``sink(o0, strip)`` for each, in order.
 
-        ``out`` (``self.shape``, ``self.dtype``) receives the result when given;
-        otherwise each strip lives in a per-thread buffer that is only valid
-        inside ``sink``. Strips are computed on :attr:`threads` threads.
+        ``out`` (``self.shape``, ``self.dtype``, C-contiguous: the methods write whole rows of
+        it) receives the result when given; otherwise each strip lives in a per-thread buffer
+        that is only valid inside ``sink``. Strips are computed on :attr:`threads` threads.
         """
+        if out is not None and (out.shape != self.shape or out.dtype != self.dtype or not out.flags.c_contiguous):
+            raise ValueError(
+                f"out must be a C-contiguous {self.dtype} array of shape {self.shape}, got "
+                f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ' (not contiguous)'}"
+            )
 
         def one(span):
             o0, o1 = span
